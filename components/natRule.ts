@@ -1,0 +1,29 @@
+/** NatRule: one external port+protocol DNATed to a container, so a preview lists every rule. */
+import * as pulumi from "@pulumi/pulumi";
+import { remote, types } from "@pulumi/command";
+import { NatRuleSpec, TenantSpec } from "../spec/types";
+import { natLine, renderNatRule } from "../render/nat";
+import { commandArgs } from "./host";
+
+export interface NatRuleArgs {
+  /** The validated tenant (chains, external interface). */
+  spec: TenantSpec;
+  /** This rule, from `spec.nat`. */
+  rule: NatRuleSpec;
+  /** SSH connection to the host (from Host). */
+  connection: types.input.remote.ConnectionArgs;
+  /** Run through sudo. */
+  sudo: boolean;
+}
+
+export class NatRule extends pulumi.ComponentResource {
+  /** Readable form, e.g. "tcp/443 -> proxy 10.0.2.10:443 (from any)". */
+  readonly line: string;
+
+  constructor(name: string, args: NatRuleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("incus-tenant:net:NatRule", name, {}, opts);
+    this.line = natLine(args.rule);
+    new remote.Command(`${name}-dnat`, commandArgs(args.connection, renderNatRule(args.spec, args.rule), args.sudo), { parent: this });
+    this.registerOutputs({ line: this.line });
+  }
+}

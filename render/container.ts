@@ -1,0 +1,79 @@
+/**
+ * The converge script of one Incus container (used for both create and update) and its delete.
+ * The desired config is summarised by a hash stored in the instance (`user.incus-tenant.hash`):
+ * when it matches, nothing is changed and no snapshot is taken, so re-runs are no-ops; when it
+ * differs on an existing container, a `pre-change-<UTC time on the host>` snapshot comes first.
+ */
+import { createHash } from "crypto";
+import { ContainerSpec, TenantSpec } from "../spec/types";
+import { ScriptPair } from "./host";
+import { script, shArgs, shq } from "./shell";
+
+/** Seconds to wait for a started container to hold its reserved address. */
+export const ADDRESS_TIMEOUT_S = 120;
+
+/** Short hash of everything the script applies to an existing container (the image only matters at creation). */
+export function containerHash(spec: TenantSpec, c: ContainerSpec): string {
+  const desired = { ipv4: c.ipv4, bridge: spec.network.bridge, privileged: c.privileged, protect: c.protect, devices: c.devices, tenant: spec.name };
+  return createHash("sha256").update(JSON.stringify(desired)).digest("hex").slice(0, 16);
+}
+
+function diskLines(c: ContainerSpec): string[] {
+  return c.devices.flatMap((d) => {
+    const get = (key: string): string => `"$(incus config device get "$name" ${shq(d.name)} ${key} 2>/dev/null || true)"`;
+    const same = [`[ ${get("type")} = disk ]`, `[ ${get("source")} = ${shq(d.source)} ]`, `[ ${get("path")} = ${shq(d.path)} ]`, `[ ${get("readonly")} = ${d.readonly} ]`].join(" && ");
+    return [
+      `if ! { ${same}; }; then`,
+      `  incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`,
+      `  incus config device add "$name" ${shq(d.name)} disk ${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
+      `  log "$name: disk ${d.name} -> ${d.path}"`,
+      "fi",
+    ];
+  });
+}
+
+/** Create/update converge script and delete script of one container. */
+export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair {
+  const declared = c.devices.map((d) => d.name).join(" ");
+  const create = script(`container ${c.name} of tenant ${spec.name}`, [
+    `name=${shq(c.name)}; ip=${shq(c.ipv4)}; hash=${shq(containerHash(spec, c))}; restart=0`,
+    `if incus info "$name" >/dev/null 2>&1; then existed=1; else`,
+    `  existed=0; log "$name: creating from image ${c.image} on pool ${spec.storagePool}"`,
+    `  incus init ${shq(c.image)} "$name" -s ${shq(spec.storagePool)} -c security.privileged=${c.privileged} -c security.protection.delete=${c.protect} >/dev/null`,
+    "fi",
+    `if [ "$(incus config get "$name" user.incus-tenant.hash)" != "$hash" ]; then`,
+    `  if [ "$existed" = 1 ]; then snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; incus snapshot create "$name" "$snap"; log "$name: snapshot $snap taken before the change"; fi`,
+    `  [ "$(incus config get "$name" security.privileged)" = ${c.privileged} ] || restart=$existed`,
+    `  incus config set "$name" security.privileged=${c.privileged} security.protection.delete=${c.protect} boot.autostart=true user.incus-tenant.tenant=${shq(spec.name)}`,
+    `  if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ${shq(spec.network.bridge)} ] || [ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then`,
+    `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
+    `    incus config device add "$name" eth0 nic ${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ipv4.address="$ip" >/dev/null`,
+    `    restart=$existed; log "$name: eth0 on ${spec.network.bridge} reserved at $ip"`,
+    "  fi",
+    ...diskLines(c).map((l) => `  ${l}`),
+    `  for d in $(incus config get "$name" user.incus-tenant.devices); do case ${shq(` ${declared} `)} in *" $d "*) ;; *) incus config device remove "$name" "$d" >/dev/null 2>&1 || true; log "$name: device $d removed";; esac; done`,
+    `  incus config set "$name" user.incus-tenant.devices=${shq(declared)} user.incus-tenant.hash="$hash"`,
+    "fi",
+    `for d in $(incus config device list "$name"); do`,
+    `  if [ "$(incus config device get "$name" "$d" type)" = proxy ]; then incus config device remove "$name" "$d" >/dev/null; log "$name: proxy device $d removed (NAT rules replace proxy devices)"; fi`,
+    "done",
+    `if incus config show "$name" --expanded | grep -q '^ *type: proxy$'; then echo "$name: a profile gives it an Incus proxy device; remove it from the profile (NAT rules replace proxy devices)" >&2; exit 1; fi`,
+    `status=$(incus info "$name" | sed -n 's/^Status: //p')`,
+    `if [ "$status" = RUNNING ] && [ "$restart" = 1 ]; then log "$name: restarting to apply the change"; incus restart "$name"; fi`,
+    `if [ "$status" != RUNNING ]; then log "$name: starting"; incus start "$name"; fi`,
+    `for _ in $(seq ${ADDRESS_TIMEOUT_S}); do incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\"" && break; sleep 1; done`,
+    `incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\"" || { echo "$name: running but eth0 did not get $ip within ${ADDRESS_TIMEOUT_S}s (does the image run a DHCP client on eth0?)" >&2; exit 1; }`,
+    `log "$name: running at $ip"`,
+  ]);
+  const del = script(`container ${c.name} of tenant ${spec.name} (delete)`, [
+    `name=${shq(c.name)}`,
+    `if ! incus info "$name" >/dev/null 2>&1; then log "$name: already gone"; exit 0; fi`,
+    `if [ "$(incus config get "$name" security.protection.delete)" = true ]; then`,
+    `  echo "refusing to delete protected container $name (security.protection.delete=true keeps its data): unset it by hand to really delete it" >&2; exit 1`,
+    "fi",
+    `if [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ]; then log "$name: stopping"; incus stop "$name" --timeout 30 || incus stop "$name" --force; fi`,
+    `incus delete "$name"`,
+    `log "$name: deleted"`,
+  ]);
+  return { create, delete: del };
+}

@@ -1,0 +1,99 @@
+/**
+ * iptables rule text in iptables-save's canonical form, and the script that converges the
+ * rules carrying one tag: it reads the live rules, and when they differ from the wanted ones it
+ * deletes the old and adds the new in ONE `iptables-restore --noflush` transaction (atomic, and
+ * rules of anybody else are never flushed), then persists /etc/iptables/rules.v4. Serialised by
+ * a host-wide flock so concurrent commands never interleave read-modify-write.
+ */
+import { ChainNames, NatRuleSpec, TenantSpec } from "../spec/types";
+import { heredoc, shq } from "./shell";
+
+/** Lock file that serialises every iptables change of the program on a host. */
+export const IPTABLES_LOCK = "/run/incus-tenant.iptables.lock";
+/** Where the rules are persisted (restored at boot by iptables-restore.service). */
+export const RULES_FILE = "/etc/iptables/rules.v4";
+
+/** The comment tag of one NAT rule. */
+export function natTag(tenant: string, rule: NatRuleSpec): string {
+  return `incus-tenant:${tenant}:${rule.key}`;
+}
+
+/** `-m comment` in iptables-save form. */
+const comment = (tag: string): string => `-m comment --comment "${tag}"`;
+
+/** The DNAT lines of one rule (one per allowed source), in iptables-save canonical order. */
+export function dnatLines(spec: TenantSpec, rule: NatRuleSpec): string[] {
+  const sources = rule.sources.length > 0 ? rule.sources : [undefined];
+  return sources.map((src) =>
+    [
+      `-A ${spec.chains.prerouting}`,
+      ...(src !== undefined ? [`-s ${src}`] : []),
+      `-i ${spec.host.externalInterface} -p ${rule.protocol} -m ${rule.protocol} --dport ${rule.port}`,
+      comment(natTag(spec.name, rule)),
+      `-j DNAT --to-destination ${rule.destination}`,
+    ].join(" "),
+  );
+}
+
+/** Jumps from the built-in chains into ours, and MASQUERADE for the tenant subnet. */
+export function chainLines(spec: TenantSpec): { jumps: string[]; masquerade: string[] } {
+  const c: ChainNames = spec.chains;
+  const tag = `incus-tenant:${spec.name}:jump`;
+  const sub = spec.network.subnet;
+  return {
+    jumps: [
+      `-A PREROUTING -i ${spec.host.externalInterface} ${comment(tag)} -j ${c.prerouting}`,
+      `-A POSTROUTING ${comment(tag)} -j ${c.postrouting}`,
+    ],
+    masquerade: [`-A ${c.postrouting} -s ${sub} ! -d ${sub} ${comment(`incus-tenant:${spec.name}:masquerade`)} -j MASQUERADE`],
+  };
+}
+
+/** The INPUT guard: loopback and SSH accepted before anything else, so no DROP can lock us out. */
+export function guardLines(sshPort: number): string[] {
+  return [
+    `-A INPUT -i lo ${comment("incus-tenant:guard")} -j ACCEPT`,
+    `-A INPUT -p tcp -m tcp --dport ${sshPort} ${comment("incus-tenant:guard")} -j ACCEPT`,
+  ];
+}
+
+/** Options of one convergence. */
+export interface ConvergeArgs {
+  /** iptables table: nat or filter. */
+  table: "nat" | "filter";
+  /** The tag every managed line carries; only lines with it are touched. */
+  tag: string;
+  /** Wanted lines in iptables-save form (`-A CHAIN ...`); empty to remove them all. */
+  want: string[];
+  /** Chains of ours to create if missing (never flushed here). */
+  ensureChains?: string[];
+  /** Insert at the top of the chain (position 1..n) instead of appending; must also BE at the top. */
+  atTop?: string;
+}
+
+/** Shell text converging the tagged lines of one table (see the module comment). */
+export function convergeRules(a: ConvergeArgs): string {
+  const ensure = (a.ensureChains ?? []).map((ch) => `iptables -w -t ${a.table} -L ${shq(ch)} -n >/dev/null 2>&1 || iptables -w -t ${a.table} -N ${shq(ch)}`);
+  const current = a.atTop
+    ? `iptables-save -t ${a.table} | grep -F -- ${shq(`-A ${a.atTop} `)} | head -n ${a.want.length} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`
+    : `iptables-save -t ${a.table} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`;
+  const add = a.atTop ? `awk '{ sub(/^-A [^ ]+ /, "-I ${a.atTop} " NR " "); print }'` : "cat";
+  return [
+    `exec 9>${IPTABLES_LOCK}`,
+    "flock -w 120 9",
+    ...ensure,
+    `want=$(cat ${heredoc(a.want.join("\n"))}\n)`,
+    `have=$(${current})`,
+    `if [ "$have" = "$want" ]; then`,
+    `  log ${shq(`${a.tag}: unchanged`)}`,
+    "else",
+    `  old=$(iptables-save -t ${a.table} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true)`,
+    `  { echo '*${a.table}'; [ -z "$old" ] || printf '%s\\n' "$old" | sed 's/^-A /-D /'; [ -z "$want" ] || printf '%s\\n' "$want" | ${add}; echo COMMIT; } | iptables-restore -w --noflush`,
+    `  log ${shq(`${a.tag}: applied`)} "$(printf '%s\\n' "$want" | grep -c . || true) rule(s)"`,
+    "fi",
+    `mkdir -p ${shq(RULES_FILE.replace(/\/[^/]+$/, ""))}`,
+    `tmp=$(mktemp ${shq(`${RULES_FILE}.XXXXXX`)})`,
+    `iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" ${shq(RULES_FILE)}`,
+    "exec 9>&-",
+  ].join("\n");
+}

@@ -1,0 +1,49 @@
+/**
+ * npm run plan -- --stack <name> [--stack-file FILE] [--json]
+ * Validates the stack file and prints what `pulumi up` would apply. No engine, no SSH.
+ * Exit 0 on success; 1 on invalid input (every problem on stderr, nothing on stdout).
+ */
+import { parseTenant } from "../spec";
+import { readStackTenant, stackFilePath } from "../spec/stackfile";
+import { planDocument, planText } from "../render/plan";
+
+interface PlanArgs {
+  stack: string;
+  stackFile?: string;
+  json: boolean;
+}
+
+const USAGE = "usage: npm run plan -- --stack <name> [--stack-file FILE] [--json]";
+
+export function parseArgs(argv: string[]): PlanArgs {
+  let stack: string | undefined;
+  let stackFile: string | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--json") json = true;
+    else if (arg === "--stack" || arg === "--stack-file") {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith("--")) throw new Error(`${arg} needs a value\n${USAGE}`);
+      if (arg === "--stack") stack = value;
+      else stackFile = value;
+    } else throw new Error(`unknown argument ${arg}\n${USAGE}`);
+  }
+  if (stack === undefined) throw new Error(`--stack is required\n${USAGE}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new Error(`--stack: invalid stack name "${stack}"`);
+  return { stack, stackFile, json };
+}
+
+export function main(argv: string[]): number {
+  try {
+    const args = parseArgs(argv);
+    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)));
+    process.stdout.write(args.json ? `${JSON.stringify(planDocument(args.stack, spec), null, 2)}\n` : `${planText(args.stack, spec)}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`plan: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) process.exitCode = main(process.argv.slice(2));

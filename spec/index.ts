@@ -1,0 +1,113 @@
+/**
+ * parseTenant: raw stack config → one immutable, fully derived TenantSpec, or one SpecError
+ * listing every problem with its field path. Nothing downstream re-validates.
+ */
+import { ZodIssue } from "zod";
+import { formatIpv4, parseCidr, parseIpv4 } from "./net";
+import { RULES } from "./rules";
+import { ParsedTenant, tenantSchema } from "./schema";
+import { ContainerSpec, NatRuleSpec, Problem, TenantSpec } from "./types";
+
+export * from "./types";
+export { SENSITIVE_PORTS, CI_CONTAINER } from "./rules";
+
+/** Thrown by parseTenant: `problems` holds every problem; the message lists them one per line. */
+export class SpecError extends Error {
+  readonly problems: readonly Problem[];
+  constructor(problems: readonly Problem[]) {
+    const lines = problems.map((p) => `  - ${p.path}: ${p.message}`);
+    super(`invalid tenant config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${lines.join("\n")}`);
+    this.name = "SpecError";
+    this.problems = problems;
+  }
+}
+
+/** Renders a zod path like ["nat", 0, "ports", 1] as "nat[0].ports[1]". */
+export function formatPath(path: readonly (string | number)[]): string {
+  return path.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc === "" ? part : `${acc}.${part}`), "");
+}
+
+function issueToProblem(issue: ZodIssue): Problem {
+  const path = formatPath(issue.path) || "(root)";
+  if (issue.code === "unrecognized_keys") return { path, message: `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}` };
+  if (issue.code === "invalid_type" && issue.received === "undefined") return { path, message: "is required" };
+  if (issue.code === "invalid_type") return { path, message: `must be ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : `a ${issue.expected}`}, got ${issue.received}` };
+  return { path, message: issue.message };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object") {
+    Object.values(value as Record<string, unknown>).forEach(deepFreeze);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function deriveContainers(t: ParsedTenant): ContainerSpec[] {
+  return Object.keys(t.containers)
+    .sort()
+    .map((name) => {
+      const c = t.containers[name];
+      return {
+        name,
+        ipv4: c.ipv4,
+        image: c.image ?? t.image,
+        privileged: c.privileged,
+        protect: c.protect ?? t.environment === "prod",
+        ports: [...new Set(c.ports)].sort((a, b) => a - b),
+        devices: Object.keys(c.devices)
+          .sort()
+          .map((dev) => ({ name: dev, source: c.devices[dev].source as string, path: c.devices[dev].path as string, readonly: c.devices[dev].readonly ?? false })),
+      };
+    });
+}
+
+function deriveNat(t: ParsedTenant): NatRuleSpec[] {
+  const rules = t.nat.flatMap((rule) => {
+    const protocols = [...new Set(Array.isArray(rule.protocol) ? rule.protocol : [rule.protocol])];
+    const ip = t.containers[rule.to].ipv4;
+    return protocols.flatMap((protocol) =>
+      rule.ports.map((port) => {
+        const destinationPort = rule.toPort ?? port;
+        const sources = (rule.sources ?? []).filter((s) => s !== "0.0.0.0/0");
+        return { key: `${protocol}-${port}`, protocol, port, container: rule.to, destinationIp: ip, destinationPort, destination: `${ip}:${destinationPort}`, sources: [...new Set(sources)].sort() };
+      }),
+    );
+  });
+  return rules.sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port);
+}
+
+/** Validates and derives. Throws SpecError with every problem (shape problems first, then rules). */
+export function parseTenant(raw: unknown): TenantSpec {
+  const parsed = tenantSchema.safeParse(raw);
+  if (!parsed.success) throw new SpecError(parsed.error.issues.map(issueToProblem));
+  const t = parsed.data;
+  const problems = RULES.flatMap((rule) => rule(t));
+  if (problems.length > 0) throw new SpecError(problems);
+
+  const subnet = parseCidr(t.network.subnet)!;
+  const zoneSuffix = t.environment === "prod" ? t.domain : `stage.${t.domain}`;
+  const hostnames = Object.fromEntries([...new Set(t.hostnames)].sort().map((label) => [label, `${label}.${zoneSuffix}`]));
+  const spec: TenantSpec = {
+    name: t.name,
+    environment: t.environment,
+    domain: t.domain,
+    zoneSuffix,
+    hostnames,
+    host: {
+      address: t.host.address,
+      port: t.host.port,
+      user: t.host.user,
+      sudo: t.host.sudo ?? t.host.user !== "root",
+      ...(t.host.hostKey !== undefined ? { hostKey: t.host.hostKey } : {}),
+      externalInterface: t.host.externalInterface,
+      publicAddress: t.host.publicAddress ?? (parseIpv4(t.host.address) !== undefined ? t.host.address : ""),
+    },
+    network: { bridge: t.network.bridge, subnet: t.network.subnet, gateway: t.network.gateway ?? formatIpv4(subnet.network + 1) },
+    storagePool: t.storagePool,
+    containers: deriveContainers(t),
+    nat: deriveNat(t),
+    chains: { prerouting: `ITN-${t.name}-PRE`, postrouting: `ITN-${t.name}-POST` },
+  };
+  return deepFreeze(spec);
+}
