@@ -19,11 +19,13 @@ export interface NatRuleArgs {
 export class NatRule extends pulumi.ComponentResource {
   /** Readable form, e.g. "tcp/443 -> proxy 10.0.2.10:443 (from any)". */
   readonly line: string;
+  /** The command that converges the DNAT line(s). */
+  readonly dnat: remote.Command;
 
   constructor(name: string, args: NatRuleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:net:NatRule", name, {}, opts);
     this.line = natLine(args.rule);
-    new remote.Command(`${name}-dnat`, commandArgs(args.connection, renderNatRule(args.spec, args.rule), args.sudo), { parent: this });
+    this.dnat = new remote.Command(`${name}-dnat`, commandArgs(args.connection, renderNatRule(args.spec, args.rule), args.sudo), { parent: this });
     this.registerOutputs({ line: this.line });
   }
 }

@@ -49,7 +49,7 @@ export const natSchema = z
     /** External ports on the host's external interface. */
     ports: z.array(port).min(1, "must list at least one port"),
     /** "tcp", "udp" or both. */
-    protocol: z.union([protocol, z.array(protocol).min(1, "must list at least one protocol")]).default("tcp"),
+    protocol: z.union([protocol, z.array(protocol).min(1, "must list at least one protocol")], { errorMap: () => ({ message: 'must be "tcp", "udp" or a list of them' }) }).default("tcp"),
     /** Target container name. */
     to: z.string(),
     /** Port inside the container when it differs from the external one (single-port rules only). */

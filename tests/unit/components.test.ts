@@ -1,0 +1,126 @@
+/**
+ * The real program under Pulumi's mock runtime (the Pulumi engine and provider plugins cannot
+ * be installed here): exact children and the inputs of every remote.Command.
+ */
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
+import { parseTenant } from "../../spec";
+import { renderContainer } from "../../render/container";
+import { renderNatRule } from "../../render/nat";
+import { remoteBash } from "../../render/shell";
+import { baseTenant, stackTenant } from "./fixtures";
+import { runIndex, unwrapSecrets } from "./mockRuntime";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-TEST-KEY-4711\n-----END OPENSSH PRIVATE KEY-----";
+const commands = (rs: MockResourceArgs[]) => rs.filter((r) => r.type === "command:remote:Command");
+const byName = (rs: MockResourceArgs[], name: string) => {
+  const r = rs.find((x) => x.name === name);
+  if (!r) throw new Error(`no resource ${name}`);
+  return unwrapSecrets(r.inputs) as Record<string, any>;
+};
+
+describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => {
+  let run: Awaited<ReturnType<typeof runIndex>>;
+  const spec = parseTenant(stackTenant(stack));
+  beforeAll(async () => {
+    run = await runIndex(stackTenant(stack), stack, KEY);
+  });
+
+  test("the program ran without error", () => expect(run.error).toBeUndefined());
+
+  test("exact children: Tenant, Host + 4 commands, one Container per container, one NatRule per rule", () => {
+    const names = run.resources.map((r) => `${r.type} ${r.name}`).sort();
+    const expected = [
+      "incus-tenant:index:Tenant acme",
+      "incus-tenant:host:Host acme-host",
+      ...["guard", "forwarding", "chains", "persistence"].map((k) => `command:remote:Command acme-host-${k}`),
+      ...spec.containers.flatMap((c) => [`incus-tenant:incus:Container acme-${c.name}`, `command:remote:Command acme-${c.name}-instance`]),
+      ...spec.nat.flatMap((r) => [`incus-tenant:net:NatRule acme-nat-${r.key}`, `command:remote:Command acme-nat-${r.key}-dnat`]),
+    ].sort();
+    expect(names).toEqual(expected);
+    expect(spec.containers).toHaveLength(15);
+    expect(spec.nat).toHaveLength(16);
+  });
+
+  test("every command: same pinned connection, script in create, no env, no update", () => {
+    for (const c of commands(run.resources)) {
+      const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
+      expect(inputs.connection).toEqual({ host: stack === "prod" ? "203.0.113.10" : "203.0.113.20", port: 22, user: "admin", privateKey: KEY, dialErrorLimit: 3, perDialTimeout: 15 });
+      expect(inputs.create).toMatch(/^sudo -n bash -c '# managed by incus-tenant: /);
+      expect(inputs.addPreviousOutputInEnv).toBe(false);
+      expect(inputs.environment).toBeUndefined();
+      expect(inputs.update).toBeUndefined();
+    }
+  });
+
+  test("the private key is a secret and appears in no command text and no output", () => {
+    for (const c of commands(run.resources)) {
+      expect(c.inputs.connection["4dabf18193072939515e22adb298388d"]).toBeDefined();
+      const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
+      for (const text of [inputs.create, inputs.delete, inputs.stdin]) expect(String(text)).not.toContain("SECRET-TEST-KEY");
+    }
+    expect(JSON.stringify(run.exports)).not.toContain("SECRET-TEST-KEY");
+  });
+
+  test("container commands are exactly the rendered scripts; system privileged, others not", () => {
+    for (const c of spec.containers) {
+      const inputs = byName(run.resources, `acme-${c.name}-instance`);
+      const pair = renderContainer(spec, c);
+      expect(inputs.create).toBe(remoteBash(pair.create, true));
+      expect(inputs.delete).toBe(remoteBash(pair.delete!, true));
+      expect(inputs.create).toContain(`-c security.privileged=${c.name === "system"}`);
+      expect(inputs.create).toContain(`-c security.protection.delete=${stack === "prod"}`);
+    }
+  });
+
+  test("NAT commands: one per rule, each DNAT bound to -i eth0, exactly the rendered script", () => {
+    for (const r of spec.nat) {
+      const inputs = byName(run.resources, `acme-nat-${r.key}-dnat`);
+      expect(inputs.create).toBe(remoteBash(renderNatRule(spec, r).create, true));
+      expect(inputs.create).toContain(`-i eth0 -p ${r.protocol} -m ${r.protocol} --dport ${r.port} `);
+      expect(inputs.create).toContain(`--to-destination ${r.destination}`);
+    }
+  });
+
+  test("no Incus proxy device is ever added, and the container script removes any it finds", () => {
+    for (const c of commands(run.resources)) {
+      expect(String(unwrapSecrets(c.inputs.create))).not.toMatch(/device add [^\n]* proxy/);
+    }
+    expect(byName(run.resources, "acme-proxy-instance").create).toContain("= proxy ]; then incus config device remove");
+  });
+
+  test("outputs: container→IP map and NAT lines, plain", () => {
+    expect(run.exports.containerIps).toEqual(Object.fromEntries(spec.containers.map((c) => [c.name, c.ipv4])));
+    expect(run.exports.natTable).toContain(`tcp/443 -> proxy ${spec.containers.find((c) => c.name === "proxy")!.ipv4}:443 (from any)`);
+    expect(run.exports.environment).toBe(stack);
+  });
+
+  test("nothing changes between two runs of the same config", async () => {
+    const again = await runIndex(stackTenant(stack), stack, KEY);
+    const view = (rs: MockResourceArgs[]) => rs.map((r) => [r.type, r.name, JSON.stringify(unwrapSecrets(r.inputs))]).sort();
+    expect(view(again.resources)).toEqual(view(run.resources));
+  });
+});
+
+describe("bad config", () => {
+  test("is rejected before any resource is registered, naming the field", async () => {
+    const raw = baseTenant();
+    raw.nat[0].to = "prxy";
+    const run = await runIndex(raw, "prod", KEY);
+    expect(run.error?.message).toContain('nat[0].to: unknown container "prxy"');
+    expect(run.resources).toEqual([]);
+  });
+});
+
+describe("parents and ordering", () => {
+  test("commands are children of their component; containers wait for the host, NAT for its container", async () => {
+    const pulumi = await import("@pulumi/pulumi");
+    await pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs }, "incus-tenant", "prod", false);
+    const { Tenant } = await import("../../components/tenant");
+    const t = new Tenant("acme", { spec: parseTenant(baseTenant()), sshPrivateKey: KEY });
+    const urn = (r: { urn: import("@pulumi/pulumi").Output<string> }) => new Promise<string>((res) => r.urn.apply(res));
+    expect(await urn(t.containers.proxy.instance)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:incus:Container$command:remote:Command::acme-proxy-instance");
+    expect(await urn(t.natRules["tcp-443"].dnat)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:net:NatRule$command:remote:Command::acme-nat-tcp-443-dnat");
+    expect(await urn(t.host)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:host:Host::acme-host");
+    expect(t.host.ready).toHaveLength(4);
+  });
+});

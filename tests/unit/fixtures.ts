@@ -1,0 +1,31 @@
+/** Small valid tenant used as the base of mutation tests. */
+import * as path from "path";
+import { readStackTenant } from "../../spec/stackfile";
+
+export const ROOT = path.resolve(__dirname, "../..");
+
+export function baseTenant(): Record<string, any> {
+  return {
+    name: "acme",
+    environment: "prod",
+    domain: "example.com",
+    host: { address: "203.0.113.10", port: 22, user: "admin", externalInterface: "eth0" },
+    network: { bridge: "incusbr0", subnet: "10.0.2.0/24" },
+    containers: {
+      proxy: { ipv4: "10.0.2.10", ports: [80, 443] },
+      system: { ipv4: "10.0.2.11", privileged: true, ports: [5858] },
+      tables: { ipv4: "10.0.2.12", ports: [5432] },
+      dns: { ipv4: "10.0.2.22", ports: [53] },
+      "alm-ci": { ipv4: "10.0.2.19" },
+    },
+    nat: [
+      { ports: [80, 443], protocol: "tcp", to: "proxy" },
+      { ports: [53], protocol: ["tcp", "udp"], to: "dns" },
+    ],
+  };
+}
+
+/** The raw tenant of a committed stack file. */
+export function stackTenant(stack: "prod" | "stage"): Record<string, any> {
+  return readStackTenant(path.join(ROOT, `Pulumi.${stack}.yaml`)) as Record<string, any>;
+}

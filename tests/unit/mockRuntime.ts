@@ -1,0 +1,63 @@
+/**
+ * Runs the real index.ts under Pulumi's mock runtime (the Pulumi engine cannot be installed
+ * here) and records every resource registration with its inputs.
+ */
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
+import * as path from "path";
+import { ROOT } from "./fixtures";
+
+export interface MockRun {
+  resources: MockResourceArgs[];
+  exports: Record<string, unknown>;
+  error?: Error;
+}
+
+/** Unwraps Pulumi secret markers so inputs can be compared. */
+export function unwrapSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(unwrapSecrets);
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(o.value);
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
+export async function runIndex(tenant: unknown, stack: string, privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-KEY-NOT-REAL\n-----END OPENSSH PRIVATE KEY-----"): Promise<MockRun> {
+  const resources: MockResourceArgs[] = [];
+  let pulumi: typeof import("@pulumi/pulumi") | undefined;
+  let mod: Record<string, unknown> = {};
+  let error: Error | undefined;
+  let ready: Promise<void> = Promise.resolve();
+  jest.isolateModules(() => {
+    pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+    pulumi.runtime.setAllConfig({ "incus-tenant:tenant": JSON.stringify(tenant), "incus-tenant:sshPrivateKey": privateKey }, ["incus-tenant:sshPrivateKey"]);
+    ready = pulumi.runtime.setMocks(
+      {
+        newResource: (a: MockResourceArgs) => {
+          resources.push(a);
+          return { id: `${a.name}-id`, state: a.inputs };
+        },
+        call: (a) => a.inputs,
+      },
+      "incus-tenant",
+      stack,
+      false,
+    );
+  });
+  await ready;
+  jest.isolateModules(() => {
+    try {
+      mod = require(path.join(ROOT, "index.ts")) as Record<string, unknown>;
+    } catch (e) {
+      error = e as Error;
+    }
+  });
+  const p = pulumi as unknown as typeof import("@pulumi/pulumi");
+  const exports: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(mod)) {
+    exports[k] = await new Promise((resolve) => (p.output(v) as import("@pulumi/pulumi").Output<unknown>).apply(resolve));
+  }
+  await p.runtime.disconnect();
+  return { resources, exports, error };
+}

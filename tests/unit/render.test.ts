@@ -1,0 +1,173 @@
+import { parseTenant } from "../../spec";
+import { chainLines, dnatLines, guardLines } from "../../render/iptables";
+import { natLine, renderNatRule } from "../../render/nat";
+import { renderChains, renderForwarding, renderGuard, renderPersistence } from "../../render/host";
+import { containerHash, renderContainer } from "../../render/container";
+import { baseTenant, stackTenant } from "./fixtures";
+import { netnsUnavailable, ThrowawayNetns } from "./netns";
+
+const spec = (() => {
+  const raw = baseTenant();
+  raw.nat.push({ ports: [5432], to: "tables", sources: ["203.0.113.64/26", "198.51.100.0/24"] });
+  return parseTenant(raw);
+})();
+const rule = (key: string) => spec.nat.find((r) => r.key === key)!;
+
+describe("iptables lines (exact, iptables-save canonical form)", () => {
+  test("DNAT of a public rule", () => {
+    expect(dnatLines(spec, rule("tcp-443"))).toEqual([
+      '-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination 10.0.2.10:443',
+    ]);
+  });
+  test("DNAT with sources: one line per source, sorted", () => {
+    expect(dnatLines(spec, rule("tcp-5432"))).toEqual([
+      '-A ITN-acme-PRE -s 198.51.100.0/24 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment "incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
+      '-A ITN-acme-PRE -s 203.0.113.64/26 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment "incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
+    ]);
+  });
+  test("udp rule", () => {
+    expect(dnatLines(spec, rule("udp-53"))).toEqual(['-A ITN-acme-PRE -i eth0 -p udp -m udp --dport 53 -m comment --comment "incus-tenant:acme:udp-53" -j DNAT --to-destination 10.0.2.22:53']);
+  });
+  test("jumps and masquerade", () => {
+    expect(chainLines(spec)).toEqual({
+      jumps: ['-A PREROUTING -i eth0 -m comment --comment "incus-tenant:acme:jump" -j ITN-acme-PRE', '-A POSTROUTING -m comment --comment "incus-tenant:acme:jump" -j ITN-acme-POST'],
+      masquerade: ['-A ITN-acme-POST -s 10.0.2.0/24 ! -d 10.0.2.0/24 -m comment --comment "incus-tenant:acme:masquerade" -j MASQUERADE'],
+    });
+  });
+  test("guard", () => {
+    expect(guardLines(2222)).toEqual(['-A INPUT -i lo -m comment --comment "incus-tenant:guard" -j ACCEPT', '-A INPUT -p tcp -m tcp --dport 2222 -m comment --comment "incus-tenant:guard" -j ACCEPT']);
+  });
+  test("readable NAT line", () => {
+    expect(natLine(rule("tcp-5432"))).toBe("tcp/5432 -> tables 10.0.2.12:5432 (from 198.51.100.0/24, 203.0.113.64/26)");
+    expect(natLine(rule("udp-53"))).toBe("udp/53 -> dns 10.0.2.22:53 (from any)");
+  });
+});
+
+describe("scripts (exact text)", () => {
+  test("NAT rule create script", () => {
+    expect(renderNatRule(spec, rule("tcp-443")).create).toBe(`# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 (from any) of tenant acme
+set -euo pipefail
+log() { printf 'incus-tenant: %s\\n' "$*" >&2; }
+exec 9>/run/incus-tenant.iptables.lock
+flock -w 120 9
+iptables -w -t nat -L ITN-acme-PRE -n >/dev/null 2>&1 || iptables -w -t nat -N ITN-acme-PRE
+want=$(cat <<'ITN_EOF'
+-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination 10.0.2.10:443
+ITN_EOF
+)
+have=$(iptables-save -t nat | grep -F -- '--comment "incus-tenant:acme:tcp-443"' || true)
+if [ "$have" = "$want" ]; then
+  log 'incus-tenant:acme:tcp-443: unchanged'
+else
+  old=$(iptables-save -t nat | grep -F -- '--comment "incus-tenant:acme:tcp-443"' || true)
+  { echo '*nat'; [ -z "$old" ] || printf '%s\\n' "$old" | sed 's/^-A /-D /'; [ -z "$want" ] || printf '%s\\n' "$want" | cat; echo COMMIT; } | iptables-restore -w --noflush
+  log 'incus-tenant:acme:tcp-443: applied' "$(printf '%s\\n' "$want" | grep -c . || true) rule(s)"
+fi
+mkdir -p /etc/iptables
+tmp=$(mktemp /etc/iptables/rules.v4.XXXXXX)
+iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4
+exec 9>&-`);
+  });
+  test("every script starts with the managed-by header and strict mode", () => {
+    const all = [renderForwarding(spec), renderChains(spec), renderGuard(spec), renderPersistence(), ...spec.containers.map((c) => renderContainer(spec, c)), ...spec.nat.map((r) => renderNatRule(spec, r))];
+    for (const pair of all) {
+      for (const text of [pair.create, pair.delete].filter((t): t is string => t !== undefined)) {
+        expect(text.split("\n").slice(0, 2)).toEqual([expect.stringMatching(/^# managed by incus-tenant: /), "set -euo pipefail"]);
+      }
+    }
+  });
+  test("container script: privileged flag, protection, reserved address, pre-change snapshot", () => {
+    const system = spec.containers.find((c) => c.name === "system")!;
+    const text = renderContainer(spec, system).create;
+    expect(text).toContain("incus init images:debian/12 \"$name\" -s default -c security.privileged=true -c security.protection.delete=true");
+    expect(text).toContain(`name=system; ip=10.0.2.11; hash=${containerHash(spec, system)}; restart=0`);
+    expect(text).toContain('snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; incus snapshot create "$name" "$snap"');
+    expect(text).toContain('incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip"');
+    expect(renderContainer(spec, system).delete).toContain("refusing to delete protected container $name");
+  });
+  test("container hash changes with the config and ignores the image", () => {
+    const base = parseTenant(baseTenant());
+    const changed = baseTenant();
+    changed.containers.proxy.privileged = true;
+    const imageOnly = baseTenant();
+    imageOnly.containers.proxy.image = "images:debian/13";
+    const h = (s: ReturnType<typeof parseTenant>) => containerHash(s, s.containers.find((c) => c.name === "proxy")!);
+    expect(h(parseTenant(changed))).not.toBe(h(base));
+    expect(h(parseTenant(imageOnly))).toBe(h(base));
+  });
+  test("an unchanged config renders byte-identical scripts (no time, no randomness)", () => {
+    const render = () => {
+      const s = parseTenant(stackTenant("prod"));
+      return JSON.stringify([renderForwarding(s), renderChains(s), renderGuard(s), renderPersistence(), s.containers.map((c) => renderContainer(s, c)), s.nat.map((r) => renderNatRule(s, r))]);
+    };
+    expect(render()).toBe(render());
+  });
+});
+
+const skip = netnsUnavailable();
+if (skip) process.stdout.write(`render.test: real iptables tests skipped: ${skip}\n`);
+const real = skip ? describe.skip : describe;
+
+real("rendered rules on a real iptables (throwaway network namespace)", () => {
+  let ns: ThrowawayNetns;
+  beforeAll(() => (ns = new ThrowawayNetns()));
+  afterAll(() => ns.destroy());
+
+  test("every rendered line passes iptables-restore --test", () => {
+    const prod = parseTenant(stackTenant("prod"));
+    const { jumps, masquerade } = chainLines(prod);
+    const file = ["*nat", `:${prod.chains.prerouting} - [0:0]`, `:${prod.chains.postrouting} - [0:0]`, ...jumps, ...masquerade, ...prod.nat.flatMap((r) => dnatLines(prod, r)), "COMMIT", "*filter", ...guardLines(22), "COMMIT", ""].join("\n");
+    const r = ns.run("iptables-restore --test", file);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  test("apply, re-apply (unchanged), foreign rules survive, delete removes only ours", () => {
+    ns.sh("iptables -t nat -A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 192.0.2.1:80");
+    for (const pair of [renderChains(spec), renderGuard(spec), ...spec.nat.map((r) => renderNatRule(spec, r))]) {
+      const r = ns.run(pair.create);
+      expect(r.stderr).not.toContain("unchanged");
+      expect(r.status).toBe(0);
+    }
+    const applied = ns.save("nat");
+    expect(applied).toEqual(expect.arrayContaining([...chainLines(spec).jumps, ...chainLines(spec).masquerade, ...spec.nat.flatMap((r) => dnatLines(spec, r))]));
+    expect(ns.save("filter").filter((l) => l.startsWith("-A INPUT")).slice(0, 2)).toEqual(guardLines(22));
+    expect(ns.persisted()).toContain(dnatLines(spec, rule("tcp-443"))[0]);
+
+    const again = ns.run(renderNatRule(spec, rule("tcp-443")).create);
+    expect(again.stderr).toContain("incus-tenant:acme:tcp-443: unchanged");
+    expect(ns.save("nat")).toEqual(applied);
+
+    expect(ns.run(renderNatRule(spec, rule("tcp-443")).delete!).status).toBe(0);
+    const after = ns.save("nat");
+    expect(after.filter((l) => l.includes("tcp-443"))).toEqual([]);
+    expect(after).toContain("-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 192.0.2.1:80");
+    expect(after).toEqual(expect.arrayContaining(dnatLines(spec, rule("tcp-80"))));
+
+    for (const r of spec.nat) ns.run(renderNatRule(spec, r).delete!);
+    expect(ns.run(renderChains(spec).delete!).status).toBe(0);
+    const final = ns.save("nat");
+    expect(final.filter((l) => l.includes("ITN-") || l.includes("incus-tenant"))).toEqual([]);
+    expect(final).toContain("-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 192.0.2.1:80");
+  });
+
+  test("a changed destination replaces the rule in one step, nothing left behind", () => {
+    const moved = baseTenant();
+    moved.containers.proxy.ipv4 = "10.0.2.50";
+    const s2 = parseTenant(moved);
+    ns.run(renderNatRule(spec, rule("tcp-80")).create);
+    ns.run(renderNatRule(s2, s2.nat.find((r) => r.key === "tcp-80")!).create);
+    expect(ns.save("nat").filter((l) => l.includes("incus-tenant:acme:tcp-80"))).toEqual(dnatLines(s2, s2.nat.find((r) => r.key === "tcp-80")!));
+  });
+
+  test("guard moves above a DROP that was inserted first", () => {
+    ns.sh("iptables -F INPUT && iptables -A INPUT -p tcp --dport 6379 -j DROP");
+    expect(ns.run(renderGuard(spec).create).status).toBe(0);
+    const input = ns.save("filter").filter((l) => l.startsWith("-A INPUT"));
+    expect(input).toEqual([...guardLines(22), "-A INPUT -p tcp -m tcp --dport 6379 -j DROP"]);
+    ns.sh("iptables -I INPUT 1 -p tcp --dport 9 -j DROP");
+    const r = ns.run(renderGuard(spec).create);
+    expect(r.status).toBe(0);
+    expect(ns.save("filter").filter((l) => l.startsWith("-A INPUT")).slice(0, 2)).toEqual(guardLines(22));
+  });
+});
