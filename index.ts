@@ -15,3 +15,4 @@ export const environment = spec.environment;
 export const hostnames = spec.hostnames;
 export const containerIps = tenant.containerIps;
 export const natTable = tenant.natTable;
+export const services = tenant.services;

@@ -5,6 +5,7 @@ import { natLine } from "../render/nat";
 import { Container } from "./container";
 import { Host } from "./host";
 import { NatRule } from "./natRule";
+import { createServices } from "./services";
 
 export interface TenantArgs {
   /** The validated tenant (from parseTenant). */
@@ -21,6 +22,8 @@ export class Tenant extends pulumi.ComponentResource {
   readonly containerIps: Readonly<Record<string, string>>;
   /** The NAT table as readable lines. */
   readonly natTable: readonly string[];
+  /** Outputs of the service components (see components/services.ts). */
+  readonly services: Record<string, pulumi.Input<unknown>>;
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:index:Tenant", name, {}, opts);
@@ -36,6 +39,7 @@ export class Tenant extends pulumi.ComponentResource {
       natRules[rule.key] = new NatRule(`${name}-nat-${rule.key}`, { spec, rule, ...link }, { parent: this, dependsOn: [...this.host.ready, containers[rule.container].instance] });
     }
     this.containers = containers;
+    this.services = createServices({ spec, ...link, containers, parent: this, name }).outputs;
     this.natRules = natRules;
     this.containerIps = Object.fromEntries(spec.containers.map((c) => [c.name, c.ipv4]));
     this.natTable = spec.nat.map(natLine);

@@ -1,6 +1,7 @@
 /** What `pulumi up` would apply, without the engine: the JSON contract and a readable text form. */
 import { TenantSpec } from "../spec/types";
 import { natLine } from "./nat";
+import { servicesPlan } from "./servicesPlan";
 
 /** The `plan --json` document (later issues add keys). */
 export interface PlanDocument {
@@ -13,7 +14,7 @@ export interface PlanDocument {
   nat: { protocol: "tcp" | "udp"; port: number; container: string; destination: string; sources: string[] }[];
 }
 
-export function planDocument(stack: string, spec: TenantSpec): PlanDocument {
+export function planDocument(stack: string, spec: TenantSpec): PlanDocument & Record<string, unknown> {
   return {
     stack,
     tenant: spec.name,
@@ -28,6 +29,7 @@ export function planDocument(stack: string, spec: TenantSpec): PlanDocument {
       devices: c.devices.map((d) => ({ name: d.name, type: "disk" as const, source: d.source, path: d.path, readonly: d.readonly })),
     })),
     nat: spec.nat.map((r) => ({ protocol: r.protocol, port: r.port, container: r.container, destination: r.destination, sources: [...r.sources] })),
+    ...servicesPlan(spec),
   };
 }
 

@@ -5,6 +5,7 @@
 import { ZodIssue } from "zod";
 import { formatIpv4, parseCidr, parseIpv4 } from "./net";
 import { RULES } from "./rules";
+import { deriveServices } from "./services";
 import { ParsedTenant, tenantSchema } from "./schema";
 import { ContainerSpec, NatRuleSpec, Problem, TenantSpec } from "./types";
 
@@ -108,6 +109,7 @@ export function parseTenant(raw: unknown): TenantSpec {
     containers: deriveContainers(t),
     nat: deriveNat(t),
     chains: { prerouting: `ITN-${t.name}-PRE`, postrouting: `ITN-${t.name}-POST` },
+    services: deriveServices(t),
   };
   return deepFreeze(spec);
 }

@@ -5,6 +5,7 @@
 import { ParsedTenant } from "./schema";
 import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from "./net";
 import { Problem } from "./types";
+import { checkServices } from "./services";
 
 /** Ports of internal services: exposing them needs `sources` or an explicit `public: true`. */
 export const SENSITIVE_PORTS: readonly number[] = [3306, 4747, 5432, 6333, 6379, 8200, 9000, 9100];
@@ -134,4 +135,4 @@ export const checkHost: Check = (t) => {
 };
 
 /** Every cross-field rule, in reporting order. */
-export const RULES: readonly Check[] = [checkContainerNames, checkAddresses, checkDevices, checkCiRunner, checkNat, checkHost];
+export const RULES: readonly Check[] = [checkContainerNames, checkAddresses, checkDevices, checkCiRunner, checkNat, checkHost, checkServices];

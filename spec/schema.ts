@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { parseCidr, parseIpv4 } from "./net";
+import { servicesShape } from "./services";
 
 const ipv4 = z.string().refine((s) => parseIpv4(s) !== undefined, { message: "must be an IPv4 address like 10.0.2.10" });
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: "must be an IPv4 network like 10.0.2.0/24" });
@@ -109,6 +110,8 @@ export const tenantSchema = z
     containers: z.record(containerSchema).refine((c) => Object.keys(c).length > 0, { message: "must declare at least one container" }),
     /** NAT rules: external port(s) → container. */
     nat: z.array(natSchema).default([]),
+    /** Caddy, DNS and Vault sections (spec/services.ts). */
+    ...servicesShape,
   })
   .strict();
 

@@ -1,4 +1,5 @@
 /** The derived, immutable tenant description every renderer and component consumes. */
+import type { ServicesSpec } from "./services";
 
 /** How the program reaches the host. */
 export interface HostSpec {
@@ -74,6 +75,8 @@ export interface TenantSpec {
   /** NAT rules sorted by protocol then port. */
   readonly nat: readonly NatRuleSpec[];
   readonly chains: ChainNames;
+  /** Caddy vhosts, DNS zones and Vault paths (spec/services.ts). */
+  readonly services: ServicesSpec;
 }
 
 /** A problem found in the config, with the field path it concerns. */
