@@ -1,0 +1,287 @@
+/**
+ * The `vault` stack section: KV v2 paths written inside the vault container, their keys
+ * (generated with @pulumi/random, literal non-secret values, or Pulumi secret config keys), and
+ * the VAULT_* variables of the system container's .env. Shapes (zod), cross-field problems with
+ * field paths, and the derived, immutable VaultSpec.
+ */
+import { z } from "zod";
+import type { Problem } from "./types";
+
+const absPath = z.string().regex(/^\/[^\0\n\r]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
+const containerName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, "must be a container name");
+
+/** One key of a path: exactly one of generate, value, fromConfig (checked by checkVault). */
+export const vaultKeySchema = z
+  .object({
+    /** Generate the value with @pulumi/random (RandomPassword, kept stable by keepers). */
+    generate: z
+      .object({
+        /** Length, 16 to 128 characters. */
+        length: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number").min(16, "must be from 16 to 128").max(128, "must be from 16 to 128"),
+        /** Include special characters (default false: letters and digits are safe in URLs, .env files and DSNs). */
+        special: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    /** A NON-secret literal (host names, ports, URLs): it sits in plain text in the stack file; `{tenant}` is substituted. */
+    value: z.string().regex(/^[^\n\r\0]*$/, "must be a single line").optional(),
+    /** Name of a Pulumi secret config key (`pulumi config set --secret <name>`). */
+    fromConfig: z.string().regex(/^([a-z0-9-]+:)?[A-Za-z][A-Za-z0-9_-]*$/, "must be a Pulumi config key like llmOpenaiKey").optional(),
+  })
+  .strict();
+
+/** One KV path (relative to the mount, e.g. gbo/tables; `{tenant}` is replaced by the tenant name). */
+export const vaultPathSchema = z
+  .object({
+    /** The keys written at this path; the program owns the whole path (`kv put` replaces it). */
+    keys: z.record(vaultKeySchema),
+    /** Keep the secret in Vault when the path leaves the stack or the stack is destroyed. */
+    keepOnDestroy: z.boolean().default(true),
+  })
+  .strict();
+
+/** The `vault` section of the tenant config. */
+export const vaultSectionSchema = z
+  .object({
+    /** Container Vault runs in; every vault command runs inside it with `incus exec`. */
+    container: containerName.default("vault"),
+    /** Vault address as seen from inside that container. */
+    address: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, "must be a URL like http://127.0.0.1:8200").default("http://127.0.0.1:8200"),
+    /** CA certificate inside the vault container (VAULT_CACERT and curl --cacert); unset: health check with -k. */
+    caCert: absPath.optional(),
+    /**
+     * File inside the vault container holding the token the writes use: a plain token file, or
+     * the runbooks' init.json (its "root_token" is used). Ignored when the container's own
+     * environment already sets VAULT_TOKEN. The token never appears in a command.
+     */
+    tokenFile: absPath.default("/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json"),
+    /** KV v2 mount. */
+    mount: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be a mount name like secret").default("secret"),
+    /** Paths by name. */
+    paths: z.record(vaultPathSchema).default({}),
+    /** The system container's .env: only VAULT_* variables, never the token itself. */
+    envFile: z
+      .object({
+        /** Container holding the file. */
+        container: containerName.default("system"),
+        /** The file. */
+        path: absPath.default("/opt/gbo/bin/.env"),
+        /** Non-secret VAULT_* variables (VAULT_ADDR required; e.g. VAULT_CACERT, VAULT_TOKEN_FILE). */
+        variables: z.record(z.string()),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type RawVaultSection = z.input<typeof vaultSectionSchema>;
+export type VaultSection = z.output<typeof vaultSectionSchema>;
+
+/** Where a key's value comes from. */
+export type VaultKeySource =
+  | { readonly kind: "generate"; readonly length: number; readonly special: boolean }
+  | { readonly kind: "value"; readonly value: string }
+  | { readonly kind: "config"; readonly key: string };
+
+export interface VaultKeySpec {
+  readonly name: string;
+  readonly source: VaultKeySource;
+}
+
+export interface VaultPathSpec {
+  /** Path relative to the mount, tenant substituted: gbo/tenants/acme/infrastructure. */
+  readonly path: string;
+  /** Stable resource key: the path with "/" turned into "-". */
+  readonly key: string;
+  /** Keys sorted by name. */
+  readonly keys: readonly VaultKeySpec[];
+  readonly keepOnDestroy: boolean;
+}
+
+export interface VaultEnvFileSpec {
+  readonly container: string;
+  readonly path: string;
+  /** [name, value] sorted by name; every name is VAULT_*. */
+  readonly variables: readonly (readonly [string, string])[];
+}
+
+/** The derived Vault part of the tenant. */
+export interface VaultSpec {
+  readonly container: string;
+  readonly address: string;
+  readonly caCert?: string;
+  readonly tokenFile: string;
+  readonly mount: string;
+  /** Paths sorted by path. */
+  readonly paths: readonly VaultPathSpec[];
+  readonly envFile?: VaultEnvFileSpec;
+}
+
+/** Placeholder replaced by the tenant name in path names. */
+export const TENANT_PLACEHOLDER = "{tenant}";
+const KEY_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME_RE = /^VAULT_[A-Z0-9_]+$/;
+/** Key names that must never get a literal value. */
+const SECRET_NAME_RE = /(pass|secret|token|private|^key$|_key$|apikey)/i;
+
+export const pathKey = (path: string): string => path.replace(/[{}]/g, "").replace(/\//g, "-");
+
+/** Problems of one path name; every applicable one. */
+export function vaultPathProblems(path: string): string[] {
+  const out: string[] = [];
+  const plain = path.split(TENANT_PLACEHOLDER).join("t");
+  if (path === "") return ["must not be empty"];
+  if (path.startsWith("/")) out.push('must not start with "/" (paths are relative to the mount)');
+  if (path.endsWith("/")) out.push('must not end with "/"');
+  if (path.includes("//")) out.push('must not contain empty segments ("//")');
+  if (path.includes("..")) out.push('must not contain ".."');
+  if (!/^[A-Za-z0-9_.\/-]+$/.test(plain)) out.push(`may only contain letters, digits, "_", ".", "-", "/" and the placeholder ${TENANT_PLACEHOLDER}`);
+  return out;
+}
+
+/** Cross-field problems of the vault section; `containers` (when given) are the tenant's container names. */
+export function checkVault(vault: VaultSection, pathPrefix = "vault", containers?: readonly string[]): Problem[] {
+  const problems: Problem[] = [];
+  const add = (path: string, message: string): void => void problems.push({ path, message });
+  if (containers !== undefined && !containers.includes(vault.container)) add(`${pathPrefix}.container`, `unknown container "${vault.container}"`);
+  const keys = new Map<string, string>();
+  for (const [path, p] of Object.entries(vault.paths)) {
+    const at = `${pathPrefix}.paths.${path}`;
+    for (const m of vaultPathProblems(path)) add(at, m);
+    const first = keys.get(pathKey(path));
+    if (first !== undefined) add(at, `gives the same resource name as "${first}"`);
+    else keys.set(pathKey(path), path);
+    if (Object.keys(p.keys).length === 0) add(`${at}.keys`, "must declare at least one key");
+    for (const [name, k] of Object.entries(p.keys)) {
+      const kat = `${at}.keys.${name}`;
+      if (!KEY_NAME_RE.test(name)) add(kat, "key name must be letters, digits or _, not starting with a digit");
+      const set = [k.generate, k.value, k.fromConfig].filter((x) => x !== undefined).length;
+      if (set !== 1) add(kat, "must set exactly one of generate, value, fromConfig");
+      else if (k.value !== undefined && SECRET_NAME_RE.test(name)) add(`${kat}.value`, "looks like a secret: use generate or fromConfig (a literal value sits in plain text in the stack file)");
+    }
+  }
+  const env = vault.envFile;
+  if (env !== undefined) {
+    const at = `${pathPrefix}.envFile`;
+    if (containers !== undefined && !containers.includes(env.container)) add(`${at}.container`, `unknown container "${env.container}"`);
+    if (env.variables.VAULT_ADDR === undefined) add(`${at}.variables`, "must set VAULT_ADDR");
+    for (const [name, value] of Object.entries(env.variables)) {
+      const vat = `${at}.variables.${name}`;
+      if (name === "VAULT_TOKEN") add(vat, "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)");
+      else if (!ENV_NAME_RE.test(name)) add(vat, "only VAULT_* variables are allowed in the .env file");
+      if (value === "" || /[\n\r\0]/.test(value)) add(vat, "must be a non-empty single line");
+    }
+  }
+  return problems;
+}
+
+const sourceOf = (k: VaultSection["paths"][string]["keys"][string], tenant: string): VaultKeySource => {
+  if (k.generate !== undefined) return { kind: "generate", length: k.generate.length, special: k.generate.special };
+  if (k.value !== undefined) return { kind: "value", value: k.value.split(TENANT_PLACEHOLDER).join(tenant) };
+  return { kind: "config", key: k.fromConfig as string };
+};
+
+/** Derivation (call only when checkVault found no problem); throws on a tenant-induced path clash. */
+export function deriveVault(vault: VaultSection, tenant: string): VaultSpec {
+  const paths = Object.entries(vault.paths)
+    .map(([raw, p]): VaultPathSpec => {
+      const path = raw.split(TENANT_PLACEHOLDER).join(tenant);
+      const keys = Object.keys(p.keys)
+        .sort()
+        .map((name) => ({ name, source: sourceOf(p.keys[name], tenant) }));
+      return { path, key: pathKey(path), keys, keepOnDestroy: p.keepOnDestroy };
+    })
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const seen = new Set<string>();
+  for (const p of paths) {
+    if (seen.has(p.key)) throw new Error(`vault: two paths give the resource name ${p.key}`);
+    seen.add(p.key);
+  }
+  const env = vault.envFile;
+  return {
+    container: vault.container,
+    address: vault.address,
+    ...(vault.caCert !== undefined ? { caCert: vault.caCert } : {}),
+    tokenFile: vault.tokenFile,
+    mount: vault.mount,
+    paths,
+    ...(env !== undefined
+      ? { envFile: { container: env.container, path: env.path, variables: Object.keys(env.variables).sort().map((n) => [n, env.variables[n]] as const) } }
+      : {}),
+  };
+}
+
+/**
+ * Example `vault:` section for the runbooks' tenant (the lead copies it into the stacks, under
+ * `incus-tenant:tenant`). Addresses are the prod stack's containers; secrets are generated or
+ * come from `pulumi config set --secret <key>`; literals are non-secret only.
+ */
+export const EXAMPLE_VAULT_YAML = `vault:
+  container: vault
+  address: https://127.0.0.1:8200
+  caCert: /opt/gbo/conf/vault/ca.crt
+  tokenFile: /opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json
+  mount: secret
+  paths:
+    gbo/tables:
+      keys:
+        host: { value: 10.0.2.12 }
+        port: { value: "5432" }
+        database: { value: botserver }
+        username: { value: gbuser }
+        password: { generate: { length: 32 } }
+    gbo/drive:
+      keys:
+        host: { value: 10.0.2.14 }
+        port: { value: "9100" }
+        accesskey: { generate: { length: 20 } }
+        secret: { generate: { length: 40 } }
+    gbo/cache:
+      keys:
+        host: { value: 10.0.2.11 }
+        port: { value: "6379" }
+        password: { generate: { length: 32 } }
+    gbo/llm:
+      keys:
+        url: { value: "http://10.0.2.16:8081" }
+        model: { value: gpt-4 }
+        openai_key: { fromConfig: llmOpenaiKey }
+        anthropic_key: { fromConfig: llmAnthropicKey }
+    gbo/directory:
+      keys:
+        url: { value: "http://10.0.2.15:9000" }
+        project_id: { fromConfig: directoryProjectId }
+        client_id: { fromConfig: directoryClientId }
+        client_secret: { fromConfig: directoryClientSecret }
+    gbo/email:
+      keys:
+        smtp_host: { value: 10.0.2.20 }
+        smtp_port: { value: "587" }
+        smtp_user: { value: noreply@example.com }
+        smtp_password: { generate: { length: 32 } }
+    gbo/vectordb:
+      keys:
+        url: { value: "http://10.0.2.17:6333" }
+        api_key: { generate: { length: 48 } }
+    gbo/jwt:
+      keys:
+        secret: { generate: { length: 64 } }
+    gbo/encryption:
+      keepOnDestroy: true
+      keys:
+        master_key: { generate: { length: 64 } }
+    gbo/tenants/{tenant}/infrastructure:
+      keys:
+        tables_host: { value: 10.0.2.12 }
+        tables_database: { value: "{tenant}" }
+        tables_password: { generate: { length: 32 } }
+        cache_host: { value: 10.0.2.11 }
+        drive_host: { value: 10.0.2.14 }
+        drive_bucket: { value: "{tenant}" }
+  envFile:
+    container: system
+    path: /opt/gbo/bin/.env
+    variables:
+      VAULT_ADDR: https://10.0.2.13:8200
+      VAULT_CACERT: /opt/gbo/conf/system/certificates/ca/ca.crt
+`;

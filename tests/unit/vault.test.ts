@@ -1,0 +1,454 @@
+/**
+ * Vault paths: validation table with exact messages, exact renderer text, the rendered scripts run
+ * for real against scripts/fake-vault.sh (a FAKE Vault: HashiCorp Vault cannot be installed here)
+ * through a fake `incus` that runs `incus exec <c> -- cmd` locally, and VaultPath under setMocks.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
+import * as pulumi from "@pulumi/pulumi";
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
+import { checkVault, deriveVault, EXAMPLE_VAULT_YAML, RawVaultSection, VaultSpec, vaultSectionSchema } from "../../spec/vault";
+import { renderVaultEnvFile, renderVaultPreflight, renderVaultPut, SEALED_MESSAGE, vaultPlan } from "../../render/vault";
+import { remoteBash } from "../../render/shell";
+import { ROOT } from "./fixtures";
+import { unwrapSecrets } from "./mockRuntime";
+
+const problemsOf = (raw: RawVaultSection, containers?: string[]) => checkVault(vaultSectionSchema.parse(raw), "vault", containers);
+const one = (keys: Record<string, unknown>) => ({ keys }) as RawVaultSection["paths"] extends infer P ? (P extends Record<string, infer X> ? X : never) : never;
+const gen = { generate: { length: 32 } };
+
+describe("vault section validation", () => {
+  test("the example section for the runbooks' paths is valid and derives every global path and the tenant path", () => {
+    const raw = parseYaml(EXAMPLE_VAULT_YAML).vault as RawVaultSection;
+    const parsed = vaultSectionSchema.parse(raw);
+    expect(checkVault(parsed, "vault", ["vault", "system"])).toEqual([]);
+    const v = deriveVault(parsed, "acme");
+    expect(v.paths.map((p) => p.path)).toEqual(["gbo/cache", "gbo/directory", "gbo/drive", "gbo/email", "gbo/encryption", "gbo/jwt", "gbo/llm", "gbo/tables", "gbo/tenants/acme/infrastructure", "gbo/vectordb"]);
+    expect(v.paths.find((p) => p.path === "gbo/tenants/acme/infrastructure")?.keys.find((k) => k.name === "tables_database")?.source).toEqual({ kind: "value", value: "acme" });
+    expect(v.envFile?.variables).toEqual([["VAULT_ADDR", "https://10.0.2.13:8200"], ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"]]);
+  });
+
+  test("defaults: container vault, http://127.0.0.1:8200, mount secret, keepOnDestroy true, special false, envFile system:/opt/gbo/bin/.env", () => {
+    const v = deriveVault(vaultSectionSchema.parse({ paths: { "gbo/jwt": one({ secret: gen }) }, envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } } }), "acme");
+    expect(v).toEqual({
+      container: "vault",
+      address: "http://127.0.0.1:8200",
+      tokenFile: "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json",
+      mount: "secret",
+      paths: [{ path: "gbo/jwt", key: "gbo-jwt", keys: [{ name: "secret", source: { kind: "generate", length: 32, special: false } }], keepOnDestroy: true }],
+      envFile: { container: "system", path: "/opt/gbo/bin/.env", variables: [["VAULT_ADDR", "https://10.0.2.13:8200"]] },
+    });
+  });
+
+  const cases: [string, RawVaultSection, { path: string; message: string }[], string[] | undefined][] = [
+    ["dot-dot segment", { paths: { "gbo/../x": one({ a: gen }) } }, [{ path: "vault.paths.gbo/../x", message: 'must not contain ".."' }], undefined],
+    ["leading slash", { paths: { "/gbo/x": one({ a: gen }) } }, [{ path: "vault.paths./gbo/x", message: 'must not start with "/" (paths are relative to the mount)' }], undefined],
+    ["trailing slash", { paths: { "gbo/x/": one({ a: gen }) } }, [{ path: "vault.paths.gbo/x/", message: 'must not end with "/"' }], undefined],
+    ["empty segment", { paths: { "gbo//x": one({ a: gen }) } }, [{ path: "vault.paths.gbo//x", message: 'must not contain empty segments ("//")' }], undefined],
+    ["empty path", { paths: { "": one({ a: gen }) } }, [{ path: "vault.paths.", message: "must not be empty" }], undefined],
+    ["bad characters", { paths: { "gbo/a b": one({ a: gen }) } }, [{ path: "vault.paths.gbo/a b", message: 'may only contain letters, digits, "_", ".", "-", "/" and the placeholder {tenant}' }], undefined],
+    [
+      "several problems at once",
+      { paths: { "/gbo/../": one({ a: gen }) } },
+      [
+        { path: "vault.paths./gbo/../", message: 'must not start with "/" (paths are relative to the mount)' },
+        { path: "vault.paths./gbo/../", message: 'must not end with "/"' },
+        { path: "vault.paths./gbo/../", message: 'must not contain ".."' },
+      ],
+      undefined,
+    ],
+    ["resource name clash", { paths: { "gbo/a-b": one({ a: gen }), "gbo/a/b": one({ a: gen }) } }, [{ path: "vault.paths.gbo/a/b", message: 'gives the same resource name as "gbo/a-b"' }], undefined],
+    ["no keys", { paths: { "gbo/x": one({}) } }, [{ path: "vault.paths.gbo/x.keys", message: "must declare at least one key" }], undefined],
+    ["bad key name", { paths: { "gbo/x": one({ "1st": gen }) } }, [{ path: "vault.paths.gbo/x.keys.1st", message: "key name must be letters, digits or _, not starting with a digit" }], undefined],
+    ["two sources", { paths: { "gbo/x": one({ a: { ...gen, value: "x" } }) } }, [{ path: "vault.paths.gbo/x.keys.a", message: "must set exactly one of generate, value, fromConfig" }], undefined],
+    ["no source", { paths: { "gbo/x": one({ a: {} }) } }, [{ path: "vault.paths.gbo/x.keys.a", message: "must set exactly one of generate, value, fromConfig" }], undefined],
+    ["literal secret", { paths: { "gbo/x": one({ smtp_password: { value: "hunter2" } }) } }, [{ path: "vault.paths.gbo/x.keys.smtp_password.value", message: "looks like a secret: use generate or fromConfig (a literal value sits in plain text in the stack file)" }], undefined],
+    ["env without VAULT_ADDR", { envFile: { variables: { VAULT_CACERT: "/ca.crt" } } }, [{ path: "vault.envFile.variables", message: "must set VAULT_ADDR" }], undefined],
+    ["env non-VAULT variable", { envFile: { variables: { VAULT_ADDR: "https://x:8200", PORT: "5858" } } }, [{ path: "vault.envFile.variables.PORT", message: "only VAULT_* variables are allowed in the .env file" }], undefined],
+    [
+      "env token literal",
+      { envFile: { variables: { VAULT_ADDR: "https://x:8200", VAULT_TOKEN: "s.abc" } } },
+      [{ path: "vault.envFile.variables.VAULT_TOKEN", message: "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)" }],
+      undefined,
+    ],
+    ["env multi-line value", { envFile: { variables: { VAULT_ADDR: "https://x:8200\nPORT=1" } } }, [{ path: "vault.envFile.variables.VAULT_ADDR", message: "must be a non-empty single line" }], undefined],
+    [
+      "unknown containers",
+      { container: "vlt", envFile: { container: "sys", variables: { VAULT_ADDR: "https://x:8200" } } },
+      [
+        { path: "vault.container", message: 'unknown container "vlt"' },
+        { path: "vault.envFile.container", message: 'unknown container "sys"' },
+      ],
+      ["vault", "system"],
+    ],
+  ];
+  test.each(cases)("%s", (_name, raw, expected, containers) => expect(problemsOf(raw, containers)).toEqual(expected));
+
+  test("shape errors carry field paths: length out of range, unknown field, bad address", () => {
+    const r = vaultSectionSchema.safeParse({ address: "127.0.0.1:8200", paths: { "gbo/x": { keys: { a: { generate: { length: 8 } } }, keep: true } } });
+    expect(r.success).toBe(false);
+    const issues = r.success ? [] : r.error.issues.map((i) => [i.path.join("."), i.message]);
+    expect(issues).toEqual([
+      ["address", "must be a URL like http://127.0.0.1:8200"],
+      ["paths.gbo/x.keys.a.generate.length", "must be from 16 to 128"],
+      ["paths.gbo/x", "Unrecognized key(s) in object: 'keep'"],
+    ]);
+  });
+});
+
+const small = (over: Partial<RawVaultSection> = {}): VaultSpec =>
+  deriveVault(vaultSectionSchema.parse({ paths: { "gbo/tables": one({ host: { value: "10.0.2.12" }, password: gen, api: { fromConfig: "llmKey" } }), "gbo/tenants/{tenant}/infrastructure": { keepOnDestroy: false, keys: { host: { value: "10.0.2.12" } } } }, ...over }), "acme");
+
+const HEALTH = (addr: string) => [
+  `code=$(incus exec -n vault -- curl -s -k --max-time 10 -o /dev/null -w '%{http_code}' '${addr}/v1/sys/health?standbyok=true' || true)`,
+  `case "$code" in`,
+  `  200) log 'vault at ${addr}: initialized and unsealed' ;;`,
+  `  503) echo 'Vault is sealed: unseal it with 3 of 5 keys' >&2; exit 1 ;;`,
+  `  501) echo 'Vault is not initialized' >&2; exit 1 ;;`,
+  `  *) log "vault health check answered \${code:-nothing}"; echo 'Vault is unreachable at ${addr}' >&2; exit 1 ;;`,
+  "esac",
+];
+const HEAD = (what: string) => [`# managed by incus-tenant: ${what}`, "set -euo pipefail", `log() { printf 'incus-tenant: %s\\n' "$*" >&2; }`];
+const INNER_TOKEN = [
+  `export PATH=/opt/gbo/bin:$PATH`,
+  'if [ -z "${VAULT_TOKEN:-}" ]; then',
+  "  t=/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json",
+  `  [ -r "$t" ] || { echo "no Vault token: $t is not readable in container vault" >&2; exit 1; }`,
+  `  if grep -q '"root_token"' "$t"; then VAULT_TOKEN=$(sed -n 's/.*"root_token"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/\\1/p' "$t"); else VAULT_TOKEN=$(tr -d '[:space:]' < "$t"); fi`,
+  '  [ -n "$VAULT_TOKEN" ] || { echo "no Vault token in $t" >&2; exit 1; }',
+  "  export VAULT_TOKEN",
+  "fi",
+];
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+describe("vault renderers (exact text)", () => {
+  const v = small();
+  test("preflight: health endpoint inside the vault container, exact messages", () => {
+    expect(renderVaultPreflight(v)).toEqual({ create: [...HEAD("vault preflight in container vault"), ...HEALTH("http://127.0.0.1:8200")].join("\n") });
+  });
+
+  test("put: health, then vault kv put -mount=secret PATH - with the values on stdin; delete keeps by default", () => {
+    const inner = ["set -eu", "export VAULT_ADDR=http://127.0.0.1:8200", ...INNER_TOKEN, "vault kv put -mount=secret gbo/tables - >/dev/null"].join("\n");
+    expect(renderVaultPut(v, v.paths[0])).toEqual({
+      create: [...HEAD("vault path secret/gbo/tables (values on stdin)"), ...HEALTH("http://127.0.0.1:8200"), `incus exec -T vault -- sh -c ${q(inner)}`, "log 'vault: secret/gbo/tables written (keys: api host password)'"].join("\n"),
+      delete: [...HEAD("vault path secret/gbo/tables (delete)"), "log 'vault: secret/gbo/tables kept (keepOnDestroy is true)'"].join("\n"),
+    });
+  });
+
+  test("delete with keepOnDestroy false: gone container is fine, else health then kv metadata delete", () => {
+    const p = v.paths[1];
+    const inner = ["set -eu", "export VAULT_ADDR=http://127.0.0.1:8200", ...INNER_TOKEN, "vault kv metadata delete -mount=secret gbo/tenants/acme/infrastructure >/dev/null"].join("\n");
+    expect(renderVaultPut(v, p).delete).toBe(
+      [
+        ...HEAD("vault path secret/gbo/tenants/acme/infrastructure (delete)"),
+        "if ! incus info vault >/dev/null 2>&1; then log 'vault: container vault is gone, nothing to delete'; exit 0; fi",
+        ...HEALTH("http://127.0.0.1:8200"),
+        `incus exec -n vault -- sh -c ${q(inner)}`,
+        "log 'vault: secret/gbo/tenants/acme/infrastructure deleted with all its versions'",
+      ].join("\n"),
+    );
+  });
+
+  test("caCert: curl --cacert instead of -k, and VAULT_CACERT for the CLI", () => {
+    const w = small({ address: "https://127.0.0.1:8200", caCert: "/opt/gbo/conf/vault/ca.crt" });
+    const text = renderVaultPut(w, w.paths[0]).create;
+    expect(text).toContain("curl -s --cacert /opt/gbo/conf/vault/ca.crt --max-time 10 ");
+    expect(text).toContain("export VAULT_ADDR=https://127.0.0.1:8200 VAULT_CACERT=/opt/gbo/conf/vault/ca.crt\n");
+    expect(text).not.toContain(" -k ");
+  });
+
+  test("env file renderer refuses any non-VAULT_* or secret variable", () => {
+    const bad = (variables: [string, string][]): VaultSpec => ({ ...small(), envFile: { container: "system", path: "/opt/gbo/bin/.env", variables } });
+    expect(() => renderVaultEnvFile(bad([["VAULT_ADDR", "x"], ["PORT", "5858"]]))).toThrow("refusing to write PORT to /opt/gbo/bin/.env: only non-secret VAULT_* variables go there");
+    expect(() => renderVaultEnvFile(bad([["VAULT_TOKEN", "s.x"]]))).toThrow("refusing to write VAULT_TOKEN to /opt/gbo/bin/.env: only non-secret VAULT_* variables go there");
+    expect(() => renderVaultEnvFile(bad([["VAULT_ADDR", "a\nPORT=1"]]))).toThrow("refusing to write VAULT_ADDR to /opt/gbo/bin/.env: the value must be a non-empty single line");
+  });
+
+  test("plan part: paths and key names with their source kind, never a value", () => {
+    expect(vaultPlan(small())).toEqual({
+      container: "vault",
+      address: "http://127.0.0.1:8200",
+      mount: "secret",
+      paths: [
+        { path: "gbo/tables", keepOnDestroy: true, keys: [{ name: "api", from: "config" }, { name: "host", from: "value" }, { name: "password", from: "generate" }] },
+        { path: "gbo/tenants/acme/infrastructure", keepOnDestroy: false, keys: [{ name: "host", from: "value" }] },
+      ],
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The rendered scripts, run for real: fake incus (local exec) + scripts/fake-vault.sh (FAKE Vault).
+// ---------------------------------------------------------------------------------------------
+const FAKE_INCUS = `#!/usr/bin/env bash
+# fake incus for unit tests: "incus exec [-n|-T] <c> -- cmd..." runs cmd locally in a clean env
+set -euo pipefail
+{ printf '%q ' "$@"; printf '\\n'; } >> "$SHIM_LOG"
+case $1 in
+  info) [[ " $SHIM_CONTAINERS " == *" $2 "* ]]; exit ;;
+  exec) shift ;;
+  *) echo "fake incus: unsupported: $*" >&2; exit 1 ;;
+esac
+while [[ $1 == -* ]]; do case $1 in -n) exec </dev/null ;; -T) ;; *) echo "fake incus: unsupported flag $1" >&2; exit 1 ;; esac; shift; done
+c=$1; shift
+[[ " $SHIM_CONTAINERS " == *" $c "* ]] || { echo "Error: Instance not found" >&2; exit 1; }
+[ "$1" = -- ] && shift
+exec env -i PATH="$SHIM_PATH" HOME=/root LC_ALL=C "$@"
+`;
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+describe("rendered scripts against the FAKE vault (scripts/fake-vault.sh) through a fake incus", () => {
+  const FAKE = path.join(ROOT, "scripts/fake-vault.sh");
+  const SECRETS = { host: "10.0.2.12", password: "S3CRET-pass-4711-xyz", api: "CFG-api-key-0815-abc" };
+  let tmp = "";
+  let port = 0;
+  let state = "";
+  let env: NodeJS.ProcessEnv = {};
+  let v: VaultSpec;
+  const run = (text: string, input = "") => spawnSync("sh", ["-c", remoteBash(text, false)], { input, env, encoding: "utf8" });
+  const vault = (...args: string[]) => spawnSync(path.join(tmp, "usr/local/bin/vault"), args, { env: { PATH: "/usr/bin:/bin", VAULT_TOKEN: fs.readFileSync(path.join(state, "token"), "utf8").trim() }, encoding: "utf8" });
+  const calls = () => fs.readFileSync(path.join(state, "calls.log"), "utf8");
+  const shimLog = () => fs.readFileSync(path.join(tmp, "shim.log"), "utf8");
+  const lastLine = (s: string) => s.trimEnd().split("\n").pop();
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "itn-vault-"));
+    state = path.join(tmp, "var/lib/fake-vault");
+    port = await freePort();
+    const inst = spawnSync("bash", [FAKE, "install", "--root", tmp, "--port", String(port)], { encoding: "utf8" });
+    expect(inst.stderr).toContain("FAKE vault installed");
+    expect(inst.status).toBe(0);
+    fs.mkdirSync(path.join(tmp, "shim"));
+    fs.writeFileSync(path.join(tmp, "shim/incus"), FAKE_INCUS, { mode: 0o755 });
+    env = { HOME: tmp, PATH: `${path.join(tmp, "shim")}:/usr/bin:/bin`, SHIM_LOG: path.join(tmp, "shim.log"), SHIM_CONTAINERS: "vault system", SHIM_PATH: `${path.join(tmp, "usr/local/bin")}:/usr/bin:/bin` };
+    v = small({ address: `http://127.0.0.1:${port}`, tokenFile: path.join(state, "token") });
+  });
+  afterAll(() => {
+    spawnSync("bash", [FAKE, "stop", "--root", tmp]);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("the fake's files are 0600/0700 and the health endpoint answers 200", () => {
+    expect(fs.statSync(path.join(state, "token")).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(state).mode & 0o777).toBe(0o700);
+    expect(spawnSync("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${port}/v1/sys/health`], { encoding: "utf8" }).stdout).toBe("200");
+  });
+
+  test("put: values arrive from stdin; no secret in the command text, its output, the vault calls or the incus calls", () => {
+    const text = renderVaultPut(v, v.paths[0]).create;
+    const r = run(text, JSON.stringify(SECRETS));
+    expect(r.stderr).toContain("incus-tenant: vault: secret/gbo/tables written (keys: api host password)");
+    expect(r.status).toBe(0);
+    const got = JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout);
+    expect(got.data.data).toEqual(SECRETS);
+    expect(calls().trimEnd().split("\n").filter((l) => l.startsWith("kv\\ put") || l.startsWith("kv put"))).toEqual(["kv put -mount=secret gbo/tables - "]);
+    expect(fs.statSync(path.join(state, "data/secret/gbo/tables.json")).mode & 0o777).toBe(0o600);
+    for (const s of [SECRETS.password, SECRETS.api]) {
+      for (const where of [text, remoteBash(text, true), r.stdout, r.stderr, calls(), shimLog()]) expect(where).not.toContain(s);
+    }
+  });
+
+  test("re-running the same put is harmless (new version, same data)", () => {
+    const r = run(renderVaultPut(v, v.paths[0]).create, JSON.stringify(SECRETS));
+    expect(r.status).toBe(0);
+    const got = JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout);
+    expect(got.data).toEqual({ data: SECRETS, metadata: { version: 2 } });
+  });
+
+  test("the token can come from the runbooks' init.json (root_token)", () => {
+    const token = fs.readFileSync(path.join(state, "token"), "utf8").trim();
+    const init = path.join(tmp, "init.json");
+    fs.writeFileSync(init, `{\n  "recovery_keys_b64": [],\n  "root_token": "${token}",\n  "unseal_threshold": 3\n}\n`, { mode: 0o600 });
+    const w = { ...v, tokenFile: init };
+    expect(run(renderVaultPut(w, w.paths[1]).create, '{"host":"10.0.2.12"}').status).toBe(0);
+  });
+
+  test("a wrong token fails with the fake's permission error and writes nothing", () => {
+    const bad = path.join(tmp, "bad-token");
+    fs.writeFileSync(bad, "nope\n", { mode: 0o600 });
+    const r = run(renderVaultPut({ ...v, tokenFile: bad }, v.paths[0]).create, '{"password":"other-value-123"}');
+    expect(r.status).not.toBe(0);
+    expect(lastLine(r.stderr)).toBe("Error: Code: 403. Errors: * permission denied");
+    expect(JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout).data.data).toEqual(SECRETS);
+  });
+
+  test("malformed stdin is refused by the fake (flat JSON object of strings only)", () => {
+    const r = run(renderVaultPut(v, v.paths[0]).create, '{"a": 1}');
+    expect(r.status).not.toBe(0);
+    expect(lastLine(r.stderr)).toBe("Error: failed to parse JSON input: expected one object of string values");
+  });
+
+  test("sealed: the put stops with the exact message and never reaches vault kv put", () => {
+    const before = calls();
+    spawnSync("bash", [FAKE, "seal", "--root", tmp]);
+    try {
+      for (const text of [renderVaultPreflight(v).create, renderVaultPut(v, v.paths[0]).create]) {
+        const r = run(text, JSON.stringify(SECRETS));
+        expect(r.status).toBe(1);
+        expect(lastLine(r.stderr)).toBe(SEALED_MESSAGE);
+      }
+    } finally {
+      spawnSync("bash", [FAKE, "unseal", "--root", tmp]);
+    }
+    expect(calls()).toBe(before);
+  });
+
+  test("not initialized (no token) and unreachable: exact messages", () => {
+    const token = path.join(state, "token");
+    fs.renameSync(token, `${token}.off`);
+    try {
+      expect(lastLine(run(renderVaultPreflight(v).create).stderr)).toBe("Vault is not initialized");
+    } finally {
+      fs.renameSync(`${token}.off`, token);
+    }
+    const away = { ...v, address: "http://127.0.0.1:1" };
+    const r = run(renderVaultPreflight(away).create);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("incus-tenant: vault health check answered 000\nVault is unreachable at http://127.0.0.1:1\n");
+    expect(run(renderVaultPreflight(v).create).status).toBe(0);
+  });
+
+  test("delete: kept by default; keepOnDestroy false removes every version; both fine when already gone", () => {
+    const keep = run(renderVaultPut(v, v.paths[0]).delete as string);
+    expect(keep.status).toBe(0);
+    expect(keep.stderr).toBe("incus-tenant: vault: secret/gbo/tables kept (keepOnDestroy is true)\n");
+    expect(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").status).toBe(0);
+    const del = renderVaultPut(v, v.paths[1]).delete as string;
+    expect(vault("kv", "get", "-mount=secret", "gbo/tenants/acme/infrastructure").status).toBe(0);
+    expect(run(del).status).toBe(0);
+    expect(vault("kv", "get", "-mount=secret", "gbo/tenants/acme/infrastructure").status).toBe(2);
+    expect(run(del).status).toBe(0);
+    const gone = spawnSync("sh", ["-c", remoteBash(del, false)], { env: { ...env, SHIM_CONTAINERS: "system" }, encoding: "utf8" });
+    expect(gone.status).toBe(0);
+    expect(gone.stderr).toBe("incus-tenant: vault: container vault is gone, nothing to delete\n");
+  });
+
+  test("env file: only our VAULT_* lines change, other lines stay, names-only warning, backup, 0600, idempotent", () => {
+    const file = path.join(tmp, "opt/gbo/bin/.env");
+    const w: VaultSpec = { ...v, envFile: { container: "system", path: file, variables: [["VAULT_ADDR", "https://10.0.2.13:8200"], ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"]] } };
+    const text = renderVaultEnvFile(w).create;
+    const first = run(text);
+    expect(first.status).toBe(0);
+    expect(fs.readFileSync(file, "utf8")).toBe("VAULT_ADDR=https://10.0.2.13:8200\nVAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n");
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    fs.writeFileSync(file, "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n");
+    const second = run(text);
+    expect(second.status).toBe(0);
+    expect(fs.readFileSync(file, "utf8")).toBe("VAULT_TOKEN=s.operator-token-777\nPORT=5858\nVAULT_ADDR=https://10.0.2.13:8200\nVAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n");
+    expect(second.stderr).toContain(`incus-tenant: warning: ${file} also holds non-VAULT variables (only VAULT_* belong there): PORT \n`);
+    expect(second.stderr).not.toContain("5858");
+    expect(second.stderr).not.toContain("operator-token");
+    const backups = fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"));
+    expect(backups).toHaveLength(1);
+    expect(fs.readFileSync(path.join(path.dirname(file), backups[0]), "utf8")).toBe("VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n");
+    const third = run(text);
+    expect(third.stderr).toContain(`incus-tenant: ${file}: unchanged`);
+    expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"))).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// VaultPath under setMocks: what reaches the engine.
+// ---------------------------------------------------------------------------------------------
+describe("createVault under setMocks", () => {
+  const registered: MockResourceArgs[] = [];
+  const secretOutputs = new Map<string, string[]>();
+  const parents = new Map<string, string>();
+  let result: { outputs: unknown; paths: { keyNames: readonly string[] }[] } | undefined;
+  const SIG = "4dabf18193072939515e22adb298388d";
+  const byName = (n: string) => {
+    const r = registered.find((x) => x.name === n);
+    if (!r) throw new Error(`no resource ${n}`);
+    return r;
+  };
+
+  beforeAll(async () => {
+    const mocks = require("@pulumi/pulumi/runtime/mocks") as { MockMonitor: { prototype: Record<string, (...a: any[]) => any> } };
+    const original = mocks.MockMonitor.prototype.registerResource;
+    mocks.MockMonitor.prototype.registerResource = function (req: any, cb: any) {
+      secretOutputs.set(req.getName(), req.getAdditionalsecretoutputsList());
+      parents.set(req.getName(), req.getParent());
+      return original.call(this, req, cb);
+    };
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (a: MockResourceArgs) => {
+          registered.push(a);
+          if (a.type === "random:index/randomPassword:RandomPassword") return { id: `${a.name}-id`, state: { ...a.inputs, result: `GEN-${a.name}-SECRET` } };
+          return { id: `${a.name}-id`, state: a.inputs };
+        },
+        call: (a) => a.inputs,
+      },
+      "incus-tenant",
+      "test",
+      false,
+    );
+    const { createVault } = await import("../../components/vaultPath");
+    class Parent extends pulumi.ComponentResource {
+      constructor() {
+        super("incus-tenant:index:Tenant", "acme", {});
+      }
+    }
+    const parent = new Parent();
+    const vault = small({ envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } } });
+    const conn = { host: "203.0.113.10", user: "admin", privateKey: pulumi.secret("KEY") };
+    const res = createVault({ vault, connection: conn, sudo: true, parent, name: "acme-vault", dependsOn: [], secretConfig: (k) => pulumi.secret(`CFG-${k}-SECRET`) });
+    await new Promise((resolve) => pulumi.all([res.preflight.urn, res.envFile!.urn, ...res.paths.map((p) => p.put.urn)]).apply(resolve));
+    result = res;
+  });
+
+  test("exact resources: preflight, env, one VaultPath + put per path, one RandomPassword per generated key", () => {
+    expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
+      [
+        "incus-tenant:index:Tenant acme",
+        "command:remote:Command acme-vault-preflight",
+        "command:remote:Command acme-vault-env",
+        "incus-tenant:vault:VaultPath acme-vault-gbo-tables",
+        "random:index/randomPassword:RandomPassword acme-vault-gbo-tables-password",
+        "command:remote:Command acme-vault-gbo-tables-put",
+        "incus-tenant:vault:VaultPath acme-vault-gbo-tenants-acme-infrastructure",
+        "command:remote:Command acme-vault-gbo-tenants-acme-infrastructure-put",
+      ].sort(),
+    );
+    expect(parents.get("acme-vault-gbo-tables-password")).toMatch(/incus-tenant:vault:VaultPath::acme-vault-gbo-tables$/);
+    expect(parents.get("acme-vault-gbo-tables-put")).toMatch(/incus-tenant:vault:VaultPath::acme-vault-gbo-tables$/);
+    expect(unwrapSecrets(byName("acme-vault-gbo-tables-password").inputs)).toEqual({ length: 32, special: false, keepers: { path: "gbo/tables", key: "password" } });
+  });
+
+  test("put: secret stdin with every value, logging none, stdout/stderr secret, no triggers", () => {
+    const put = byName("acme-vault-gbo-tables-put");
+    expect(put.inputs.stdin[SIG]).toBeDefined();
+    expect(JSON.parse(unwrapSecrets(put.inputs.stdin) as string)).toEqual({ api: "CFG-llmKey-SECRET", host: "10.0.2.12", password: "GEN-acme-vault-gbo-tables-password-SECRET" });
+    expect(put.inputs.logging).toBe("none");
+    expect(put.inputs.triggers).toBeUndefined();
+    // (the command SDK itself adds "connection")
+    expect(secretOutputs.get("acme-vault-gbo-tables-put")).toEqual(expect.arrayContaining(["stdout", "stderr"]));
+    expect(secretOutputs.get("acme-vault-gbo-tenants-acme-infrastructure-put")).toEqual(expect.arrayContaining(["stdout", "stderr"]));
+    expect(secretOutputs.get("acme-vault-preflight")).not.toContain("stdout");
+    const vault = small({ envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } } });
+    expect(put.inputs.create).toBe(remoteBash(renderVaultPut(vault, vault.paths[0]).create, true));
+  });
+
+  test("no generated or configured secret in any command text or plain output", () => {
+    for (const c of registered.filter((r) => r.type === "command:remote:Command")) {
+      const inputs = unwrapSecrets(c.inputs) as Record<string, unknown>;
+      for (const text of [inputs.create, inputs.delete]) expect(String(text)).not.toMatch(/GEN-|CFG-|-SECRET/);
+      if (!c.name.endsWith("-put")) expect(inputs.stdin).toBeUndefined();
+    }
+    expect(JSON.stringify(result?.outputs)).not.toMatch(/GEN-|CFG-|SECRET/);
+    expect(result?.outputs).toEqual({ paths: [{ path: "gbo/tables", keys: ["api", "host", "password"] }, { path: "gbo/tenants/acme/infrastructure", keys: ["host"] }] });
+  });
+});

@@ -1,0 +1,494 @@
+/**
+ * DNS zones: validation with exact messages, exact renderer text, every rendered zone through
+ * the real `named-checkzone`, and the host scripts run for real with bash against a fake
+ * `incus` (a shim that maps the dns container's paths into a temp folder), so the serial
+ * logic is exercised as it runs on the host. CoreDNS itself cannot be installed here.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
+import { formatPath } from "../../spec";
+import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, zoneHasName, ZoneSpec } from "../../spec/zones";
+import { renderCorefile, renderCorefileScripts, renderZone, renderZoneBody, renderZoneScripts, TODAY_COMMAND } from "../../render/zone";
+import { remoteBash } from "../../render/shell";
+import { unwrapSecrets } from "./mockRuntime";
+
+const base = (): Record<string, any> => ({
+  nameservers: ["ns1.example.com", "ns2.example.net"],
+  hostmaster: "hostmaster@example.com",
+  zones: {
+    "example.com": {
+      records: [
+        { name: "@", type: "A", value: "203.0.113.10" },
+        { name: "ns1", type: "A", value: "203.0.113.10" },
+        { name: "chat", type: "A", value: "203.0.113.10" },
+        { name: "mail", type: "A", value: "203.0.113.25" },
+        { name: "@", type: "MX", value: "mail.example.com", priority: 10 },
+        { name: "@", type: "TXT", value: "v=spf1 mx -all" },
+      ],
+    },
+  },
+});
+const derive = (raw: unknown): DnsSpec => deriveZones(dnsSectionSchema.parse(raw));
+const problems = (raw: unknown): string[] => {
+  const parsed = dnsSectionSchema.safeParse(raw);
+  if (!parsed.success) return parsed.error.issues.map((i) => `${formatPath(["dns", ...i.path])}: ${i.message}`);
+  return checkZones(parsed.data).map((p) => `${p.path}: ${p.message}`);
+};
+const zoneA = (): ZoneSpec => derive(base()).zones[0];
+const zoneB = (): ZoneSpec => {
+  const raw = base();
+  raw.zones["example.com"].records.push({ name: "alm", type: "A", value: "203.0.113.11" });
+  return derive(raw).zones[0];
+};
+
+const EXPECTED_ZONE = `; managed by incus-tenant: zone example.com (the serial is set at apply time; do not edit by hand)
+$ORIGIN example.com.
+$TTL 3600
+@\tIN\tSOA\tns1.example.com. hostmaster.example.com. (
+        2026112203 ; serial
+        3600 ; refresh
+        900 ; retry
+        1209600 ; expire
+        300 ; minimum
+        )
+@\tIN\tNS\tns1.example.com.
+@\tIN\tNS\tns2.example.net.
+@\tIN\tA\t203.0.113.10
+@\tIN\tMX\t10 mail.example.com.
+@\tIN\tTXT\t"v=spf1 mx -all"
+chat\tIN\tA\t203.0.113.10
+mail\tIN\tA\t203.0.113.25
+ns1\tIN\tA\t203.0.113.10
+`;
+
+describe("dns section: defaults and derivation", () => {
+  test("defaults follow the runbooks (zone files in /opt/gbo/data, container dns)", () => {
+    const d = derive(base());
+    expect([d.container, d.zonesDir, d.corefile, d.secondaries, d.syncHook]).toEqual(["dns", "/opt/gbo/data", "/opt/gbo/conf/Corefile", [], undefined]);
+    expect(d.zones.map((z) => [z.name, z.file, z.ttl, z.primary, z.hostmaster])).toEqual([["example.com", "/opt/gbo/data/example.com.zone", 3600, "ns1.example.com.", "hostmaster.example.com."]]);
+  });
+  test("records are sorted canonically (apex first, then name, type, data) and names lower-cased", () => {
+    const raw = base();
+    raw.zones["example.com"].records.push({ name: "Www", type: "CNAME", value: "@" }, { name: "@", type: "CAA", value: "0 issue letsencrypt.org" }, { name: "v6", type: "AAAA", value: "2001:DB8::1", ttl: 300 });
+    raw.zones["example.org"] = { records: [{ name: "_sip._tcp", type: "SRV", value: "5 5060 sip.example.org.", priority: 10 }, { name: "sip", type: "A", value: "203.0.113.30" }] };
+    const d = derive(raw);
+    expect(d.zones.map((z) => z.name)).toEqual(["example.com", "example.org"]);
+    expect(d.zones[0].records.map((r) => `${r.name} ${r.ttl ?? "-"} ${r.type} ${r.data}`)).toEqual([
+      "@ - A 203.0.113.10",
+      "@ - MX 10 mail.example.com.",
+      '@ - TXT "v=spf1 mx -all"',
+      '@ - CAA 0 issue "letsencrypt.org"',
+      "chat - A 203.0.113.10",
+      "mail - A 203.0.113.25",
+      "ns1 - A 203.0.113.10",
+      "v6 300 AAAA 2001:db8::1",
+      "www - CNAME example.com.",
+    ]);
+    expect(d.zones[1].records.map((r) => r.data)).toEqual(["10 5 5060 sip.example.org.", "203.0.113.30"]);
+  });
+  test("hostmaster in DNS form, and dots in the e-mail local part are escaped", () => {
+    expect(derive({ ...base(), hostmaster: "hostmaster.example.com" }).zones[0].hostmaster).toBe("hostmaster.example.com.");
+    expect(derive({ ...base(), hostmaster: "dns.admin@example.com" }).zones[0].hostmaster).toBe("dns\\.admin.example.com.");
+  });
+  test("zoneHasName: exact names with an A, AAAA or CNAME record only", () => {
+    const raw = base();
+    raw.zones["example.com"].records.push({ name: "www", type: "CNAME", value: "chat.example.com" }, { name: "_dmarc", type: "TXT", value: "v=DMARC1; p=none" });
+    const d = derive(raw);
+    expect(["chat.example.com", "CHAT.example.com.", "example.com", "www.example.com"].map((n) => zoneHasName(d, n))).toEqual([true, true, true, true]);
+    expect(["webmail.example.com", "_dmarc.example.com", "example.org", "x.chat.example.com"].map((n) => zoneHasName(d, n))).toEqual([false, false, false, false]);
+  });
+});
+
+type Mutate = (d: Record<string, any>) => void;
+const recs = (d: Record<string, any>): Record<string, any>[] => d.zones["example.com"].records;
+const LONG = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(53)}`;
+const INVALID: [string, Mutate, string[]][] = [
+  ["A value not IPv4", (d) => (recs(d)[2].value = "203.0.113.300"), ['dns.zones.example.com.records[2].value: "203.0.113.300" is not an IPv4 address']],
+  ["AAAA value not IPv6", (d) => recs(d).push({ name: "v6", type: "AAAA", value: "203.0.113.10" }), ['dns.zones.example.com.records[6].value: "203.0.113.10" is not an IPv6 address']],
+  ["MX without priority", (d) => delete recs(d)[4].priority, ["dns.zones.example.com.records[4].priority: an MX record needs a priority (0-65535)"]],
+  ["MX to an address", (d) => (recs(d)[4].value = "203.0.113.25"), ['dns.zones.example.com.records[4].value: "203.0.113.25" is not a host name']],
+  ["MX to a bad name", (d) => (recs(d)[4].value = "mail..example.com"), ['dns.zones.example.com.records[4].value: "mail..example.com" is not a host name: has an empty label']],
+  ["MX target in the zone without address", (d) => (recs(d)[4].value = "mx.example.com"), ["dns.zones.example.com.records[4].value: mx.example.com is inside zone example.com but has no A or AAAA record there"]],
+  ["priority on an A record", (d) => (recs(d)[2].priority = 5), ["dns.zones.example.com.records[2].priority: priority is only used by MX and SRV records"]],
+  ["CNAME at the apex", (d) => recs(d).push({ name: "@", type: "CNAME", value: "chat.example.com" }), ["dns.zones.example.com.records[6].name: a CNAME record is not allowed at the zone apex (@)"]],
+  ["CNAME beside an A record", (d) => recs(d).push({ name: "chat", type: "CNAME", value: "www.example.org" }), ['dns.zones.example.com.records[6].name: "chat" has a CNAME record, so it can have no other record (records[2] is type A)']],
+  ["identical record twice (name case ignored)", (d) => recs(d).push({ name: "CHAT", type: "A", value: "203.0.113.10", ttl: 60 }), ["dns.zones.example.com.records[6]: duplicate of records[2]"]],
+  ["label of 64 characters", (d) => (recs(d)[2].name = "a".repeat(64)), [`dns.zones.example.com.records[2].name: "${"a".repeat(64)}" is not a valid record name: label "${"a".repeat(64)}" is longer than 63 characters`]],
+  ["label with a leading hyphen", (d) => (recs(d)[2].name = "-chat"), ['dns.zones.example.com.records[2].name: "-chat" is not a valid record name: label "-chat" starts or ends with a hyphen']],
+  ["label with a space", (d) => (recs(d)[2].name = "ch at"), ['dns.zones.example.com.records[2].name: "ch at" is not a valid record name: label "ch at" may only hold letters, digits, - and _']],
+  ["empty label", (d) => (recs(d)[2].name = "a..chat"), ['dns.zones.example.com.records[2].name: "a..chat" is not a valid record name: has an empty label']],
+  ["name longer than 253 with the zone", (d) => (recs(d)[2].name = LONG), [`dns.zones.example.com.records[2].name: "${LONG}.example.com" is longer than 253 characters`]],
+  ["absolute name written out", (d) => (recs(d)[2].name = "chat.example.com"), ['dns.zones.example.com.records[2].name: names are relative to the zone: write "chat", not "chat.example.com"']],
+  ["zone name as record name", (d) => (recs(d)[2].name = "Example.com"), ['dns.zones.example.com.records[2].name: names are relative to the zone: write "@", not "Example.com"']],
+  ["trailing dot on a record name", (d) => (recs(d)[2].name = "chat."), ['dns.zones.example.com.records[2].name: "chat." is not a valid record name: names are relative to the zone ("@" for the apex), drop the trailing dot']],
+  ["apex NS record", (d) => recs(d).push({ name: "@", type: "NS", value: "ns3.example.org" }), ["dns.zones.example.com.records[6].name: apex NS records come from dns.nameservers"]],
+  ["TXT with non-ASCII text", (d) => (recs(d)[5].value = "café"), ["dns.zones.example.com.records[5].value: TXT values must be printable ASCII text"]],
+  ["SRV without port", (d) => recs(d).push({ name: "_sip._tcp", type: "SRV", value: "5 mail.example.com", priority: 10 }), ['dns.zones.example.com.records[6].value: "5 mail.example.com" must be "<weight> <port> <target>" like "5 5060 sip.example.com"']],
+  ["CAA without flags", (d) => recs(d).push({ name: "@", type: "CAA", value: "issue letsencrypt.org" }), ['dns.zones.example.com.records[6].value: "issue letsencrypt.org" must be "<flags> <tag> <value>" like "0 issue \\"letsencrypt.org\\""']],
+  ["zone name with a space", (d) => (d.zones["exa mple.org"] = { records: [] }), ['dns.zones.exa mple.org: "exa mple.org" is not a valid zone name: label "exa mple" may only hold letters, digits, - and _']],
+  ["zone name in upper case", (d) => (d.zones["Example.org"] = { records: [] }), ['dns.zones.Example.org: zone names must be lower case: write "example.org"']],
+  ["in-zone name server without address", (d) => (d.nameservers[0] = "ns3.example.com"), ["dns.nameservers[0]: ns3.example.com is inside zone example.com but has no A or AAAA record there"]],
+  ["name server not a name", (d) => (d.nameservers[1] = "ns2..example.net"), ['dns.nameservers[1]: "ns2..example.net" is not a host name: has an empty label']],
+  ["name server listed twice", (d) => d.nameservers.push("NS2.example.net."), ["dns.nameservers[2]: duplicate of nameservers[1]"]],
+  ["hostmaster not an address", (d) => (d.hostmaster = "not an email"), ['dns.hostmaster: "not an email" must be an e-mail address like hostmaster@example.com or a DNS name like hostmaster.example.com']],
+  ["unknown record type", (d) => (recs(d)[0].type = "PTR"), ["dns.zones.example.com.records[0].type: must be one of A, AAAA, CNAME, MX, TXT, NS, SRV, CAA"]],
+  ["secondary not IPv4", (d) => (d.secondaries = ["198.51.100"]), ["dns.secondaries[0]: must be an IPv4 address like 10.0.2.10"]],
+  ["no name server", (d) => (d.nameservers = []), ["dns.nameservers: must list at least one name server"]],
+  ["no zone", (d) => (d.zones = {}), ["dns.zones: must declare at least one zone"]],
+  ["sync hook not absolute", (d) => (d.syncHook = "sync-zones.sh"), ["dns.syncHook: must be an absolute path"]],
+  ["negative TTL", (d) => (recs(d)[0].ttl = -1), ["dns.zones.example.com.records[0].ttl: must be from 0 to 2147483647 seconds"]],
+];
+
+describe("dns validation (exact messages with field paths)", () => {
+  test("the base section has no problem", () => expect(problems(base())).toEqual([]));
+  test.each(INVALID)("%s", (_what, mutate, expected) => {
+    const raw = base();
+    mutate(raw);
+    expect(problems(raw)).toEqual(expected);
+  });
+  test("paths follow the given prefix", () => {
+    const raw = base();
+    recs(raw)[2].value = "nope";
+    expect(checkZones(dnsSectionSchema.parse(raw), "services.dns")).toEqual([{ path: "services.dns.zones.example.com.records[2].value", message: '"nope" is not an IPv4 address' }]);
+  });
+  test("a TXT value longer than 255 characters is fine: it is split into strings of 255", () => {
+    const raw = base();
+    recs(raw)[5].value = `${"x".repeat(300)}"\\`;
+    expect(problems(raw)).toEqual([]);
+    expect(derive(raw).zones[0].records.find((r) => r.type === "TXT")!.data).toBe(`"${"x".repeat(255)}" "${"x".repeat(45)}\\"\\\\"`);
+  });
+});
+
+describe("renderers (exact text)", () => {
+  test("zone file", () => expect(renderZone(zoneA(), "2026112203")).toBe(EXPECTED_ZONE));
+  test("zone body = the file with the serial masked; bad serials are refused", () => {
+    expect(renderZoneBody(zoneA())).toBe(EXPECTED_ZONE.replace("2026112203 ; serial", "@SERIAL@ ; serial"));
+    expect(() => renderZone(zoneA(), "202611220")).toThrow('renderZone: serial must be YYYYMMDDNN, got "202611220"');
+  });
+  test("Corefile: one block per zone, file + transfer to secondaries only + runbook 002 acl + log/errors", () => {
+    const raw: Record<string, any> = { ...base(), secondaries: ["198.51.100.3", "198.51.100.2"] };
+    raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
+    expect(renderCorefile(derive(raw))).toBe(`# managed by incus-tenant: CoreDNS Corefile of container dns (one server block per zone)
+
+${["example.com", "example.org"]
+  .map(
+    (z) => `# zone ${z}
+${z}:53 {
+    file /opt/gbo/data/${z}.zone
+    transfer {
+        to 198.51.100.2 198.51.100.3
+    }
+    acl {
+        allow type AXFR IXFR net 198.51.100.2/32 198.51.100.3/32
+        block type AXFR IXFR
+        allow type ANY net 10.0.0.0/8 127.0.0.0/8
+        allow type A AAAA CAA CNAME MX NS SOA SRV TXT net 0.0.0.0/0 ::/0
+        block
+    }
+    log
+    errors
+}
+# end of zone ${z}`,
+  )
+  .join("\n\n")}
+`);
+  });
+  test("Corefile without secondaries: no transfer, every AXFR/IXFR blocked", () => {
+    const text = renderCorefile(derive(base()));
+    expect(text).not.toContain("transfer");
+    expect(text).toContain("    acl {\n        block type AXFR IXFR\n        allow type ANY net 10.0.0.0/8 127.0.0.0/8\n");
+  });
+  test("scripts: date from the host at apply time, never SIGHUP, stable text", () => {
+    const pair = renderZoneScripts(derive(base()), zoneA());
+    expect(TODAY_COMMAND).toBe("date -u +%Y%m%d");
+    expect(pair.create).toContain("  today=$(date -u +%Y%m%d)\n");
+    expect(pair.create).not.toMatch(/ITN_TODAY|HUP/);
+    expect(renderCorefileScripts(derive(base())).create).toContain('pkill -USR1 -x coredns');
+    expect(renderZoneScripts(derive(base()), zoneA())).toEqual(pair);
+    expect(pair.create.split("\n").slice(0, 2)).toEqual(["# managed by incus-tenant: dns zone example.com in container dns", "set -euo pipefail"]);
+  });
+});
+
+/** A temp folder with a fake `incus` that maps container paths to <root>/<container>/... */
+class FakeHost {
+  readonly root = fs.mkdtempSync(path.join(os.tmpdir(), "itn-zone-"));
+  readonly bin = path.join(this.root, "bin");
+  constructor() {
+    fs.mkdirSync(this.bin);
+    fs.mkdirSync(path.join(this.root, "dns"));
+    fs.writeFileSync(
+      path.join(this.bin, "incus"),
+      `#!/bin/bash
+# fake incus for unit tests: "incus exec C -- cmd" runs cmd locally with absolute paths under $FAKE_ROOT/C
+printf '%s\\n' "$*" >> "$FAKE_ROOT/calls.log"
+case "$1" in
+  info) [ ! -e "$FAKE_ROOT/.gone" ];;
+  exec)
+    c=$2; shift 3
+    [ ! -e "$FAKE_ROOT/.stopped" ] || { echo "Error: Instance is not running" >&2; exit 1; }
+    args=(); for a in "$@"; do case "$a" in /*) args+=("$FAKE_ROOT/$c$a");; *) args+=("$a");; esac; done
+    case "\${args[0]}" in
+      pkill) exit "$(cat "$FAKE_ROOT/.pkill-rc" 2>/dev/null || echo 0)";;
+      sh) [ ! -e "$FAKE_ROOT/.no-checkzone" ] || exit 1;;
+    esac
+    exec "\${args[@]}";;
+  file)
+    [ "$2" = push ] || exit 2; shift 2; while [ "$1" != - ]; do shift; done
+    dest=$2; cat > "$FAKE_ROOT/\${dest%%/*}/\${dest#*/}";;
+  *) exit 2;;
+esac
+`,
+      { mode: 0o755 },
+    );
+  }
+  file = (p: string): string => path.join(this.root, "dns", p);
+  read = (p: string): string | undefined => (fs.existsSync(this.file(p)) ? fs.readFileSync(this.file(p), "utf8") : undefined);
+  write(p: string, text: string): void {
+    fs.mkdirSync(path.dirname(this.file(p)), { recursive: true });
+    fs.writeFileSync(this.file(p), text);
+  }
+  flag = (name: string, value: string | undefined): void => (value === undefined ? fs.rmSync(path.join(this.root, name), { force: true }) : fs.writeFileSync(path.join(this.root, name), value));
+  calls = (): string[] => (fs.existsSync(path.join(this.root, "calls.log")) ? fs.readFileSync(path.join(this.root, "calls.log"), "utf8").trim().split("\n") : []);
+  run(text: string, today = "20261122"): { status: number | null; stderr: string } {
+    fs.rmSync(path.join(this.root, "calls.log"), { force: true });
+    const r = spawnSync("bash", ["-c", text], { encoding: "utf8", env: { ...process.env, PATH: `${this.bin}:${process.env.PATH}`, FAKE_ROOT: this.root, ITN_TODAY: today } });
+    return { status: r.status, stderr: r.stderr };
+  }
+  backups = (dir: string): string[] => (fs.existsSync(this.file(dir)) ? fs.readdirSync(this.file(dir)).filter((f) => f.includes(".bak-")) : []);
+  destroy = (): void => fs.rmSync(this.root, { recursive: true, force: true });
+}
+
+const TEST_TODAY = 'printf %s "$ITN_TODAY"';
+const FILE = "/opt/gbo/data/example.com.zone";
+const serialOf = (text: string | undefined): string | undefined => /^ {8}(\d{10}) ; serial$/m.exec(text ?? "")?.[1];
+
+describe("named-checkzone accepts every rendered zone", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "itn-checkzone-"));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const rich = (): Record<string, any> => {
+    const raw = base();
+    recs(raw).push(
+      { name: "www", type: "CNAME", value: "chat.example.com" },
+      { name: "v6", type: "AAAA", value: "2001:db8::10", ttl: 300 },
+      { name: "@", type: "CAA", value: '0 issue "letsencrypt.org"' },
+      { name: "_sip._tcp", type: "SRV", value: "5 5060 mail.example.com", priority: 10 },
+      { name: "long", type: "TXT", value: `${"k".repeat(600)} "quoted" \\ end` },
+      { name: "sub", type: "NS", value: "ns.elsewhere.net" },
+    );
+    raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
+    return raw;
+  };
+  test.each([
+    ["base", base],
+    ["every record type, long TXT, two zones", rich],
+  ])("%s", (_what, make) => {
+    for (const zone of derive(make()).zones) {
+      const file = path.join(dir, `${zone.name}.zone`);
+      fs.writeFileSync(file, renderZone(zone, "2026112200"));
+      const r = spawnSync("named-checkzone", [zone.name, file], { encoding: "utf8" });
+      expect(`${r.stdout}${r.stderr}`).toBe(`zone ${zone.name}/IN: loaded serial 2026112200\nOK\n`);
+      expect(r.status).toBe(0);
+    }
+  });
+});
+
+describe("zone script run by bash against a fake incus (serial on the host)", () => {
+  let host: FakeHost;
+  const dns = derive(base());
+  const apply = (zone: ZoneSpec, today: string, spec: DnsSpec = dns) => host.run(renderZoneScripts(spec, zone, TEST_TODAY).create, today);
+  beforeEach(() => (host = new FakeHost()));
+  afterEach(() => host.destroy());
+
+  test("first write: today's 00, the exact rendered file, checked by named-checkzone in the container", () => {
+    const r = apply(zoneA(), "20261122");
+    expect(r.stderr).toContain("incus-tenant: zone example.com: named-checkzone ok\n");
+    expect(r.status).toBe(0);
+    expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
+    expect(host.backups("/opt/gbo/data")).toEqual([]);
+    expect(host.calls()).toContain(`file push --mode 0644 - dns${FILE}.incus-tenant-new`);
+    expect(host.calls().some((c) => c.includes("pkill"))).toBe(false);
+  });
+  test("unchanged: same serial, nothing written, even on a later day", () => {
+    apply(zoneA(), "20261122");
+    const r = apply(zoneA(), "20261130");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("incus-tenant: zone example.com: unchanged (serial 2026112200)\n");
+    expect(serialOf(host.read(FILE))).toBe("2026112200");
+    expect(host.calls().some((c) => c.startsWith("file push"))).toBe(false);
+  });
+  test("change: bump; two changes on one day: NN+1; with a dated backup of the old file", () => {
+    apply(zoneA(), "20261122");
+    expect(apply(zoneB(), "20261122").status).toBe(0);
+    expect(host.read(FILE)).toBe(renderZone(zoneB(), "2026112201"));
+    expect(apply(zoneA(), "20261122").status).toBe(0);
+    expect(serialOf(host.read(FILE))).toBe("2026112202");
+    expect(host.backups("/opt/gbo/data").map((f) => f.replace(/bak-\d{14}-/, "bak-<time>-")).sort()).toEqual(["example.com.zone.bak-<time>-2026112200", "example.com.zone.bak-<time>-2026112201"]);
+    const backupOf01 = host.backups("/opt/gbo/data").find((f) => f.endsWith("-2026112201"))!;
+    expect(host.read(`/opt/gbo/data/${backupOf01}`)).toBe(renderZone(zoneB(), "2026112201"));
+  });
+  test("change on a later day: that day's 00", () => {
+    apply(zoneA(), "20261122");
+    apply(zoneB(), "20261125");
+    expect(serialOf(host.read(FILE))).toBe("2026112500");
+  });
+  test("old serial from a later date: old + 1", () => {
+    host.write(FILE, renderZone(zoneA(), "2027010105"));
+    const r = apply(zoneB(), "20261122");
+    expect(r.stderr).toContain("serial 2027010106 written to /opt/gbo/data/example.com.zone (was 2027010105)");
+    expect(serialOf(host.read(FILE))).toBe("2027010106");
+    expect(apply(zoneB(), "20261122").stderr).toContain("unchanged (serial 2027010106)");
+  });
+  test("a hand edit of the body counts as a change (and is overwritten)", () => {
+    host.write(FILE, `${renderZone(zoneA(), "2026112207")}extra\tIN\tA\t192.0.2.1\n`);
+    apply(zoneA(), "20261122");
+    expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112208"));
+  });
+  test("named-checkzone refusal: old file kept, temp removed, apply fails with its message", () => {
+    apply(zoneA(), "20261122");
+    const broken: ZoneSpec = { ...zoneA(), nameservers: ["ns9.example.com."] };
+    const r = apply(broken, "20261123");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("NS 'ns9.example.com' has no address records (A or AAAA)");
+    expect(r.stderr).toContain("zone example.com: named-checkzone refused the new zone file; the old one stays in place");
+    expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
+    expect(host.read(`${FILE}.incus-tenant-new`)).toBeUndefined();
+  });
+  test("no named-checkzone in the container: skipped with a log line", () => {
+    host.flag(".no-checkzone", "");
+    const r = apply(zoneA(), "20261122");
+    expect(r.stderr).toContain("incus-tenant: zone example.com: named-checkzone is not installed in dns: check skipped\n");
+    expect(serialOf(host.read(FILE))).toBe("2026112200");
+  });
+  test("container not running: fails without writing", () => {
+    host.flag(".stopped", "");
+    const r = apply(zoneA(), "20261122");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("zone example.com: container dns is not running");
+  });
+  test("a broken date command stops the apply", () => {
+    const r = apply(zoneA(), "2026-11-22");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("zone example.com: the date command printed '2026-11-22', not YYYYMMDD");
+  });
+  test("sync hook runs after the apply; its failure fails the apply", () => {
+    const hook = path.join(host.root, "sync-zones.sh");
+    fs.writeFileSync(hook, `#!/bin/sh\necho ran >> "${host.root}/hook.log"\nexit "$(cat "${host.root}/.hook-rc" 2>/dev/null || echo 0)"\n`, { mode: 0o755 });
+    const withHook = derive({ ...base(), syncHook: hook });
+    expect(apply(zoneA(), "20261122", withHook).status).toBe(0);
+    expect(fs.readFileSync(path.join(host.root, "hook.log"), "utf8")).toBe("ran\n");
+    host.flag(".hook-rc", "3");
+    const r = apply(zoneB(), "20261122", withHook);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`zone example.com: the sync hook ${hook} failed (exit 3)`);
+  });
+});
+
+describe("Corefile script and zone delete against a fake incus", () => {
+  let host: FakeHost;
+  const COREFILE = "/opt/gbo/conf/Corefile";
+  const two = (() => {
+    const raw = base();
+    raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
+    return derive(raw);
+  })();
+  beforeEach(() => (host = new FakeHost()));
+  afterEach(() => host.destroy());
+  const pkills = () => host.calls().filter((c) => c.includes("pkill"));
+
+  test("Corefile: first write and change send SIGUSR1; unchanged sends nothing", () => {
+    let r = host.run(renderCorefileScripts(derive(base())).create);
+    expect(r.status).toBe(0);
+    expect(host.read(COREFILE)).toBe(renderCorefile(derive(base())));
+    expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
+    r = host.run(renderCorefileScripts(derive(base())).create);
+    expect(r.stderr).toContain("incus-tenant: /opt/gbo/conf/Corefile: unchanged\n");
+    expect(pkills()).toEqual([]);
+    host.run(renderCorefileScripts(two).create);
+    expect(host.read(COREFILE)).toBe(renderCorefile(two));
+    expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
+    expect(host.backups("/opt/gbo/conf")).toHaveLength(1);
+  });
+  test("Corefile: coredns not running is logged, not an error", () => {
+    host.flag(".pkill-rc", "1");
+    const r = host.run(renderCorefileScripts(two).create);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("coredns in dns: not signalled (not running, or no pkill): the Corefile takes effect when it starts");
+  });
+  test("zone delete: removes its server block (SIGUSR1) and its zone file; twice is fine; gone container is fine", () => {
+    host.run(renderCorefileScripts(two).create);
+    host.run(renderZoneScripts(two, two.zones[1], TEST_TODAY).create);
+    const del = renderZoneScripts(two, two.zones[1], TEST_TODAY).delete!;
+    let r = host.run(del);
+    expect(r.status).toBe(0);
+    expect(host.read(COREFILE)).toBe(renderCorefile(derive(base())));
+    expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
+    expect(host.read("/opt/gbo/data/example.org.zone")).toBeUndefined();
+    expect(host.backups("/opt/gbo/data")).toEqual([expect.stringMatching(/^example\.org\.zone\.bak-\d{14}$/)]);
+    r = host.run(del);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("incus-tenant: zone example.org: zone file already gone\n");
+    expect(pkills()).toEqual([]);
+    host.flag(".gone", "");
+    expect(host.run(del).stderr).toContain("zone example.org: container dns is gone");
+  });
+  test("Corefile delete: moved aside, twice is fine", () => {
+    host.run(renderCorefileScripts(two).create);
+    const del = renderCorefileScripts(two).delete!;
+    expect(host.run(del).status).toBe(0);
+    expect(host.read(COREFILE)).toBeUndefined();
+    expect(host.run(del).stderr).toContain("/opt/gbo/conf/Corefile: already gone");
+  });
+});
+
+describe("components under setMocks", () => {
+  const CONN = { host: "203.0.113.10", port: 22, user: "admin", privateKey: "TEST-KEY-NOT-REAL" };
+  async function runDns(dns: DnsSpec): Promise<MockResourceArgs[]> {
+    const resources: MockResourceArgs[] = [];
+    let pulumi: typeof import("@pulumi/pulumi") | undefined;
+    jest.isolateModules(() => {
+      pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+    });
+    const p = pulumi as typeof import("@pulumi/pulumi");
+    await p.runtime.setMocks({ newResource: (a) => (resources.push(a), { id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "incus-tenant", "prod", false);
+    jest.isolateModules(() => {
+      const { createDns } = require("../../components/dnsZone") as typeof import("../../components/dnsZone");
+      const parent = new p.ComponentResource("test:index:Parent", "acme", {}, {});
+      createDns({ dns, connection: CONN, sudo: true, parent, name: "acme", dependsOn: [] });
+    });
+    await p.runtime.disconnect();
+    return resources;
+  }
+  const view = (rs: MockResourceArgs[]) => rs.map((r) => [r.type, r.name, JSON.stringify(unwrapSecrets(r.inputs))]).sort();
+  const two = (() => {
+    const raw = base();
+    raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
+    return derive(raw);
+  })();
+
+  test("names, types and exact command text; identical across two runs (no date in the inputs)", async () => {
+    const first = await runDns(two);
+    const names = first.map((r) => `${r.type} ${r.name}`).sort();
+    expect(names).toEqual(
+      [
+        "test:index:Parent acme",
+        "incus-tenant:dns:Corefile acme-corefile",
+        "command:remote:Command acme-corefile-corefile",
+        "incus-tenant:dns:DnsZone acme-zone-example-com",
+        "command:remote:Command acme-zone-example-com-zone",
+        "incus-tenant:dns:DnsZone acme-zone-example-org",
+        "command:remote:Command acme-zone-example-org-zone",
+      ].sort(),
+    );
+    const cmd = (name: string) => unwrapSecrets(first.find((r) => r.name === name)!.inputs) as Record<string, string>;
+    const zonePair = renderZoneScripts(two, two.zones[0]);
+    expect(cmd("acme-zone-example-com-zone").create).toBe(remoteBash(zonePair.create, true));
+    expect(cmd("acme-zone-example-com-zone").delete).toBe(remoteBash(zonePair.delete!, true));
+    expect(cmd("acme-corefile-corefile").create).toBe(remoteBash(renderCorefileScripts(two).create, true));
+    expect(JSON.stringify(first.map((r) => r.inputs))).not.toMatch(/20\d{6}(0\d|1\d)/);
+    const second = await runDns(two);
+    expect(view(second)).toEqual(view(first));
+  });
+});
