@@ -4,11 +4,17 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { parseTenant } from "./spec";
+import { checkSecretsPresent } from "./spec/secrets";
 import { Tenant } from "./components/tenant";
 
 const config = new pulumi.Config("incus-tenant");
 const spec = parseTenant(config.requireObject<unknown>("tenant"));
-const tenant = new Tenant(spec.name, { spec, sshPrivateKey: config.requireSecret("sshPrivateKey") });
+checkSecretsPresent(spec, (key) => config.getSecret(key) !== undefined);
+const tenant = new Tenant(spec.name, {
+  spec,
+  sshPrivateKey: config.requireSecret("sshPrivateKey"),
+  secretConfig: (key) => config.requireSecret(key),
+});
 
 export const stack = pulumi.getStack();
 export const environment = spec.environment;

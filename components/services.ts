@@ -1,11 +1,15 @@
 /**
- * Creates the service components of a tenant (Caddy vhosts, DNS zones, Vault paths) as
- * children of the Tenant. Owned by the services work (issue 4); Tenant calls only this.
+ * Creates the service components of a tenant as children of the Tenant: Caddy (main file +
+ * one CaddyVhost per site), CoreDNS (one DnsZone per zone + the Corefile) and Vault (preflight +
+ * one VaultPath per path). Each waits on the container it runs in.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { types } from "@pulumi/command";
 import { TenantSpec } from "../spec/types";
 import { Container } from "./container";
+import { createCaddy } from "./caddy";
+import { createDns } from "./dnsZone";
+import { createVault, SecretConfig } from "./vaultPath";
 
 export interface ServicesArgs {
   /** The validated tenant. */
@@ -20,6 +24,8 @@ export interface ServicesArgs {
   parent: pulumi.ComponentResource;
   /** Prefix of child names (the tenant's name). */
   name: string;
+  /** Secret stack config values named by Vault keys' `fromConfig`. */
+  secretConfig: SecretConfig;
 }
 
 /** Service outputs the program exports (plain ones must hold no secret). */
@@ -27,6 +33,25 @@ export interface ServicesOutputs {
   readonly outputs: Record<string, pulumi.Input<unknown>>;
 }
 
-export function createServices(_args: ServicesArgs): ServicesOutputs {
-  return { outputs: {} };
+export function createServices(args: ServicesArgs): ServicesOutputs {
+  const { spec, connection, sudo, parent, name } = args;
+  const { caddy, dns, vault } = spec.services;
+  const instance = (container: string): pulumi.Resource[] => {
+    const c = args.containers[container];
+    return c ? [c.instance] : [];
+  };
+  const outputs: Record<string, pulumi.Input<unknown>> = {};
+  if (caddy) {
+    createCaddy({ caddy, connection, sudo, parent, name, dependsOn: instance(caddy.proxy.container) });
+    outputs.vhosts = caddy.vhosts.map((v) => `${v.domain} -> ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`);
+  }
+  if (dns) {
+    createDns({ dns, connection, sudo, parent, name, dependsOn: instance(dns.container) });
+    outputs.zones = dns.zones.map((z) => z.name);
+  }
+  if (vault) {
+    const dependsOn = [...instance(vault.container), ...(vault.envFile ? instance(vault.envFile.container) : [])];
+    outputs.vault = createVault({ vault, connection, sudo, parent, name: `${name}-vault`, dependsOn, secretConfig: args.secretConfig }).outputs;
+  }
+  return { outputs };
 }

@@ -12,7 +12,13 @@ export interface TenantArgs {
   spec: TenantSpec;
   /** Private key for the host's SSH user (secret). */
   sshPrivateKey: pulumi.Input<string>;
+  /** Secret stack config values named by Vault keys' `fromConfig` (default: none available). */
+  secretConfig?: (key: string) => pulumi.Output<string>;
 }
+
+const missingSecret = (key: string): pulumi.Output<string> => {
+  throw new Error(`vault: secret config "${key}" is not available: pulumi config set --secret incus-tenant:${key}`);
+};
 
 export class Tenant extends pulumi.ComponentResource {
   readonly host: Host;
@@ -39,7 +45,7 @@ export class Tenant extends pulumi.ComponentResource {
       natRules[rule.key] = new NatRule(`${name}-nat-${rule.key}`, { spec, rule, ...link }, { parent: this, dependsOn: [...this.host.ready, containers[rule.container].instance] });
     }
     this.containers = containers;
-    this.services = createServices({ spec, ...link, containers, parent: this, name }).outputs;
+    this.services = createServices({ spec, ...link, containers, parent: this, name, secretConfig: args.secretConfig ?? missingSecret }).outputs;
     this.natRules = natRules;
     this.containerIps = Object.fromEntries(spec.containers.map((c) => [c.name, c.ipv4]));
     this.natTable = spec.nat.map(natLine);

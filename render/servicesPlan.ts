@@ -1,7 +1,28 @@
-/** The plan --json keys of the services (vhosts, zones, vault): owned by the services work (issue 4). */
+/** The plan --json keys of the services: vhosts, zones (rendered zone files and Corefile), vault. */
 import { TenantSpec } from "../spec/types";
+import { renderMainCaddyfile, renderVhost } from "./caddy";
+import { renderCorefile, renderZone } from "./zone";
+import { vaultPlan } from "./vault";
+
+/** Zone files in the plan show this instead of a serial: the host computes it at apply time. */
+export const PLAN_SERIAL = "YYYYMMDDNN";
 
 /** Extra keys merged into the plan document; never any secret value. */
-export function servicesPlan(_spec: TenantSpec): Record<string, unknown> {
-  return {};
+export function servicesPlan(spec: TenantSpec): Record<string, unknown> {
+  const { caddy, dns, vault } = spec.services;
+  return {
+    ...(caddy
+      ? {
+          caddy: { container: caddy.proxy.container, mainFile: caddy.proxy.mainFile, caddyfile: renderMainCaddyfile(caddy) },
+          vhosts: caddy.vhosts.map((v) => ({ key: v.key, domain: v.domain, upstream: `${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`, file: v.file, caddyfile: renderVhost(v) })),
+        }
+      : {}),
+    ...(dns
+      ? {
+          zones: dns.zones.map((z) => ({ name: z.name, file: z.file, records: z.records.length, zoneFile: renderZone(z, PLAN_SERIAL) })),
+          corefile: { path: dns.corefile, text: renderCorefile(dns) },
+        }
+      : {}),
+    ...(vault ? { vault: vaultPlan(vault) } : {}),
+  };
 }

@@ -262,10 +262,10 @@ purge_instances() {
 clean_iptables() {
   local table line chain
   for table in nat filter; do
-    iptables-save -t "$table" | grep -E '^-A ' | grep -E 'incus-tenant:|-j ITN-' | while read -r line; do
+    { iptables-save -t "$table" | grep -E '^-A ' | grep -E 'incus-tenant:|-j ITN-' || true; } | while read -r line; do
       eval "iptables -w -t $table ${line/#-A/-D}" || true
     done
-    for chain in $(iptables-save -t "$table" | sed -n 's/^:\(ITN-[^ ]*\) .*/\1/p'); do
+    for chain in $(iptables-save -t "$table" | sed -n 's/^:\(ITN-[^ ]*\) .*/\1/p' || true); do
       iptables -w -t "$table" -F "$chain" && iptables -w -t "$table" -X "$chain" || true
     done
   done

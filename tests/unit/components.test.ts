@@ -8,7 +8,7 @@ import { renderContainer } from "../../render/container";
 import { renderNatRule } from "../../render/nat";
 import { remoteBash } from "../../render/shell";
 import { baseTenant, stackTenant } from "./fixtures";
-import { runIndex, unwrapSecrets } from "./mockRuntime";
+import { fakeGenerated, runIndex, TEST_SECRETS, unwrapSecrets } from "./mockRuntime";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-TEST-KEY-4711\n-----END OPENSSH PRIVATE KEY-----";
 const commands = (rs: MockResourceArgs[]) => rs.filter((r) => r.type === "command:remote:Command");
@@ -17,6 +17,23 @@ const byName = (rs: MockResourceArgs[], name: string) => {
   if (!r) throw new Error(`no resource ${name}`);
   return unwrapSecrets(r.inputs) as Record<string, any>;
 };
+
+/** Caddy main + one site per vhost, one zone per zone + the Corefile, Vault preflight/paths/env. */
+function serviceChildren(spec: ReturnType<typeof parseTenant>): string[] {
+  const { caddy, dns, vault } = spec.services;
+  return [
+    ...(caddy ? ["incus-tenant:caddy:CaddyProxy acme-caddy", "command:remote:Command acme-caddy-main"] : []),
+    ...(caddy?.vhosts ?? []).flatMap((v) => [`incus-tenant:caddy:CaddyVhost acme-vhost-${v.key}`, `command:remote:Command acme-vhost-${v.key}-site`]),
+    ...(dns ? ["incus-tenant:dns:Corefile acme-corefile", "command:remote:Command acme-corefile-corefile"] : []),
+    ...(dns?.zones ?? []).flatMap((z) => { const n = `acme-zone-${z.name.replace(/\./g, "-")}`; return [`incus-tenant:dns:DnsZone ${n}`, `command:remote:Command ${n}-zone`]; }),
+    ...(vault ? ["command:remote:Command acme-vault-preflight", ...(vault.envFile ? ["command:remote:Command acme-vault-env"] : [])] : []),
+    ...(vault?.paths ?? []).flatMap((p) => [
+      `incus-tenant:vault:VaultPath acme-vault-${p.key}`,
+      `command:remote:Command acme-vault-${p.key}-put`,
+      ...p.keys.filter((k) => k.source.kind === "generate").map((k) => `random:index/randomPassword:RandomPassword acme-vault-${p.key}-${k.name}`),
+    ]),
+  ];
+}
 
 describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => {
   let run: Awaited<ReturnType<typeof runIndex>>;
@@ -27,7 +44,7 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
 
   test("the program ran without error", () => expect(run.error).toBeUndefined());
 
-  test("exact children: Tenant, Host + 4 commands, one Container per container, one NatRule per rule", () => {
+  test("exact children: Tenant, Host + 4 commands, one Container per container, one NatRule per rule, the services", () => {
     const names = run.resources.map((r) => `${r.type} ${r.name}`).sort();
     const expected = [
       "incus-tenant:index:Tenant acme",
@@ -35,6 +52,7 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
       ...["guard", "forwarding", "chains", "persistence"].map((k) => `command:remote:Command acme-host-${k}`),
       ...spec.containers.flatMap((c) => [`incus-tenant:incus:Container acme-${c.name}`, `command:remote:Command acme-${c.name}-instance`]),
       ...spec.nat.flatMap((r) => [`incus-tenant:net:NatRule acme-nat-${r.key}`, `command:remote:Command acme-nat-${r.key}-dnat`]),
+      ...serviceChildren(spec),
     ].sort();
     expect(names).toEqual(expected);
     expect(spec.containers).toHaveLength(15);
@@ -92,6 +110,39 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
     expect(run.exports.containerIps).toEqual(Object.fromEntries(spec.containers.map((c) => [c.name, c.ipv4])));
     expect(run.exports.natTable).toContain(`tcp/443 -> proxy ${spec.containers.find((c) => c.name === "proxy")!.ipv4}:443 (from any)`);
     expect(run.exports.environment).toBe(stack);
+  });
+
+  test("no secret (config or generated) appears in any command text or plain output; Vault puts hide their output", () => {
+    const secrets = [...Object.values(TEST_SECRETS), ...run.resources.filter((r) => r.type.startsWith("random:")).map((r) => fakeGenerated(r.name))];
+    expect(secrets.length).toBeGreaterThan(10);
+    const plain = JSON.stringify(run.exports);
+    const puts = commands(run.resources).filter((c) => c.name.endsWith("-put"));
+    expect(puts).toHaveLength(spec.services.vault!.paths.length);
+    for (const c of commands(run.resources)) {
+      const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
+      for (const secret of secrets) {
+        expect(String(inputs.create)).not.toContain(secret);
+        expect(String(inputs.delete)).not.toContain(secret);
+        expect(plain).not.toContain(secret);
+      }
+    }
+    for (const c of puts) {
+      expect(c.inputs.logging).toBe("none");
+      expect(c.inputs.stdin["4dabf18193072939515e22adb298388d"]).toBeDefined(); // a secret
+    }
+    // The values do travel: on stdin, to the put of their path.
+    const tables = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-tables-put")!.inputs) as Record<string, any>;
+    expect(JSON.parse(tables.stdin)).toEqual(expect.objectContaining({ password: fakeGenerated("acme-vault-gbo-tables-password"), port: "5432" }));
+    const llm = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-llm-put")!.inputs) as Record<string, any>;
+    expect(JSON.parse(llm.stdin).api_key).toBe(TEST_SECRETS.llmApiKey);
+  });
+
+  test("a missing fromConfig secret stops the program before any resource, naming the field", async () => {
+    const r = await runIndex(stackTenant(stack), stack, KEY, { llmApiKey: "x" });
+    expect(r.error?.message).toBe(
+      'missing secret config (1):\n  - vault.paths.gbo/directory.keys.client_secret.fromConfig: secret "incus-tenant:directoryClientSecret" is not set: pulumi config set --secret incus-tenant:directoryClientSecret',
+    );
+    expect(r.resources).toEqual([]);
   });
 
   test("nothing changes between two runs of the same config", async () => {

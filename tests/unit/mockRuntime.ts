@@ -23,7 +23,20 @@ export function unwrapSecrets(v: unknown): unknown {
   return v;
 }
 
-export async function runIndex(tenant: unknown, stack: string, privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-KEY-NOT-REAL\n-----END OPENSSH PRIVATE KEY-----"): Promise<MockRun> {
+/** Secret config the stacks' Vault sections refer to (`fromConfig`), with recognisable fake values. */
+export const TEST_SECRETS: Readonly<Record<string, string>> = { llmApiKey: "TEST-LLM-KEY-NOT-REAL", directoryClientSecret: "TEST-DIRECTORY-SECRET-NOT-REAL" };
+
+/** The mock's RandomPassword result for a resource name (recognisable in leak checks). */
+export function fakeGenerated(name: string): string {
+  return `GENERATED-${name}-NOT-REAL`;
+}
+
+export async function runIndex(
+  tenant: unknown,
+  stack: string,
+  privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-KEY-NOT-REAL\n-----END OPENSSH PRIVATE KEY-----",
+  secrets: Readonly<Record<string, string>> = TEST_SECRETS,
+): Promise<MockRun> {
   const resources: MockResourceArgs[] = [];
   let pulumi: typeof import("@pulumi/pulumi") | undefined;
   let mod: Record<string, unknown> = {};
@@ -31,12 +44,17 @@ export async function runIndex(tenant: unknown, stack: string, privateKey = "---
   let ready: Promise<void> = Promise.resolve();
   jest.isolateModules(() => {
     pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    pulumi.runtime.setAllConfig({ "incus-tenant:tenant": JSON.stringify(tenant), "incus-tenant:sshPrivateKey": privateKey }, ["incus-tenant:sshPrivateKey"]);
+    const secretConfig = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`incus-tenant:${k}`, v]));
+    pulumi.runtime.setAllConfig(
+      { "incus-tenant:tenant": JSON.stringify(tenant), "incus-tenant:sshPrivateKey": privateKey, ...secretConfig },
+      ["incus-tenant:sshPrivateKey", ...Object.keys(secretConfig)],
+    );
     ready = pulumi.runtime.setMocks(
       {
         newResource: (a: MockResourceArgs) => {
           resources.push(a);
-          return { id: `${a.name}-id`, state: a.inputs };
+          const generated = a.type === "random:index/randomPassword:RandomPassword" ? { result: fakeGenerated(a.name) } : {};
+          return { id: `${a.name}-id`, state: { ...a.inputs, ...generated } };
         },
         call: (a) => a.inputs,
       },
