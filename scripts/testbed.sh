@@ -104,6 +104,9 @@ build_image() { # $1 = output tarball
   printf '[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n' > "$work/rootfs/etc/systemd/network/eth0.network"
   ln -sf /lib/systemd/system/systemd-networkd.service "$work/rootfs/etc/systemd/system/multi-user.target.wants/"
   echo "nameserver 198.18.2.1" > "$work/rootfs/etc/resolv.conf"
+  # Nothing in a test container may reach out on its own: no resolver priming, no apt timers.
+  local unit
+  for unit in named.service apt-daily.timer apt-daily-upgrade.timer; do ln -sf /dev/null "$work/rootfs/etc/systemd/system/$unit"; done
   rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
   printf 'architecture: x86_64\ncreation_date: %s\nproperties:\n  description: incus-tenant test bed (Debian bookworm minbase)\n  os: debian\n  release: bookworm\n' \
     "$(date +%s)" > "$work/metadata.yaml"
@@ -233,6 +236,19 @@ STACK_FILE=$STACK_FILE
 EOF
 }
 
+# Safety net: packets from the test bridges and the client namespace never leave 198.18.0.0/15.
+EGRESS=itn-testbed-egress
+ensure_egress_guard() {
+  iptables -w -N "$EGRESS" 2>/dev/null || true
+  iptables -w -F "$EGRESS"
+  iptables -w -A "$EGRESS" -s 198.18.0.0/15 ! -d 198.18.0.0/15 -j DROP
+  iptables -w -C FORWARD -j "$EGRESS" 2>/dev/null || iptables -w -I FORWARD 1 -j "$EGRESS"
+}
+remove_egress_guard() {
+  while iptables -w -D FORWARD -j "$EGRESS" 2>/dev/null; do :; done
+  iptables -w -F "$EGRESS" 2>/dev/null && iptables -w -X "$EGRESS" 2>/dev/null || true
+}
+
 cmd_up() {
   local t0=$SECONDS
   mkdir -p "$TB"
@@ -244,6 +260,7 @@ cmd_up() {
   ensure_image
   remember_host_files
   ensure_netns
+  ensure_egress_guard
   start_sshd
   write_stack
   ssh_ok || die "ssh with the pinned host key failed"
@@ -300,6 +317,7 @@ cmd_down() {
   ip netns list | grep -qw "$NETNS" && ip netns delete "$NETNS"
   ip link show "$EXT_IF" >/dev/null 2>&1 && ip link delete "$EXT_IF"
   clean_iptables
+  remove_egress_guard
   rm -f /etc/sysctl.d/60-incus-tenant-*.conf
   [ -f "$TB/ip_forward.orig" ] && cat "$TB/ip_forward.orig" > /proc/sys/net/ipv4/ip_forward
   local f key
