@@ -14,6 +14,12 @@ const tenant = new Tenant(spec.name, {
   spec,
   sshPrivateKey: config.requireSecret("sshPrivateKey"),
   secretConfig: (key) => config.requireSecret(key),
+  approval: {
+    // The last applied network plan: this stack's own output, read through a self reference.
+    previous: new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`).getOutput("networkPlan"),
+    approve: config.get("approveNetworkPlan"),
+    allowMassChange: config.getBoolean("allowMassChange") ?? false,
+  },
 });
 
 export const stack = pulumi.getStack();
@@ -22,3 +28,5 @@ export const hostnames = spec.hostnames;
 export const containerIps = tenant.containerIps;
 export const natTable = tenant.natTable;
 export const services = tenant.services;
+/** The applied network plan (NAT, guard, vhosts, zone records): the next run diffs against it. */
+export const networkPlan = tenant.networkPlan;

@@ -6,6 +6,10 @@ import { Container } from "./container";
 import { Host } from "./host";
 import { NatRule } from "./natRule";
 import { createServices } from "./services";
+import { Migration } from "./migration";
+import { MIGRATION_SOURCE_KEY } from "../spec/migration";
+import { NetworkApproval } from "./approval";
+import { networkPlan, NetworkPlan } from "../render/networkPlan";
 
 export interface TenantArgs {
   /** The validated tenant (from parseTenant). */
@@ -14,6 +18,8 @@ export interface TenantArgs {
   sshPrivateKey: pulumi.Input<string>;
   /** Secret stack config values named by Vault keys' `fromConfig` (default: none available). */
   secretConfig?: (key: string) => pulumi.Output<string>;
+  /** Network approval inputs; without it (tests of single components) no gate is created. */
+  approval?: { previous: pulumi.Output<unknown>; approve?: string; allowMassChange: boolean };
 }
 
 const missingSecret = (key: string): pulumi.Output<string> => {
@@ -22,6 +28,8 @@ const missingSecret = (key: string): pulumi.Output<string> => {
 
 export class Tenant extends pulumi.ComponentResource {
   readonly host: Host;
+  /** The network plan this apply makes the last applied one (exported as `networkPlan`). */
+  readonly networkPlan: NetworkPlan;
   readonly containers: Readonly<Record<string, Container>>;
   readonly natRules: Readonly<Record<string, NatRule>>;
   /** container name → reserved IPv4 (plain: no secret in it). */
@@ -34,11 +42,29 @@ export class Tenant extends pulumi.ComponentResource {
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:index:Tenant", name, {}, opts);
     const { spec } = args;
-    this.host = new Host(`${name}-host`, { spec, privateKey: args.sshPrivateKey }, { parent: this });
+    this.networkPlan = networkPlan(spec);
+    // Everything waits on the host, and the host on the approval verdict: an unapproved network
+    // change fails the program before the host (or anything after it) is even registered.
+    const gate: pulumi.Input<pulumi.Resource[]> = args.approval
+      ? new NetworkApproval(`${name}-approval`, { plan: this.networkPlan, ...args.approval }, { parent: this }).hash.apply((): pulumi.Resource[] => [])
+      : [];
+    this.host = new Host(`${name}-host`, { spec, privateKey: args.sshPrivateKey }, { parent: this, dependsOn: gate });
     const link = { connection: this.host.connection, sudo: this.host.sudo };
+    // Migrated containers are converged by their Container only after their cutover.
+    let migration: Migration | undefined;
+    if (spec.migration) {
+      let sourceKey: pulumi.Input<string> = args.sshPrivateKey;
+      try {
+        sourceKey = args.secretConfig?.(MIGRATION_SOURCE_KEY) ?? sourceKey;
+      } catch {
+        // not set: the destination reaches the source host with the host's own key
+      }
+      migration = new Migration(`${name}-migration`, { spec, ...link, sourceKey }, { parent: this, dependsOn: this.host.ready });
+    }
     const containers: Record<string, Container> = {};
     for (const c of spec.containers) {
-      containers[c.name] = new Container(`${name}-${c.name}`, { spec, container: c, ...link }, { parent: this, dependsOn: this.host.ready });
+      const moved = migration?.movedBy[c.name];
+      containers[c.name] = new Container(`${name}-${c.name}`, { spec, container: c, ...link }, { parent: this, dependsOn: [...this.host.ready, ...(moved ? [moved] : [])] });
     }
     const natRules: Record<string, NatRule> = {};
     for (const rule of spec.nat) {

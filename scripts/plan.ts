@@ -1,5 +1,5 @@
 /**
- * npm run plan -- --stack <name> [--stack-file FILE] [--json]
+ * npm run plan -- --stack <name> [--stack-file FILE] [--json]   (add --live: scripts/live.ts)
  * Validates the stack file and prints what `pulumi up` would apply. No engine, no SSH.
  * Exit 0 on success; 1 on invalid input (every problem on stderr, nothing on stdout).
  */
@@ -46,4 +46,9 @@ export function main(argv: string[]): number {
   }
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  // --live reads the host over SSH (scripts/live.ts): exit 0 in sync, 2 on drift, 1 on error.
+  if (argv.includes("--live")) void import("./live").then((live) => live.main(argv)).then((code) => (process.exitCode = code));
+  else process.exitCode = main(argv);
+}

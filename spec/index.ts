@@ -6,6 +6,7 @@ import { ZodIssue } from "zod";
 import { formatIpv4, parseCidr, parseIpv4 } from "./net";
 import { RULES } from "./rules";
 import { deriveServices } from "./services";
+import { deriveMigration } from "./migration";
 import { ParsedTenant, tenantSchema } from "./schema";
 import { ContainerSpec, NatRuleSpec, Problem, TenantSpec } from "./types";
 
@@ -103,6 +104,7 @@ export function parseTenant(raw: unknown): TenantSpec {
       ...(t.host.hostKey !== undefined ? { hostKey: t.host.hostKey } : {}),
       externalInterface: t.host.externalInterface,
       publicAddress: t.host.publicAddress ?? (parseIpv4(t.host.address) !== undefined ? t.host.address : ""),
+      confirmTimeout: t.host.confirmTimeout,
     },
     network: { bridge: t.network.bridge, subnet: t.network.subnet, gateway: t.network.gateway ?? formatIpv4(subnet.network + 1) },
     storagePool: t.storagePool,
@@ -111,5 +113,7 @@ export function parseTenant(raw: unknown): TenantSpec {
     chains: { prerouting: `ITN-${t.name}-PRE`, postrouting: `ITN-${t.name}-POST` },
     services: deriveServices(t),
   };
+  const migration = deriveMigration(t);
+  if (migration) (spec as { migration?: typeof migration }).migration = migration;
   return deepFreeze(spec);
 }

@@ -6,6 +6,7 @@ import { ParsedTenant } from "./schema";
 import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from "./net";
 import { Problem } from "./types";
 import { checkServices } from "./services";
+import { checkMigration } from "./migration";
 
 /** Ports of internal services: exposing them needs `sources` or an explicit `public: true`. */
 export const SENSITIVE_PORTS: readonly number[] = [3306, 4747, 5432, 6333, 6379, 8200, 9000, 9100];
@@ -135,4 +136,4 @@ export const checkHost: Check = (t) => {
 };
 
 /** Every cross-field rule, in reporting order. */
-export const RULES: readonly Check[] = [checkContainerNames, checkAddresses, checkDevices, checkCiRunner, checkNat, checkHost, checkServices];
+export const RULES: readonly Check[] = [checkContainerNames, checkAddresses, checkDevices, checkCiRunner, checkNat, checkHost, checkServices, checkMigration];

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { parseCidr, parseIpv4 } from "./net";
 import { servicesShape } from "./services";
+import { migrationSectionSchema } from "./migration";
 
 const ipv4 = z.string().refine((s) => parseIpv4(s) !== undefined, { message: "must be an IPv4 address like 10.0.2.10" });
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: "must be an IPv4 network like 10.0.2.0/24" });
@@ -89,6 +90,11 @@ export const tenantSchema = z
         externalInterface: iface,
         /** Public IPv4 the NAT rules answer on (defaults to address when that is an IPv4). */
         publicAddress: ipv4.optional(),
+        /**
+         * Seconds a NAT change stays in force without a confirmation over a NEW SSH connection;
+         * then the host restores the previous rules by itself (iptables-apply pattern).
+         */
+        confirmTimeout: z.number({ invalid_type_error: "must be a number of seconds" }).int("must be a whole number of seconds").min(5, "must be from 5 to 600 seconds").max(600, "must be from 5 to 600 seconds").default(30),
       })
       .strict(),
     /** The tenant bridge (must exist on the host) and its subnet. */
@@ -112,6 +118,8 @@ export const tenantSchema = z
     nat: z.array(natSchema).default([]),
     /** Caddy, DNS and Vault sections (spec/services.ts). */
     ...servicesShape,
+    /** Move containers from an LXD host to this one (spec/migration.ts). */
+    migration: migrationSectionSchema.optional(),
   })
   .strict();
 

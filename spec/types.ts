@@ -1,5 +1,6 @@
 /** The derived, immutable tenant description every renderer and component consumes. */
 import type { ServicesSpec } from "./services";
+import type { MigrationSpec } from "./migration";
 
 /** How the program reaches the host. */
 export interface HostSpec {
@@ -12,6 +13,8 @@ export interface HostSpec {
   readonly externalInterface: string;
   /** Public IPv4 the NAT answers on ("" when the address is a host name and none was given). */
   readonly publicAddress: string;
+  /** Seconds before an unconfirmed NAT change is rolled back on the host. */
+  readonly confirmTimeout: number;
 }
 
 /** A disk device: a host path mounted into the container. */
@@ -77,6 +80,8 @@ export interface TenantSpec {
   readonly chains: ChainNames;
   /** Caddy vhosts, DNS zones and Vault paths (spec/services.ts). */
   readonly services: ServicesSpec;
+  /** LXD → Incus migration of some containers (spec/migration.ts). */
+  readonly migration?: MigrationSpec;
 }
 
 /** A problem found in the config, with the field path it concerns. */

@@ -30,6 +30,8 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
   const destroy = () => runProgram({ programPath: INDEX, ...harnessConfig(env, tenant), stateFile: state, stack: "e2e", destroy: true });
   const incusNft = () => host("nft", ["list", "table", "inet", "incus"]);
   let nftBefore = "";
+  // This tenant's rules only: other e2e files (other tenants) may run on the same bed.
+  const mine = () => ourRules().filter((l) => l.includes("incus-tenant:e2e:") || l.includes(" ITN-e2e-"));
   let cleanState: ReturnType<typeof containers>;
   let cleanRules: string[];
 
@@ -50,7 +52,7 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
   test("apply: containers running at their addresses, NAT equals the rendered rules, packets flow", async () => {
     const r = await apply();
     expect(r.error).toBeUndefined();
-    const expectedCommands = 4 + spec.containers.length + spec.nat.length;
+    const expectedCommands = 4 + spec.containers.length + 2 * spec.nat.length; // NAT: apply + confirmation
     expect(r.ran.filter((c) => c.op === "create")).toHaveLength(expectedCommands);
     process.stdout.write(`apply ran ${r.ran.length} SSH commands in ${r.ran.reduce((s, c) => s + c.ms, 0)} ms of command time\n`);
 
@@ -62,7 +64,13 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     // Rules for distinct ports do not depend on their order; the NatRule commands run in parallel.
     expect(nat.filter((l) => l.startsWith(`-A ${spec.chains.prerouting} `)).sort()).toEqual(spec.nat.flatMap((rule) => dnatLines(spec, rule)).sort());
     expect(nat).toEqual(expect.arrayContaining([...chainLines(spec).jumps, ...chainLines(spec).masquerade]));
-    expect(iptables("filter").filter((l) => l.startsWith("-A INPUT")).slice(0, 2)).toEqual(guardLines(Number(env.SSH_PORT)));
+    // The guard (loopback + SSH ACCEPT) comes before any DROP in INPUT (other tenants' guards may sit beside it).
+    const input = iptables("filter").filter((l) => l.startsWith("-A INPUT"));
+    const firstDrop = input.findIndex((l) => / -j (DROP|REJECT)/.test(l));
+    for (const g of guardLines(Number(env.SSH_PORT))) {
+      expect(input).toContain(g);
+      if (firstDrop >= 0) expect(input.indexOf(g)).toBeLessThan(firstDrop);
+    }
     expect(fs.readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1");
     expect(fs.readFileSync(sysctlFile(spec.name), "utf8")).toContain("net.ipv4.ip_forward = 1");
     const norm = (text: string) => text.split("\n").filter((l) => /^(\*|:|-A )/.test(l)).map((l) => l.replace(/ \[\d+:\d+\]$/, ""));
@@ -81,7 +89,7 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     expect(dns.stdout).toContain(`SERVER: ${env.HOST_EXT_IP}#53`);
 
     cleanState = containers().filter((c) => spec.containers.some((s) => s.name === c.name));
-    cleanRules = ourRules();
+    cleanRules = mine();
   });
 
   test("no-op re-apply runs zero commands and changes nothing", async () => {
@@ -89,7 +97,7 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     expect(r.error).toBeUndefined();
     expect(r.ran).toEqual([]);
     expect(containers().filter((c) => spec.containers.some((s) => s.name === c.name))).toEqual(cleanState);
-    expect(ourRules()).toEqual(cleanRules);
+    expect(mine()).toEqual(cleanRules);
   });
 
   test("idempotent scripts: every create script run twice directly leaves the same state", async () => {
@@ -102,7 +110,7 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
         expect({ exit: r.exitCode, stderr: r.exitCode === 0 ? "" : r.stderr }).toEqual({ exit: 0, stderr: "" });
       }
       expect(containers().filter((c) => spec.containers.some((s) => s.name === c.name))).toEqual(cleanState);
-      expect(ourRules()).toEqual(cleanRules);
+      expect(mine()).toEqual(cleanRules);
     }
   });
 
@@ -113,8 +121,8 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     const r = await apply(changed);
     expect(r.error).toBeUndefined();
     expect(r.ran.map((c) => `${c.op} ${c.name}`).sort()).toEqual(["create e2e-alm-ci-instance", "delete e2e-nat-tcp-443-dnat"]);
-    expect(ourRules().filter((l) => l.includes("tcp-443"))).toEqual([]);
-    expect(ourRules()).toEqual(cleanRules.filter((l) => !l.includes("tcp-443")));
+    expect(mine().filter((l) => l.includes("tcp-443"))).toEqual([]);
+    expect(mine()).toEqual(cleanRules.filter((l) => !l.includes("tcp-443")));
     const almCi = containers().find((c) => c.name === "alm-ci")!;
     expect(almCi.snapshots).toEqual([expect.stringMatching(/^pre-change-\d{14}$/)]);
     expect(host("incus", ["config", "device", "get", "alm-ci", "scratch", "path"]).trim()).toBe("/mnt/scratch");
@@ -128,7 +136,7 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     const r2 = await unprotectAndDestroy();
     expect(r2.error).toBeUndefined();
     expect(containers().filter((c) => spec.containers.some((s) => s.name === c.name))).toEqual([]);
-    expect(ourRules().filter((l) => !l.includes("incus-tenant:guard"))).toEqual([]);
+    expect(mine()).toEqual([]);
     expect(fs.existsSync(sysctlFile(spec.name))).toBe(false);
     expect(iptables("nat")).toContain(FOREIGN);
     expect(incusNft()).toBe(nftBefore);
@@ -151,7 +159,7 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     expect(again.ran.length).toBeGreaterThan(0);
     const view = (cs: ReturnType<typeof containers>) => cs.map((c) => ({ ...c, snapshots: [] }));
     expect(view(containers().filter((c) => spec.containers.some((s) => s.name === c.name)))).toEqual(view(cleanState));
-    expect(ourRules()).toEqual(cleanRules);
+    expect(mine()).toEqual(cleanRules);
     expect((await apply()).ran).toEqual([]);
   });
 });

@@ -8,6 +8,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { readStackTenant } from "../../spec/stackfile";
+import { parseTenant } from "../../spec";
+import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../../render/networkPlan";
 
 export const ROOT = path.resolve(__dirname, "../..");
 const ENV_FILE = path.join(ROOT, ".testbed", "env");
@@ -51,12 +53,32 @@ export function e2eTenant(env: TestbedEnv): Record<string, any> {
   return readStackTenant(env.STACK_FILE) as Record<string, any>;
 }
 
-/** Pulumi config for the harness: the tenant plus the test bed's SSH key as a secret. */
-export function harnessConfig(env: TestbedEnv, tenant: unknown): { config: Record<string, string>; secretKeys: string[] } {
+/**
+ * Pulumi config for the harness: the tenant plus the test bed's SSH key as a secret, and the
+ * operator's approval of the network plan diff against the last applied plan (what an operator
+ * sets after reading the preview; tests/unit/approval.test.ts and the approval e2e test cover
+ * the refusals).
+ */
+export function harnessConfig(
+  env: TestbedEnv,
+  tenant: unknown,
+): { config: Record<string, string>; secretKeys: string[]; configFor: (previous: Record<string, unknown>) => Record<string, string> } {
   return {
     config: { "incus-tenant:tenant": JSON.stringify(tenant), "incus-tenant:sshPrivateKey": fs.readFileSync(env.SSH_KEY, "utf8") },
     secretKeys: ["incus-tenant:sshPrivateKey"],
+    configFor: (previous) => approvalFor(tenant, previous),
   };
+}
+
+/** `incus-tenant:approveNetworkPlan` for applying `tenant` after the plan in `previous` outputs. */
+export function approvalFor(tenant: unknown, previous: Record<string, unknown>): Record<string, string> {
+  let hash = "";
+  try {
+    hash = diffNetworkPlans(asNetworkPlan(previous.networkPlan), networkPlan(parseTenant(tenant))).hash;
+  } catch {
+    return {}; // an invalid tenant fails in the program, naming the field
+  }
+  return hash === "" ? {} : { "incus-tenant:approveNetworkPlan": hash };
 }
 
 /** Runs a command on the host (this machine) and returns stdout; throws with stderr on failure. */

@@ -50,10 +50,17 @@ export interface RunOptions {
   destroy?: boolean;
   /** Called with one line per command start and finish (never with secrets). */
   log?: (line: string) => void;
+  /**
+   * Extra config computed from the stack outputs of the last successful run (what the operator
+   * sets after reviewing a preview, e.g. the network plan approval). Explicit `config` wins.
+   */
+  configFor?: (previousOutputs: Record<string, unknown>) => Record<string, string>;
 }
 
 const COMMAND = "command:remote:Command";
 const PASSWORD = "random:index/randomPassword:RandomPassword";
+/** A StackReference reads the outputs of the referenced stack: here, this stack's last run. */
+const STACK_REFERENCE = "pulumi:pulumi:StackReference";
 const RANDOM_STRING = "random:index/randomString:RandomString";
 
 /** What the wrapped monitor knows about a registration and the mock API does not pass on. */
@@ -226,6 +233,7 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
   const d = new Deployment(state, o.executor ?? new SshExecutor(), o.log ?? (() => undefined));
   if (o.destroy) {
     await d.deleteAll(state.urns(), "destroy");
+    if (!d.error) state.setOutputs({});
     return { ran: d.ran, outputs: {}, ...(d.error ? { error: d.error } : {}) };
   }
   const als = new AsyncLocalStorage<Registration>();
@@ -234,7 +242,7 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
   let ready: Promise<void> = Promise.resolve();
   jest.isolateModules(() => {
     pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    pulumi.runtime.setAllConfig(o.config, o.secretKeys ?? []);
+    pulumi.runtime.setAllConfig({ ...(o.configFor ? o.configFor(state.outputs()) : {}), ...o.config }, o.secretKeys ?? []);
     const newResource = async (a: MockResourceArgs): Promise<MockResourceResult> => {
       const reg = als.getStore() ?? { urn: `${a.type}::${a.name}`, deleteBeforeReplace: false, deps: [] };
       d.registered.add(reg.urn);
@@ -242,6 +250,7 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
       try {
         if (a.type === COMMAND) return { id: `${a.name}-id`, state: await d.command(reg, inputs) };
         if (a.type === PASSWORD || a.type === RANDOM_STRING) return { id: `${a.name}-id`, state: d.random(reg, a.type, inputs) };
+        if (a.type === STACK_REFERENCE) return { id: `${a.name}-id`, state: { ...inputs, outputs: state.outputs(), secretOutputNames: [] } };
         return { id: `${a.name}-id`, state: inputs };
       } catch (e) {
         // Like the engine, stop at the first failure, but without failing the registration:
@@ -251,7 +260,7 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
         return { id: `${a.name}-id`, state: { ...inputs, stdout: "", stderr: "" } };
       }
     };
-    ready = pulumi.runtime.setMocks({ newResource, call: (a) => a.inputs }, o.project ?? "incus-tenant", o.stack, false);
+    ready = pulumi.runtime.setMocks({ newResource, call: (a) => a.inputs }, o.project ?? "incus-tenant", o.stack, false, "organization");
     const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): unknown };
     const monitor = settings.getMonitor() as MockMonitorLike;
     const register = monitor.registerResource.bind(monitor);
@@ -279,9 +288,11 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
       d.fail(e);
     }
   }
-  await p.runtime.disconnect();
+  // A failed registration (e.g. the network approval gate) surfaces when the runtime drains.
+  await p.runtime.disconnect().catch((e: unknown) => d.fail(e));
   // Each isolated copy of the runtime adds a promise-leak reporter on exit: drop this run's.
   for (const l of process.listeners("exit")) if (!exitListeners.has(l)) process.removeListener("exit", l);
   if (!d.error) await d.deleteAll(state.urns().filter((u) => !d.registered.has(u)), "removed from program");
+  if (!d.error) state.setOutputs(JSON.parse(JSON.stringify(outputs)) as Record<string, unknown>);
   return { ran: d.ran, outputs, ...(d.error ? { error: d.error } : {}) };
 }

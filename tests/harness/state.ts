@@ -67,15 +67,30 @@ export function deepEqual(a: Json | undefined, b: Json | undefined): boolean {
 export class StateFile {
   private readonly entries: Record<string, StateEntry>;
   private seq: number;
+  /** The stack outputs of the last successful run (what a StackReference to this stack reads). */
+  private stackOutputs: Record<string, unknown>;
 
   constructor(readonly file: string) {
-    this.entries = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { resources: Record<string, StateEntry> }).resources : {};
+    const saved = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { resources: Record<string, StateEntry>; outputs?: Record<string, unknown> }) : undefined;
+    this.entries = saved?.resources ?? {};
+    this.stackOutputs = saved?.outputs ?? {};
     this.seq = Math.max(0, ...Object.values(this.entries).map((e) => e.order));
   }
 
   /** The entry of `urn`, if any. */
   get(urn: string): StateEntry | undefined {
     return this.entries[urn];
+  }
+
+  /** Stack outputs of the last successful run. */
+  outputs(): Record<string, unknown> {
+    return this.stackOutputs;
+  }
+
+  /** Records the stack outputs of a successful run (or {} after a destroy) and saves. */
+  setOutputs(outputs: Record<string, unknown>): void {
+    this.stackOutputs = outputs;
+    this.save();
   }
 
   /** Every URN in state. */
@@ -118,7 +133,7 @@ export class StateFile {
   save(): void {
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify({ version: 1, resources: this.entries }, null, 2)}\n`, { mode: 0o600 });
+    fs.writeFileSync(tmp, `${JSON.stringify({ version: 1, resources: this.entries, outputs: this.stackOutputs }, null, 2)}\n`, { mode: 0o600 });
     fs.renameSync(tmp, this.file);
   }
 }

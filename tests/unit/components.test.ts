@@ -51,8 +51,10 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
       "incus-tenant:host:Host acme-host",
       ...["guard", "forwarding", "chains", "persistence"].map((k) => `command:remote:Command acme-host-${k}`),
       ...spec.containers.flatMap((c) => [`incus-tenant:incus:Container acme-${c.name}`, `command:remote:Command acme-${c.name}-instance`]),
-      ...spec.nat.flatMap((r) => [`incus-tenant:net:NatRule acme-nat-${r.key}`, `command:remote:Command acme-nat-${r.key}-dnat`]),
+      ...spec.nat.flatMap((r) => [`incus-tenant:net:NatRule acme-nat-${r.key}`, `command:remote:Command acme-nat-${r.key}-dnat`, `command:remote:Command acme-nat-${r.key}-confirm`]),
       ...serviceChildren(spec),
+      "incus-tenant:net:NetworkApproval acme-approval",
+      `pulumi:pulumi:StackReference organization/incus-tenant/${stack}`,
     ].sort();
     expect(names).toEqual(expected);
     expect(spec.containers).toHaveLength(15);

@@ -5,6 +5,8 @@
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import * as path from "path";
 import { ROOT } from "./fixtures";
+import { parseTenant } from "../../spec";
+import { diffNetworkPlans, networkPlan } from "../../render/networkPlan";
 
 export interface MockRun {
   resources: MockResourceArgs[];
@@ -31,11 +33,21 @@ export function fakeGenerated(name: string): string {
   return `GENERATED-${name}-NOT-REAL`;
 }
 
+/** The approval hash of a first apply of `tenant` (everything new), or undefined if it is invalid. */
+export function firstApplyApproval(tenant: unknown): string | undefined {
+  try {
+    return diffNetworkPlans({}, networkPlan(parseTenant(tenant))).hash;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runIndex(
   tenant: unknown,
   stack: string,
   privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-KEY-NOT-REAL\n-----END OPENSSH PRIVATE KEY-----",
   secrets: Readonly<Record<string, string>> = TEST_SECRETS,
+  approve: string | undefined = firstApplyApproval(tenant),
 ): Promise<MockRun> {
   const resources: MockResourceArgs[] = [];
   let pulumi: typeof import("@pulumi/pulumi") | undefined;
@@ -45,15 +57,17 @@ export async function runIndex(
   jest.isolateModules(() => {
     pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
     const secretConfig = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`incus-tenant:${k}`, v]));
+    if (approve !== undefined) secretConfig["incus-tenant:approveNetworkPlan"] = approve;
     pulumi.runtime.setAllConfig(
       { "incus-tenant:tenant": JSON.stringify(tenant), "incus-tenant:sshPrivateKey": privateKey, ...secretConfig },
-      ["incus-tenant:sshPrivateKey", ...Object.keys(secretConfig)],
+      ["incus-tenant:sshPrivateKey", ...Object.keys(secretConfig).filter((k) => !k.endsWith(":approveNetworkPlan"))],
     );
     ready = pulumi.runtime.setMocks(
       {
         newResource: (a: MockResourceArgs) => {
           resources.push(a);
-          const generated = a.type === "random:index/randomPassword:RandomPassword" ? { result: fakeGenerated(a.name) } : {};
+          const generated =
+            a.type === "random:index/randomPassword:RandomPassword" ? { result: fakeGenerated(a.name) } : a.type === "pulumi:pulumi:StackReference" ? { outputs: {} } : {};
           return { id: `${a.name}-id`, state: { ...a.inputs, ...generated } };
         },
         call: (a) => a.inputs,
@@ -61,6 +75,7 @@ export async function runIndex(
       "incus-tenant",
       stack,
       false,
+      "organization",
     );
   });
   await ready;
@@ -76,6 +91,9 @@ export async function runIndex(
   for (const [k, v] of Object.entries(mod)) {
     exports[k] = await new Promise((resolve) => (p.output(v) as import("@pulumi/pulumi").Output<unknown>).apply(resolve));
   }
-  await p.runtime.disconnect();
+  // A failed registration (e.g. the network approval gate) surfaces when the runtime drains.
+  await p.runtime.disconnect().catch((e: Error) => {
+    error = error ?? e;
+  });
   return { resources, exports, error };
 }

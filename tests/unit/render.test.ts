@@ -44,10 +44,13 @@ describe("iptables lines (exact, iptables-save canonical form)", () => {
 });
 
 describe("scripts (exact text)", () => {
-  test("NAT rule create script", () => {
-    expect(renderNatRule(spec, rule("tcp-443")).create).toBe(`# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 (from any) of tenant acme
+  test("NAT rule create script: converge, then arm the rollback watchdog when the lines changed", () => {
+    expect(renderNatRule(spec, rule("tcp-443")).create).toBe(`# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 of tenant acme (rollback after 30s unless confirmed)
 set -euo pipefail
 log() { printf 'incus-tenant: %s\\n' "$*" >&2; }
+rb=/var/lib/incus-tenant/rollback/acme-tcp-443; tag=incus-tenant:acme:tcp-443
+mkdir -p "$rb"
+before=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
 exec 9>/run/incus-tenant.iptables.lock
 flock -w 120 9
 iptables -w -t nat -L ITN-acme-PRE -n >/dev/null 2>&1 || iptables -w -t nat -N ITN-acme-PRE
@@ -66,7 +69,30 @@ fi
 mkdir -p /etc/iptables
 tmp=$(mktemp /etc/iptables/rules.v4.XXXXXX)
 iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4
-exec 9>&-`);
+exec 9>&-
+after=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
+if [ "$before" != "$after" ]; then
+  id="$(date -u +%Y%m%d%H%M%S)-$$"
+  printf '%s\\n' "$before" | grep . > "$rb/$id.old" || true
+  watchdog=$(cat <<'ITN_WATCHDOG'
+rb=$1; id=$2; t=$3; tag=$4
+sleep "$t"
+[ -e "$rb/$id.confirmed" ] && exit 0
+exec 9>/run/incus-tenant.iptables.lock
+flock -w 120 9
+[ -e "$rb/$id.confirmed" ] && exit 0
+cur=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
+old=$(cat "$rb/$id.old")
+{ echo '*nat'; [ -z "$cur" ] || printf '%s\\n' "$cur" | sed 's/^-A /-D /'; [ -z "$old" ] || printf '%s\\n' "$old"; echo COMMIT; } | iptables-restore -w --noflush
+tmp=$(mktemp /etc/iptables/rules.v4.XXXXXX) && iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4
+date -u +%Y-%m-%dT%H:%M:%SZ > "$rb/$id.rolled-back"
+logger -t incus-tenant "NAT change $tag rolled back: not confirmed within \${t}s" 2>/dev/null || true
+ITN_WATCHDOG
+)
+  setsid nohup bash -c "$watchdog" watchdog "$rb" "$id" 30 "$tag" > /dev/null 2>&1 < /dev/null &
+  echo "rollback armed: $id (30s)"
+  log "$tag: changed; the previous lines come back in 30s unless a new SSH connection confirms"
+fi`);
   });
   test("every script starts with the managed-by header and strict mode", () => {
     const all = [renderForwarding(spec), renderChains(spec), renderGuard(spec), renderPersistence(), ...spec.containers.map((c) => renderContainer(spec, c)), ...spec.nat.map((r) => renderNatRule(spec, r))];

@@ -1,0 +1,203 @@
+/**
+ * `npm run bench:migration` (issue 5): on the test bed, an LXD tenant of 3 running containers
+ * with at least 1.5 GB of data is migrated to Incus twice on the same data in the same run:
+ * once with the runbook's procedure (stop all, plain `incus copy` of each, configure, start) and
+ * once with the program (the real index.ts through the engine double). A prober in the client
+ * namespace measures each container's downtime: from the last answer of the source (its LXD
+ * address) to the first answer of the copy through the host's NAT. `copyOnlyS` is the time of
+ * the runbook's plain `incus copy` of the stopped containers. Prints ONE JSON line on stdout;
+ * progress goes to stderr. Cleans up everything it made, also on failure.
+ */
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+// The engine double isolates module registries with jest.isolateModules; one program run per
+// process needs no isolation.
+(globalThis as unknown as { jest: unknown }).jest = { isolateModules: (f: () => void) => f() };
+
+/* eslint-disable @typescript-eslint/no-var-requires */
+const { runProgram } = require("../tests/harness") as typeof import("../tests/harness");
+const { parseTenant } = require("../spec") as typeof import("../spec");
+const { readStackTenant } = require("../spec/stackfile") as typeof import("../spec/stackfile");
+const { renderTrust } = require("../render/migration") as typeof import("../render/migration");
+const { renderChains, renderForwarding, renderGuard } = require("../render/host") as typeof import("../render/host");
+const { renderNatRule } = require("../render/nat") as typeof import("../render/nat");
+
+const ROOT = path.resolve(__dirname, "..");
+const env: Record<string, string> = Object.fromEntries(
+  fs.readFileSync(path.join(ROOT, ".testbed", "env"), "utf8").split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+);
+const NAMES = ["mb-web", "mb-db", "mb-files"];
+const IPS: Record<string, string> = { "mb-web": "198.18.2.60", "mb-db": "198.18.2.61", "mb-files": "198.18.2.62" };
+const PORTS: Record<string, number> = { "mb-web": 9180, "mb-db": 9181, "mb-files": 9182 };
+const DATA_MB: Record<string, number> = { "mb-web": 600, "mb-db": 500, "mb-files": 450 };
+const REMOTE = "itn-bench-src";
+const STACK = "mbench";
+
+const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
+const sh = (line: string, input?: string): string => execFileSync("bash", ["-c", line], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+const shOk = (line: string): boolean => spawnSync("bash", ["-c", line], { stdio: "ignore" }).status === 0;
+const now = (): number => Date.now() / 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tenant(): Record<string, any> {
+  const t = readStackTenant(env.STACK_FILE) as Record<string, any>;
+  t.name = STACK;
+  t.containers = Object.fromEntries(NAMES.map((n) => [n, { ipv4: IPS[n], ports: [80] }]));
+  t.nat = NAMES.map((n) => ({ ports: [PORTS[n]], protocol: "tcp", to: n, toPort: 80 }));
+  for (const k of ["proxy", "vhosts", "dns", "vault"]) delete t[k];
+  t.migration = {
+    source: { address: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, hostKey: t.host.hostKey },
+    lxdAddress: "127.0.0.1:8443",
+    remote: REMOTE,
+    containers: NAMES,
+    parallel: 3,
+  };
+  return t;
+}
+
+function makeSource(name: string): void {
+  sh(`lxc init itn-bookworm ${name} -s itn-pool -n itnlxdbr0 -q && lxc start ${name}`);
+  for (let i = 0; i < 60 && !shOk(`lxc exec ${name} -- systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'`); i++) sh("sleep 1");
+  sh(`lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c ${DATA_MB[name]}M /dev/urandom > /srv/data/blob && echo ${name} > /srv/data/id'`);
+  const unit = `[Unit]\nAfter=network.target\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo HTTP/1.0 200 OK; echo; cat /srv/data/id"\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`;
+  sh(`lxc exec ${name} -- systemctl disable --now caddy.service -q </dev/null; lxc exec ${name} -- sh -c 'cat > /etc/systemd/system/itn-http.service' && lxc exec ${name} -- systemctl enable --now itn-http.service -q`, unit);
+}
+const sourceIp = (n: string): string => sh(`lxc list ^${n}$ --format csv -c 4 | cut -d' ' -f1`).trim();
+
+/** One probe loop per container and target (source address, NAT port), every 0.1 s. */
+class Prober {
+  private procs: ChildProcess[] = [];
+  private readonly file: string;
+  constructor(dir: string, label: string) {
+    this.file = path.join(dir, `probe-${label}.log`);
+  }
+  start(): void {
+    fs.writeFileSync(this.file, "");
+    for (const n of NAMES) {
+      const targets: [string, string][] = [["src", `http://${sourceIp(n)}:80/`], ["nat", `http://${env.HOST_EXT_IP}:${PORTS[n]}/`]];
+      for (const [kind, url] of targets) {
+        const loop = `while :; do if curl -s -m 0.5 ${url} | grep -qx ${n}; then r=1; else r=0; fi; echo "$(date +%s.%N) ${n} ${kind} $r"; sleep 0.1; done >> ${this.file}`;
+        this.procs.push(spawn("ip", ["netns", "exec", env.NETNS, "bash", "-c", loop], { stdio: "ignore" }));
+      }
+    }
+  }
+  stop(): void {
+    for (const p of this.procs) if (p.pid) spawnSync("bash", ["-c", `pkill -P ${p.pid}; kill ${p.pid}`]);
+    this.procs = [];
+  }
+  /** Per container: first NAT answer minus the last source answer before it (seconds). */
+  downtimes(): Record<string, number> {
+    const lines = fs.readFileSync(this.file, "utf8").split("\n").filter(Boolean).map((l) => l.split(" "));
+    const out: Record<string, number> = {};
+    for (const n of NAMES) {
+      const firstNat = Math.min(...lines.filter((l) => l[1] === n && l[2] === "nat" && l[3] === "1").map((l) => Number(l[0])));
+      const lastSrc = Math.max(...lines.filter((l) => l[1] === n && l[2] === "src" && l[3] === "1" && Number(l[0]) <= firstNat).map((l) => Number(l[0])));
+      if (!Number.isFinite(firstNat) || !Number.isFinite(lastSrc)) throw new Error(`prober: no complete transition for ${n} (${this.file})`);
+      out[n] = firstNat - lastSrc;
+    }
+    return out;
+  }
+  async waitAll(kind: "src" | "nat", timeoutS: number): Promise<void> {
+    const t0 = now();
+    while (now() - t0 < timeoutS) {
+      if (NAMES.every((n) => shOk(`ip netns exec ${env.NETNS} curl -s -m 1 ${kind === "nat" ? `http://${env.HOST_EXT_IP}:${PORTS[n]}/` : `http://${sourceIp(n)}:80/`} | grep -qx ${n}`))) return;
+      await sleep(200);
+    }
+    const diag = sh(`incus list mb- -c ns4 --format csv; iptables-save -t nat | grep -i mbench || true; for n in ${NAMES.join(" ")}; do ip netns exec ${env.NETNS} curl -sS -m 2 http://${env.HOST_EXT_IP}:$(case $n in mb-web) echo ${PORTS["mb-web"]};; mb-db) echo ${PORTS["mb-db"]};; *) echo ${PORTS["mb-files"]};; esac)/ 2>&1 | head -3; done`);
+    throw new Error(`not every container answers on ${kind} after ${timeoutS}s:\n${diag}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "itn-bench-mig-"));
+  const t = tenant();
+  const spec = parseTenant(t);
+  const key = fs.readFileSync(env.SSH_KEY, "utf8");
+  const httpsBefore = sh("lxc config get core.https_address").trim();
+  const crt = path.join(os.homedir(), ".config/incus/client.crt");
+  const fpOf = () => (fs.existsSync(crt) ? sh(`openssl x509 -in ${crt} -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f`).trim() : "");
+  const trustedBefore = fpOf() !== "" && shOk(`lxc config trust show ${fpOf()}`);
+  const stateFile = path.join(dir, "state.json");
+  const config: Record<string, string> = { "incus-tenant:tenant": JSON.stringify(t), "incus-tenant:sshPrivateKey": key, "incus-tenant:allowMassChange": "true" };
+  try {
+    const np = require("../render/networkPlan");
+    config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(np.asNetworkPlan(undefined), np.networkPlan(spec)).hash;
+  } catch {
+    // no approval gate in this program
+  }
+  const program = (destroy = false) => runProgram({ programPath: path.join(ROOT, "index.ts"), config, secretKeys: ["incus-tenant:sshPrivateKey"], stateFile, stack: STACK, destroy, log: (l) => log(`  ${l}`) });
+  try {
+    log("creating 3 LXD source containers with data and an HTTP service");
+    NAMES.forEach(makeSource);
+    const dataBytes = NAMES.reduce((s, n) => s + Number(sh(`du -sxb /var/lib/lxd/containers/${n}/ | cut -f1`)), 0);
+    log(`source usage ${(dataBytes / 1e9).toFixed(2)} GB`);
+
+    // The runbook's prerequisites (trust + remote) and the host's NAT for the new addresses.
+    execFileSync("bash", ["-c", renderTrust(spec).create], { input: key, stdio: ["pipe", "ignore", "inherit"] });
+    for (const pair of [renderGuard(spec), renderForwarding(spec), renderChains(spec), ...spec.nat.map((r) => renderNatRule(spec, r))]) sh(pair.create);
+
+    // --- runbook: stop all, copy each, add eth0 with the address, start ---
+    const rb = new Prober(dir, "runbook");
+    rb.start();
+    await rb.waitAll("src", 60);
+    log("runbook: stop all");
+    for (const n of NAMES) sh(`lxc stop ${n}`);
+    const c0 = now();
+    for (const n of NAMES) sh(`incus copy ${REMOTE}:${n} ${n} --instance-only -s itn-pool -d eth0,network=${spec.network.bridge} --quiet`);
+    const copyOnlyS = now() - c0;
+    log(`runbook: plain incus copy of the stopped containers took ${copyOnlyS.toFixed(1)} s`);
+    for (const n of NAMES) sh(`incus config device set ${n} eth0 ipv4.address=${IPS[n]} && incus start ${n}`);
+    await rb.waitAll("nat", 180);
+    rb.stop();
+    const runbookDown = rb.downtimes();
+    log(`runbook downtimes: ${JSON.stringify(runbookDown)}`);
+
+    log("reset: remove the copies, start the sources again");
+    for (const n of NAMES) sh(`incus delete --force ${n} && lxc start ${n}`);
+
+    // --- the program ---
+    const pr = new Prober(dir, "program");
+    pr.start();
+    await pr.waitAll("src", 120);
+    const p0 = now();
+    const r = await program();
+    const programTotalS = now() - p0;
+    if (r.error) throw r.error;
+    await pr.waitAll("nat", 120);
+    pr.stop();
+    const programDown = pr.downtimes();
+    log(`program downtimes: ${JSON.stringify(programDown)}; total ${programTotalS.toFixed(1)} s`);
+
+    const runbookDowntimeS = Math.max(...Object.values(runbookDown));
+    const programDowntimeS = Math.max(...Object.values(programDown));
+    const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+    process.stdout.write(
+      `${JSON.stringify({
+        dataGB: round(dataBytes / 1e9, 2),
+        runbookDowntimeS: round(runbookDowntimeS),
+        programDowntimeS: round(programDowntimeS),
+        downtimeRatio: round(runbookDowntimeS / programDowntimeS),
+        programTotalS: round(programTotalS),
+        copyOnlyS: round(copyOnlyS),
+      })}\n`,
+    );
+  } finally {
+    log("cleanup");
+    const d = await program(true);
+    if (d.error) log(`destroy: ${d.error.message.split("\n")[0]}`);
+    for (const n of NAMES) spawnSync("bash", ["-c", `incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`]);
+    spawnSync("bash", ["-c", `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/lib/incus-tenant/migrations/${STACK}`]);
+    for (const pair of [...spec.nat.map((r) => renderNatRule(spec, r)), renderChains(spec), renderForwarding(spec)]) if (pair.delete) spawnSync("bash", ["-c", pair.delete], { stdio: "ignore" });
+    if (!trustedBefore && fpOf() !== "") spawnSync("bash", ["-c", `lxc config trust remove ${fpOf()} >/dev/null 2>&1`]);
+    if (httpsBefore === "") spawnSync("bash", ["-c", "lxc config unset core.https_address"]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`bench: FAILED: ${e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,180 @@
+/**
+ * The `migration` stack section: move containers of the tenant from an LXD host to this Incus
+ * host (runbook 002, "Container Migration (LXD to Incus)"). Shapes (zod), cross-field problems
+ * with field paths, and the derived, immutable MigrationSpec.
+ *
+ * Every migration command runs on the destination (Incus) host. It reaches the source host over
+ * SSH (key on stdin: secret config `migrationSourceKey`, default the host's key) for what needs
+ * LXD itself (versions, usage, trust, rsync of data), and the source LXD through an `incus
+ * remote` for the containers (copy, stop, start).
+ */
+import { z } from "zod";
+import type { ParsedTenant } from "./schema";
+import type { Problem } from "./types";
+
+const absPath = z.string().regex(/^\/[^\0\n\r]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
+const port = z.number({ invalid_type_error: "must be a port number" }).int("must be a whole number").min(1, "must be a port from 1 to 65535").max(65535, "must be a port from 1 to 65535");
+const hostName = z.string().regex(/^[A-Za-z0-9.:-]+$/, "must be an IP address or host name");
+
+/** The secret config key holding the source host's SSH key (default: the host's key). */
+export const MIGRATION_SOURCE_KEY = "migrationSourceKey";
+
+/** Where the migration manifest lives on the destination host. */
+export const MANIFEST_ROOT = "/var/lib/incus-tenant/migrations";
+
+/** Host data of one container, kept on a host path (002's /opt/gbo/tenants/<tenant>/<c>). */
+export const migrationDataSchema = z
+  .object({
+    /** Directory on the source host (the source container's disk device source). */
+    source: absPath,
+    /** Directory on the destination host; must be the source of a disk device of the container. */
+    destination: absPath,
+    /** Owner inside the container after the sync ("user:group" or "user"; names or numbers). */
+    owner: z.string().regex(/^[a-z_0-9][a-z0-9_-]*(:[a-z_0-9][a-z0-9_-]*)?$/, 'must be "user" or "user:group"').default("root:root"),
+  })
+  .strict();
+
+export const migrationSectionSchema = z
+  .object({
+    /** The LXD source host, reached over SSH from the destination host. */
+    source: z
+      .object({
+        /** SSH address of the source host. */
+        address: hostName,
+        /** SSH port. */
+        port: port.default(22),
+        /** SSH user; `sudo -n` is used when it is not root. */
+        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").default("root"),
+        /** Force sudo on or off (default: sudo unless user is root). */
+        sudo: z.boolean().optional(),
+        /** Pinned SSH host key of the source host ("ssh-ed25519 AAAA..."). */
+        hostKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+$/, 'must be a public host key like "ssh-ed25519 AAAA..."').optional(),
+      })
+      .strict(),
+    /** LXD's HTTPS address (core.https_address) as the destination reaches it; default <source.address>:8443. */
+    lxdAddress: z.string().regex(/^[A-Za-z0-9.-]+:[0-9]{1,5}$/, "must be host:port like 192.0.2.5:8443").optional(),
+    /** Name of the `incus remote` for the source LXD. */
+    remote: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a remote name (lower-case letters, digits, hyphens)").default("lxd-source"),
+    /** Source container name = sourcePrefix + destination name (the runbook used "<tenant>-"). */
+    sourcePrefix: z.string().regex(/^([A-Za-z][A-Za-z0-9-]*)?$/, "must be letters, digits or hyphens, starting with a letter").default(""),
+    /** Destination names of the containers to move; each must be declared in `containers`. */
+    containers: z.array(z.string()).min(1, "must list at least one container"),
+    /** Host data per destination container name. */
+    data: z.record(migrationDataSchema).default({}),
+    /** How many pre-copies run at the same time. */
+    parallel: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number").min(1, "must be from 1 to 8").max(8, "must be from 1 to 8").default(2),
+    /** "per-container": one short stop/refresh/start window per container; "tenant": one window for all. */
+    cutover: z.enum(["per-container", "tenant"], { errorMap: () => ({ message: 'must be "per-container" or "tenant"' }) }).default("per-container"),
+    /** Delete the source containers (and their data dirs) once every container verified. */
+    cleanupSource: z.boolean().default(false),
+    /** Seconds a started copy may take to hold its address and answer on its ports. */
+    healthTimeout: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number").min(5, "must be from 5 to 900").max(900, "must be from 5 to 900").default(90),
+  })
+  .strict();
+
+export type RawMigration = z.output<typeof migrationSectionSchema>;
+
+/** One container to move. */
+export interface MigrationContainerSpec {
+  /** Destination (Incus) name, a container of the tenant. */
+  readonly name: string;
+  /** Source (LXD) name: sourcePrefix + name. */
+  readonly source: string;
+  /** Reserved IPv4 of the destination. */
+  readonly ipv4: string;
+  /** TCP ports that must answer before the copy counts as serving (the container's `ports`). */
+  readonly healthPorts: readonly number[];
+  /** Host data synced with rsync, and where the container sees it. */
+  readonly data?: { readonly source: string; readonly destination: string; readonly path: string; readonly owner: string };
+}
+
+/** Derived, immutable migration description (TenantSpec.migration). */
+export interface MigrationSpec {
+  readonly source: { readonly address: string; readonly port: number; readonly user: string; readonly sudo: boolean; readonly hostKey?: string };
+  readonly lxdAddress: string;
+  readonly remote: string;
+  readonly sourcePrefix: string;
+  /** In the order listed in the stack (pre-copy lanes and per-container cutovers follow it). */
+  readonly containers: readonly MigrationContainerSpec[];
+  readonly parallel: number;
+  readonly cutover: "per-container" | "tenant";
+  readonly cleanupSource: boolean;
+  readonly healthTimeout: number;
+  /** /var/lib/incus-tenant/migrations/<tenant> on the destination host. */
+  readonly manifestDir: string;
+}
+
+const trimSlash = (p: string): string => p.replace(/\/+$/, "") || "/";
+
+/** Cross-field rules of the section (called only when the shapes are valid). */
+export function checkMigration(t: ParsedTenant): Problem[] {
+  const m = t.migration;
+  if (!m) return [];
+  const problems: Problem[] = [];
+  const seen = new Map<string, number>();
+  m.containers.forEach((name, i) => {
+    const path = `migration.containers[${i}]`;
+    if (!t.containers[name]) problems.push({ path, message: `no container named "${name}" in containers` });
+    const first = seen.get(name);
+    if (first !== undefined) problems.push({ path, message: `"${name}" is already listed at migration.containers[${first}]` });
+    else seen.set(name, i);
+    const source = `${m.sourcePrefix}${name}`;
+    if (source.length > 63) problems.push({ path, message: `source name "${source}" is longer than 63 characters` });
+  });
+  const destinations = new Map<string, string>();
+  for (const [name, d] of Object.entries(m.data)) {
+    const path = `migration.data.${name}`;
+    if (!seen.has(name)) {
+      problems.push({ path, message: `"${name}" is not listed in migration.containers` });
+      continue;
+    }
+    if (trimSlash(d.source).split("/").length < 3) problems.push({ path: `${path}.source`, message: "must be at least two levels deep (it is deleted by cleanupSource)" });
+    if (trimSlash(d.destination).split("/").length < 3) problems.push({ path: `${path}.destination`, message: "must be at least two levels deep" });
+    const c = t.containers[name];
+    if (c && !Object.values(c.devices).some((dev) => dev.type === "disk" && dev.source !== undefined && trimSlash(dev.source) === trimSlash(d.destination))) {
+      problems.push({ path: `${path}.destination`, message: `must be the source of a disk device of container "${name}" (containers.${name}.devices) so the copy mounts it` });
+    }
+    const other = destinations.get(trimSlash(d.destination));
+    if (other !== undefined) problems.push({ path: `${path}.destination`, message: `${d.destination} is already the destination of "${other}"` });
+    else destinations.set(trimSlash(d.destination), name);
+  }
+  if (m.source.address === t.host.address && m.source.port === t.host.port && m.remote === "local") {
+    problems.push({ path: "migration.remote", message: '"local" is the destination itself: choose another remote name' });
+  }
+  return problems;
+}
+
+/** Derivation, called only when there are no problems. */
+export function deriveMigration(t: ParsedTenant): MigrationSpec | undefined {
+  const m = t.migration;
+  if (!m) return undefined;
+  return {
+    source: {
+      address: m.source.address,
+      port: m.source.port,
+      user: m.source.user,
+      sudo: m.source.sudo ?? m.source.user !== "root",
+      ...(m.source.hostKey !== undefined ? { hostKey: m.source.hostKey } : {}),
+    },
+    lxdAddress: m.lxdAddress ?? `${m.source.address}:8443`,
+    remote: m.remote,
+    sourcePrefix: m.sourcePrefix,
+    containers: m.containers.map((name) => {
+      const c = t.containers[name];
+      const d = m.data[name];
+      const device = d ? Object.values(c.devices).find((dev) => dev.type === "disk" && trimSlash(dev.source ?? "") === trimSlash(d.destination)) : undefined;
+      return {
+        name,
+        source: `${m.sourcePrefix}${name}`,
+        ipv4: c.ipv4,
+        healthPorts: [...new Set(c.ports)].sort((a, b) => a - b),
+        ...(d && device ? { data: { source: trimSlash(d.source), destination: trimSlash(d.destination), path: device.path as string, owner: d.owner } } : {}),
+      };
+    }),
+    parallel: m.parallel,
+    cutover: m.cutover,
+    cleanupSource: m.cleanupSource,
+    healthTimeout: m.healthTimeout,
+    manifestDir: `${MANIFEST_ROOT}/${t.name}`,
+  };
+}
