@@ -1,11 +1,9 @@
 /** The plan --json keys of the services: vhosts, zones (rendered zone files and Corefile), vault. */
 import { TenantSpec } from "../spec/types";
 import { renderMainCaddyfile, renderVhost } from "./caddy";
-import { renderCorefile, renderZone } from "./zone";
+import { renderCorefile, renderZoneBody } from "./zone";
 import { vaultPlan } from "./vault";
 
-/** Zone files in the plan show this instead of a serial: the host computes it at apply time. */
-export const PLAN_SERIAL = "YYYYMMDDNN";
 
 /** Extra keys merged into the plan document; never any secret value. */
 export function servicesPlan(spec: TenantSpec): Record<string, unknown> {
@@ -19,7 +17,7 @@ export function servicesPlan(spec: TenantSpec): Record<string, unknown> {
       : {}),
     ...(dns
       ? {
-          zones: dns.zones.map((z) => ({ name: z.name, file: z.file, records: z.records.length, zoneFile: renderZone(z, PLAN_SERIAL) })),
+          zones: dns.zones.map((z) => ({ name: z.name, file: z.file, records: z.records.length, zoneFile: renderZoneBody(z) /* serial placeholder: the host computes it at apply time */ })),
           corefile: { path: dns.corefile, text: renderCorefile(dns) },
         }
       : {}),

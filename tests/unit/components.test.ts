@@ -8,6 +8,7 @@ import { renderContainer } from "../../render/container";
 import { renderNatRule } from "../../render/nat";
 import { remoteBash } from "../../render/shell";
 import { baseTenant, stackTenant } from "./fixtures";
+import { planDocument, planText } from "../../render/plan";
 import { fakeGenerated, runIndex, TEST_SECRETS, unwrapSecrets } from "./mockRuntime";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-TEST-KEY-4711\n-----END OPENSSH PRIVATE KEY-----";
@@ -117,7 +118,7 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
   test("no secret (config or generated) appears in any command text or plain output; Vault puts hide their output", () => {
     const secrets = [...Object.values(TEST_SECRETS), ...run.resources.filter((r) => r.type.startsWith("random:")).map((r) => fakeGenerated(r.name))];
     expect(secrets.length).toBeGreaterThan(10);
-    const plain = JSON.stringify(run.exports);
+    const plain = JSON.stringify(run.exports) + JSON.stringify(planDocument(stack, spec)) + planText(stack, spec);
     const puts = commands(run.resources).filter((c) => c.name.endsWith("-put"));
     expect(puts).toHaveLength(spec.services.vault!.paths.length);
     for (const c of commands(run.resources)) {
