@@ -219,7 +219,7 @@ export function renderTrust(spec: TenantSpec): ScriptPair {
     `  echo "$fp" > "$dir/trusted.fp"; log "LXD trusts this host's Incus client certificate (\${fp:0:12})"`,
     `fi`,
     `url=$(incus remote list --format csv 2>/dev/null | sed 's/ (current)//' | awk -F, -v r="$remote" '$1 == r { print $2 }')`,
-    `if [ -n "$url" ] && [ "$url" != ${shq(`https://${addr}`)} ]; then incus remote remove "$remote"; url=""; log "remote $remote pointed at $url: replaced"; fi`,
+    `if [ -n "$url" ] && [ "$url" != ${shq(`https://${addr}`)} ]; then log "remote $remote pointed at $url: replacing it"; incus remote remove "$remote"; url=""; fi`,
     `if [ -z "$url" ]; then incus remote add "$remote" ${shq(addr)} --accept-certificate --protocol=incus < /dev/null >/dev/null; log "incus remote $remote -> ${addr} added"; else log "incus remote $remote -> ${addr} already there"; fi`,
     `incus list "$remote:" --format csv -c n >/dev/null || { echo "the remote $remote (${addr}) does not answer with this host's certificate" >&2; exit 1; }`,
   ]);

@@ -18,12 +18,14 @@ import * as path from "path";
 (globalThis as unknown as { jest: unknown }).jest = { isolateModules: (f: () => void) => f() };
 
 /* eslint-disable @typescript-eslint/no-var-requires */
-const { runProgram } = require("../tests/harness") as typeof import("../tests/harness");
+const { runProgram, SshExecutor } = require("../tests/harness") as typeof import("../tests/harness");
+const { remoteBash } = require("../render/shell") as typeof import("../render/shell");
 const { parseTenant } = require("../spec") as typeof import("../spec");
 const { readStackTenant } = require("../spec/stackfile") as typeof import("../spec/stackfile");
 const { renderTrust } = require("../render/migration") as typeof import("../render/migration");
 const { renderChains, renderForwarding, renderGuard } = require("../render/host") as typeof import("../render/host");
 const { renderNatRule } = require("../render/nat") as typeof import("../render/nat");
+const { armedId, natConfirm } = require("../render/firewall") as typeof import("../render/firewall");
 
 const ROOT = path.resolve(__dirname, "..");
 const env: Record<string, string> = Object.fromEntries(
@@ -137,7 +139,16 @@ async function main(): Promise<void> {
 
     // The runbook's prerequisites (trust + remote) and the host's NAT for the new addresses.
     execFileSync("bash", ["-c", renderTrust(spec).create], { input: key, stdio: ["pipe", "ignore", "inherit"] });
-    for (const pair of [renderGuard(spec), renderForwarding(spec), renderChains(spec), ...spec.nat.map((r) => renderNatRule(spec, r))]) sh(pair.create);
+    // Over SSH like the program (a new SSH connection confirms a NAT change, else it is rolled back).
+    const ssh = new SshExecutor();
+    const conn = { host: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, privateKey: key, hostKey: spec.host.hostKey };
+    const run = async (text: string): Promise<string> => {
+      const res = await ssh.run(conn, remoteBash(text, false), undefined);
+      if (res.exitCode !== 0) throw new Error(`host setup failed: ${res.stderr}`);
+      return res.stdout;
+    };
+    for (const pair of [renderGuard(spec), renderForwarding(spec), renderChains(spec)]) await run(pair.create);
+    for (const rule of spec.nat) await run(natConfirm(spec, rule, armedId(await run(renderNatRule(spec, rule).create))));
 
     // --- runbook: stop all, copy each, add eth0 with the address, start ---
     const rb = new Prober(dir, "runbook");

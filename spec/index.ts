@@ -71,7 +71,8 @@ function deriveNat(t: ParsedTenant): NatRuleSpec[] {
     return protocols.flatMap((protocol) =>
       rule.ports.map((port) => {
         const destinationPort = rule.toPort ?? port;
-        const sources = (rule.sources ?? []).filter((s) => s !== "0.0.0.0/0");
+        // 0.0.0.0/0 anywhere in the list means any source (the rule was checked as public).
+        const sources = (rule.sources ?? []).includes("0.0.0.0/0") ? [] : (rule.sources ?? []);
         return { key: `${protocol}-${port}`, protocol, port, container: rule.to, destinationIp: ip, destinationPort, destination: `${ip}:${destinationPort}`, sources: [...new Set(sources)].sort() };
       }),
     );

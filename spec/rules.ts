@@ -57,6 +57,11 @@ export const checkAddresses: Check = (t) => {
   return problems;
 };
 
+const DISK_KEYS = ["type", "source", "path", "readonly"];
+
+/** Host paths the CI runner may never mount: the host itself, the daemons' data, secrets, kernel interfaces. */
+export const HOST_SYSTEM_PATHS = ["/", "/etc", "/root", "/home", "/boot", "/proc", "/sys", "/dev", "/run", "/var/run", "/var/lib/incus", "/var/lib/lxd", "/var/snap"];
+
 export const checkDevices: Check = (t) => {
   const problems: Problem[] = [];
   for (const [name, c] of Object.entries(t.containers)) {
@@ -69,6 +74,11 @@ export const checkDevices: Check = (t) => {
       } else {
         if (d.source === undefined) problems.push({ path: `${path}.source`, message: "a disk device needs a host source path" });
         if (d.path === undefined) problems.push({ path: `${path}.path`, message: "a disk device needs a path inside the container" });
+        // The schema lets unknown keys through (for the proxy-device message); a typo on a disk
+        // (readonyl: true) must not silently mount read-write.
+        for (const key of Object.keys(d).filter((k) => !DISK_KEYS.includes(k))) {
+          problems.push({ path: `${path}.${key}`, message: `unknown field "${key}" (a disk device takes ${DISK_KEYS.join(", ")})` });
+        }
       }
       if (dev === "eth0" || dev === "root") problems.push({ path, message: `device name "${dev}" is reserved for the program` });
     }
@@ -93,6 +103,11 @@ export const checkCiRunner: Check = (t) => {
       ([n, c]) => n !== CI_CONTAINER && (source.split("/").includes(n) || Object.values(c.devices).some((o) => o.source !== undefined && overlaps(o.source, source))),
     );
     if (other) problems.push({ path: `containers.${CI_CONTAINER}.devices.${dev}.source`, message: `the CI runner must not mount another container's data ("${other[0]}"): deploy over SSH instead` });
+    const normalized = source.replace(/\/+$/, "") || "/";
+    const system = HOST_SYSTEM_PATHS.find((p) => (p === "/" ? normalized === "/" : overlaps(p, normalized)));
+    if (!other && system !== undefined) {
+      problems.push({ path: `containers.${CI_CONTAINER}.devices.${dev}.source`, message: `the CI runner must not mount host system paths (${normalized} overlaps ${system}): use a dedicated folder` });
+    }
   }
   return problems;
 };

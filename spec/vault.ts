@@ -135,6 +135,7 @@ export function vaultPathProblems(path: string): string[] {
   if (path.endsWith("/")) out.push('must not end with "/"');
   if (path.includes("//")) out.push('must not contain empty segments ("//")');
   if (path.includes("..")) out.push('must not contain ".."');
+  else if (path.split("/").includes(".")) out.push('must not contain "." segments');
   if (!/^[A-Za-z0-9_.\/-]+$/.test(plain)) out.push(`may only contain letters, digits, "_", ".", "-", "/" and the placeholder ${TENANT_PLACEHOLDER}`);
   return out;
 }

@@ -49,6 +49,9 @@ const INVALID: [string, Mutate, string[]][] = [
   ["alm-ci shares another container's disk source", (t) => { t.containers.tables.devices = { data: { type: "disk", source: "/srv/pg", path: "/var/lib/postgresql" } }; t.containers["alm-ci"].devices = { pg: { type: "disk", source: "/srv/pg/backups", path: "/backups" } }; }, ['containers.alm-ci.devices.pg.source: the CI runner must not mount another container\'s data ("tables"): deploy over SSH instead']],
   ["proxy device declared", (t) => (t.containers.proxy.devices = { http: { type: "proxy", listen: "tcp:0.0.0.0:80", connect: "tcp:127.0.0.1:80" } }), ["containers.proxy.devices.http: Incus proxy devices are not allowed (they conflict with the NAT rules): declare a nat rule instead"]],
   ["unsupported device type", (t) => (t.containers.proxy.devices = { gpu0: { type: "gpu" } }), ['containers.proxy.devices.gpu0.type: unsupported device type "gpu" (only "disk")']],
+  ["disk device field typo (would mount read-write)", (t) => (t.containers.proxy.devices = { data: { type: "disk", source: "/srv/x", path: "/x", readonyl: true } }), ['containers.proxy.devices.data.readonyl: unknown field "readonyl" (a disk device takes type, source, path, readonly)']],
+  ["alm-ci mounts the Incus data", (t) => (t.containers["alm-ci"].devices = { all: { type: "disk", source: "/var/lib/incus", path: "/mnt/incus" } }), ["containers.alm-ci.devices.all.source: the CI runner must not mount host system paths (/var/lib/incus overlaps /var/lib/incus): use a dedicated folder"]],
+  ["alm-ci mounts the host root", (t) => (t.containers["alm-ci"].devices = { all: { type: "disk", source: "/", path: "/mnt/host" } }), ["containers.alm-ci.devices.all.source: the CI runner must not mount host system paths (/ overlaps /): use a dedicated folder"]],
   ["disk without path", (t) => (t.containers.proxy.devices = { data: { type: "disk", source: "/srv/x" } }), ["containers.proxy.devices.data.path: a disk device needs a path inside the container"]],
   ["disk source relative", (t) => (t.containers.proxy.devices = { data: { type: "disk", source: "srv/x", path: "/x" } }), ["containers.proxy.devices.data.source: must be an absolute path"]],
   ["disk path with ..", (t) => (t.containers.proxy.devices = { data: { type: "disk", source: "/srv/x", path: "/opt/../etc" } }), ["containers.proxy.devices.data.path: must not contain '..'"]],
@@ -62,6 +65,13 @@ const INVALID: [string, Mutate, string[]][] = [
 
 describe("parseTenant rejects bad input with exact, field-named messages", () => {
   test("the table is large enough", () => expect(INVALID.length).toBeGreaterThanOrEqual(25));
+  test("0.0.0.0/0 among sources means any source, never a narrower rule", () => {
+    const raw = baseTenant();
+    raw.containers.proxy.ports = [80, 443, 8080];
+    raw.nat.push({ ports: [8080], protocol: "tcp", to: "proxy", sources: ["203.0.113.64/26", "0.0.0.0/0"] });
+    expect(parseTenant(raw).nat.find((r) => r.key === "tcp-8080")?.sources).toEqual([]);
+  });
+
   test.each(INVALID)("%s", (_what, mutate, expected) => {
     const raw = baseTenant();
     mutate(raw);
