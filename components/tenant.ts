@@ -59,7 +59,8 @@ export class Tenant extends pulumi.ComponentResource {
       } catch {
         // not set: the destination reaches the source host with the host's own key
       }
-      migration = new Migration(`${name}-migration`, { spec, ...link, sourceKey }, { parent: this, dependsOn: this.host.ready });
+      // Waits on the approval gate, not on the host's NAT setup (the preflight touches nothing).
+      migration = new Migration(`${name}-migration`, { spec, ...link, sourceKey }, { parent: this, dependsOn: gate });
     }
     const containers: Record<string, Container> = {};
     for (const c of spec.containers) {

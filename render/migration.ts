@@ -46,11 +46,13 @@ function prelude(spec: TenantSpec, m: MigrationSpec): string[] {
     : [`hk="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"`];
   return [
     `tenant=${shq(spec.name)}; remote=${shq(m.remote)}; dir=${shq(m.manifestDir)}; pool=${shq(spec.storagePool)}; bridge=${shq(spec.network.bridge)}`,
-    `tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT`,
+    `tmp=$(mktemp -d); trap 'src_close; rm -rf "$tmp"' EXIT; src_close() { :; }`,
     `umask 077; cat > "$tmp/key"; printf '\\n' >> "$tmp/key"; umask 022`,
     ...hostKey,
-    `SRC_SSH="ssh -i $tmp/key -p ${s.port} -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o IdentitiesOnly=yes -o LogLevel=ERROR $hk"`,
+    // One multiplexed connection for every call to the source host in this script.
+    `SRC_SSH="ssh -i $tmp/key -p ${s.port} -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o IdentitiesOnly=yes -o LogLevel=ERROR -o ControlMaster=auto -o ControlPath=$tmp/cm -o ControlPersist=120 $hk"`,
     `src() { $SRC_SSH ${shq(`${s.user}@${s.address}`)} "${s.sudo ? "sudo -n " : ""}bash -c $(printf '%q' "$1")"; }`,
+    `src_close() { [ -S "$tmp/cm" ] && $SRC_SSH -O exit ${shq(`${s.user}@${s.address}`)} >/dev/null 2>&1 || true; }`,
     `rsync_path=${shq(s.sudo ? "sudo -n rsync" : "rsync")}`,
     `ops_wait() { local i; for i in $(seq 1800); do incus query "/1.0/operations?recursion=1" 2>/dev/null | grep -q "\\"/1.0/instances/$1\\"" || return 0; [ $((i % 15)) = 1 ] && log "$1: waiting for a copy the daemon is still running (an earlier run was interrupted)"; sleep 1; done; echo "$1: an earlier copy is still running after 30 minutes" >&2; return 1; }`,
     `human() { numfmt --to=iec --suffix=B "$1" 2>/dev/null || echo "$1 bytes"; }`,
@@ -127,12 +129,11 @@ export function renderPreflight(spec: TenantSpec): ScriptPair {
     `problems=(); problem() { problems+=("$1"); }`,
     `incus_version=$(incus version 2>/dev/null | sed -n 's/^Server version: //p' || true)`,
     `[ -n "$incus_version" ] || problem "the Incus daemon on this host is not reachable (incus version)"`,
-    `if ! src true 2>"$tmp/ssh.err"; then problem "the source host ${s.user}@${s.address}:${s.port} is not reachable over SSH: $(tr '\\n' ' ' < "$tmp/ssh.err")"; lxd_version=""; else`,
-    `  lxd_version=$(src 'lxc version' 2>/dev/null | sed -n 's/^Server version: //p' || true)`,
-    `  [ -n "$lxd_version" ] || problem "the LXD daemon on ${s.address} is not reachable (lxc version)"`,
-    `fi`,
+    `rc=0; src 'lxc version' > "$tmp/lxd.version" 2>"$tmp/ssh.err" || rc=$?; lxd_version=$(sed -n 's/^Server version: //p' "$tmp/lxd.version")`,
+    `if [ "$rc" = 255 ]; then problem "the source host ${s.user}@${s.address}:${s.port} is not reachable over SSH: $(tr '\\n' ' ' < "$tmp/ssh.err")"`,
+    `elif [ -z "$lxd_version" ]; then problem "the LXD daemon on ${s.address} is not reachable (lxc version)"; fi`,
     `log "preflight: Incus \${incus_version:-?} on this host, LXD \${lxd_version:-?} on ${s.address}; ${m.containers.length} container(s) to move"`,
-    `declare -A want=(); declare -A have=(); declare -A where=()`,
+    `declare -A want=(); declare -A have=(); declare -A where=(); declare -A usages=()`,
     `account() { local p=$1 bytes=$2 dev; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; dev=$(stat -c %d "$p"); want[$dev]=$(( \${want[$dev]:-0} + bytes )); have[$dev]=$(df -B1 --output=avail "$p" | tail -n1 | tr -d ' '); where[$dev]=$p; }`,
     `pool_dir=$(incus storage get "$pool" source 2>/dev/null || true); [ -n "$pool_dir" ] || problem "storage pool $pool does not exist on this host"`,
     `total=0; resumed=0`,
@@ -140,11 +141,12 @@ export function renderPreflight(spec: TenantSpec): ScriptPair {
   for (const mc of m.containers) {
     body.push(
       containerVars(m, mc),
-      `if [ -n "$lxd_version" ] && ! src ${shq(`lxc info ${shq(mc.source)}`)} >/dev/null 2>&1; then problem "source container $source (for $name) does not exist on LXD at ${s.address}"; usage=0`,
+      // One call per container: its config (existence, profiles, the manifest) and its disk usage.
+      `usage=0; if [ -n "$lxd_version" ] && ! src ${shq(`lxc config show ${shq(mc.source)} && echo '#usage' && { d=/var/lib/lxd/containers/${mc.source}; [ -e "$d" ] || d=/var/snap/lxd/common/lxd/containers/${mc.source}; du -sxb "$d/" 2>/dev/null | cut -f1; }`)} > "$tmp/$name.show" 2>/dev/null; then problem "source container $source (for $name) does not exist on LXD at ${s.address}"`,
       `elif [ -n "$lxd_version" ]; then`,
-      `  usage=$(src ${shq(`d=/var/lib/lxd/containers/${mc.source}; [ -e "$d" ] || d=/var/snap/lxd/common/lxd/containers/${mc.source}; du -sxb "$d/" 2>/dev/null | cut -f1`)} || true); usage=\${usage:-0}`,
-      `  for p in $(src ${shq(`lxc config show ${shq(mc.source)} --expanded`)} | sed -n 's/^- //p'); do incus profile show "$p" >/dev/null 2>&1 || problem "source container $source uses profile $p, which does not exist on this host"; done`,
-      `else usage=0; fi`,
+      `  usage=$(sed -n '/^#usage$/{n;p}' "$tmp/$name.show"); usage=\${usage:-0}; usages[$name]=$usage; sed -i '/^#usage$/,$d' "$tmp/$name.show"`,
+      `  for p in $(sed -n '/^profiles:/,/^[a-z]/s/^- //p' "$tmp/$name.show"); do incus profile show "$p" >/dev/null 2>&1 || problem "source container $source uses profile $p, which does not exist on this host"; done`,
+      `fi`,
       `if incus info "$name" >/dev/null 2>&1; then`,
       `  got=$(incus config get "$name" ${MARK_KEY})`,
       `  if [ "$got" != "$mark" ]; then problem "destination name $name is taken by an instance that is not this migration's copy (${MARK_KEY}=\${got:-unset})"`,
@@ -180,8 +182,8 @@ export function renderPreflight(spec: TenantSpec): ScriptPair {
     body.push(
       containerVars(m, mc),
       `if [ "$(incus config get "$name" ${MOVED_KEY} 2>/dev/null)" != true ]; then`,
-      `  src ${shq(`lxc config show ${shq(mc.source)}`)} > "$dir/$name.source.yaml"`,
-      `  src ${shq(`d=/var/lib/lxd/containers/${mc.source}; [ -e "$d" ] || d=/var/snap/lxd/common/lxd/containers/${mc.source}; du -sxb "$d/" 2>/dev/null | cut -f1`)} > "$dir/$name.usage" || echo 0 > "$dir/$name.usage"`,
+      `  cp "$tmp/$name.show" "$dir/$name.source.yaml"`,
+      `  echo "\${usages[$name]:-0}" > "$dir/$name.usage"`,
       `  [ -f "$dir/$name.state" ] || echo new > "$dir/$name.state"`,
       `fi`,
       `devs=$(sed -n '/^devices:/,/^[a-z]/{/^  [^ ]/{s/^  \\(.*\\):$/\\1/;p}}' "$dir/$name.source.yaml" | tr '\\n' ' ')`,
@@ -252,6 +254,7 @@ export function renderPrecopy(spec: TenantSpec, mc: MigrationContainerSpec): Scr
       `  ops_wait "$name"`,
       `  if incus info "$name" >/dev/null 2>&1 && [ "$(incus config get "$name" ${MOVED_KEY})" = true ]; then log "$name: already moved, nothing to pre-copy"; return 0; fi`,
       ...overridesLines().map((l) => `  ${l}`),
+      `  printf '%s\n' "\${over[@]}" > "$dir/$name.over"`,
       `  if incus info "$name" >/dev/null 2>&1; then`,
       `    log "$name: pre-copy ${index + 1} of ${m.containers.length}: incremental refresh of the copy from an earlier run ($(human "$size") on the source)"`,
       ...copyWithProgress(true, true).map((l) => `    ${l}`),
@@ -290,7 +293,10 @@ function cutoverFunctions(spec: TenantSpec, m: MigrationSpec, mc: MigrationConta
     `    log "$name: already moved; checking it still serves"`,
     `    [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ] || incus start "$name"`,
     `  else`,
-    ...overridesLines().map((l) => `    ${l}`),
+    // The device overrides the pre-copy computed (saves remote calls while nothing is copied yet).
+    `    if [ -s "$dir/$name.over" ]; then mapfile -t over < "$dir/$name.over"; else`,
+    ...overridesLines().map((l) => `      ${l}`),
+    `    fi`,
     `    touched="$touched ${i}"`,
     `    if ! incus info "$name" >/dev/null 2>&1; then step="pre-copy (no copy yet)"; log "$name: no pre-copy found: copying while the source keeps serving"`,
     ...copyWithProgress(false, true).map((l) => `      ${l}`),
@@ -346,14 +352,14 @@ function cutoverFunctions(spec: TenantSpec, m: MigrationSpec, mc: MigrationConta
     `    incus delete --force "$name" >/dev/null 2>&1 && log "$name: partial copy removed"`,
     `  fi`,
     `  if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then incus start "$ref" && log "$name: source $ref started again"; fi`,
-    `  echo rolled-back > "$dir/$name.state"`,
+    `  rm -f "$dir/$name.over"; echo rolled-back > "$dir/$name.state"`,
     `}`,
   ];
 }
 
 /** Waits up to healthTimeout seconds for a condition (text, shell test). */
 const waitFor = (m: MigrationSpec): string =>
-  `wait_for() { local i; for i in $(seq ${m.healthTimeout}); do eval "$2" && return 0; sleep 1; done; echo "verification failed: $1 within ${m.healthTimeout}s" >&2; return 1; }`;
+  `wait_for() { local i; for i in $(seq ${m.healthTimeout * 5}); do eval "$2" && return 0; sleep 0.2; done; echo "verification failed: $1 within ${m.healthTimeout}s" >&2; return 1; }`;
 
 /** Which containers are on Incus and which are not, from the manifest states. */
 const summaryLines = (m: MigrationSpec): string[] => [

@@ -16,6 +16,8 @@ import * as path from "path";
 // The engine double isolates module registries with jest.isolateModules; one program run per
 // process needs no isolation.
 (globalThis as unknown as { jest: unknown }).jest = { isolateModules: (f: () => void) => f() };
+// stdout carries exactly one JSON line: Pulumi's log (console.log) goes to stderr.
+console.log = (...args: unknown[]) => void process.stderr.write(`${args.map(String).join(" ")}\n`);
 
 /* eslint-disable @typescript-eslint/no-var-requires */
 const { runProgram, SshExecutor } = require("../tests/harness") as typeof import("../tests/harness");
@@ -152,8 +154,8 @@ async function main(): Promise<void> {
 
     // --- runbook: stop all, copy each, add eth0 with the address, start ---
     const rb = new Prober(dir, "runbook");
+    await rb.waitAll("src", 60); // sources serve (and have their addresses) before the probes start
     rb.start();
-    await rb.waitAll("src", 60);
     log("runbook: stop all");
     for (const n of NAMES) sh(`lxc stop ${n}`);
     const c0 = now();
@@ -162,6 +164,7 @@ async function main(): Promise<void> {
     log(`runbook: plain incus copy of the stopped containers took ${copyOnlyS.toFixed(1)} s`);
     for (const n of NAMES) sh(`incus config device set ${n} eth0 ipv4.address=${IPS[n]} && incus start ${n}`);
     await rb.waitAll("nat", 180);
+    await sleep(2000);
     rb.stop();
     const runbookDown = rb.downtimes();
     log(`runbook downtimes: ${JSON.stringify(runbookDown)}`);
@@ -171,13 +174,15 @@ async function main(): Promise<void> {
 
     // --- the program ---
     const pr = new Prober(dir, "program");
-    pr.start();
     await pr.waitAll("src", 120);
+    pr.start();
+    await sleep(1000);
     const p0 = now();
     const r = await program();
     const programTotalS = now() - p0;
     if (r.error) throw r.error;
     await pr.waitAll("nat", 120);
+    await sleep(2000); // let every probe loop record an answer
     pr.stop();
     const programDown = pr.downtimes();
     log(`program downtimes: ${JSON.stringify(programDown)}; total ${programTotalS.toFixed(1)} s`);

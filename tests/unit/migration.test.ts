@@ -124,7 +124,8 @@ describe("migration scripts", () => {
     expect(s).toContain("needed=$(( want[$dev] * 12 / 10 ))");
     expect(s).toContain(`printf 'migration preflight found %d problem(s); nothing was changed:\\n' "\${#problems[@]}" >&2`);
     expect(s.indexOf("exit 1\nfi\nmkdir -p \"$dir\"")).toBeGreaterThan(s.indexOf("problem \"source container"));
-    expect(s).toContain(`src 'lxc config show acme-files' > "$dir/$name.source.yaml"`);
+    expect(s).toContain(`src 'lxc config show acme-files && echo '\\''#usage'\\'' && { d=/var/lib/lxd/containers/acme-files;`);
+    expect(s).toContain(`cp "$tmp/$name.show" "$dir/$name.source.yaml"`);
   });
 
   test("trust: https address, certificate and remote each only once; delete undoes only what it did", () => {
@@ -279,11 +280,10 @@ describe("ordering under the engine double", () => {
     return i;
   };
 
-  test("host, preflight, trust, pre-copies and then cutovers (each at most `parallel` at once), then Containers and cleanup", async () => {
+  test("preflight, trust, pre-copies and then cutovers (each at most `parallel` at once), then Containers (after the host) and cleanup", async () => {
     const log = await order();
     const done = (n: string) => idx(log, `create ${n} ok`);
     const start = (n: string) => idx(log, `create ${n} started`);
-    expect(start("acme-migration-preflight")).toBeGreaterThan(done("acme-host-chains"));
     expect(start("acme-migration-trust")).toBeGreaterThan(done("acme-migration-preflight"));
     for (const c of ["files", "proxy", "tables"]) expect(start(`acme-migration-precopy-${c}`)).toBeGreaterThan(done("acme-migration-trust"));
     expect(start("acme-migration-precopy-tables")).toBeGreaterThan(done("acme-migration-precopy-files"));
@@ -297,7 +297,7 @@ describe("ordering under the engine double", () => {
     expect(start("acme-migration-cutover-files")).toBeGreaterThan(Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))));
     expect(start("acme-migration-cutover-proxy")).toBeGreaterThan(Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))));
     expect(start("acme-migration-cutover-tables")).toBeGreaterThan(done("acme-migration-cutover-files"));
-    for (const c of ["files", "proxy", "tables"]) expect(start(`acme-${c}-instance`)).toBeGreaterThan(done(`acme-migration-cutover-${c}`));
+    for (const c of ["files", "proxy", "tables"]) expect(start(`acme-${c}-instance`)).toBeGreaterThan(Math.max(done(`acme-migration-cutover-${c}`), done("acme-host-persistence")));
     expect(start("acme-migration-cleanup")).toBeGreaterThan(done("acme-migration-cutover-tables"));
     expect(start("acme-nat-tcp-80-dnat")).toBeGreaterThan(done("acme-proxy-instance"));
   });
