@@ -152,6 +152,9 @@ StrictModes no
 MaxStartups 100:30:200
 EOF
   alive "$TB/sshd.pid" && return 0
+  if ss -ltn "sport = :$SSH_PORT" 2>/dev/null | grep -q LISTEN; then
+    die "127.0.0.1:$SSH_PORT is already in use by another process (another test bed's sshd?): stop it first"
+  fi
   mkdir -p /run/sshd
   /usr/sbin/sshd -f "$TB/sshd_config" -E "$TB/sshd.log" || die "sshd did not start (see $TB/sshd.log)"
   local _
