@@ -291,22 +291,20 @@ clean_iptables() {
   done
 }
 
+# The reverse of ensure_pool_and_bridge (+ the image): $1 = incus|lxc, $2 = bridge.
+remove_pool_and_bridge() {
+  local c=$1
+  purge_instances "$c"
+  $c image delete "$IMAGE" >/dev/null 2>&1 || true
+  $c profile device remove default root >/dev/null 2>&1 || true
+  $c network delete "$2" >/dev/null 2>&1 || true
+  $c storage delete "$POOL" >/dev/null 2>&1 || true
+}
+
 cmd_down() {
   [ -d "$TB" ] || { log "nothing to tear down"; return 0; }
-  if incus info >/dev/null 2>&1; then
-    purge_instances incus
-    incus image delete "$IMAGE" >/dev/null 2>&1 || true
-    incus profile device remove default root >/dev/null 2>&1 || true
-    incus network delete "$INCUS_BRIDGE" >/dev/null 2>&1 || true
-    incus storage delete "$POOL" >/dev/null 2>&1 || true
-  fi
-  if lxc info >/dev/null 2>&1; then
-    purge_instances lxc
-    lxc image delete "$IMAGE" >/dev/null 2>&1 || true
-    lxc profile device remove default root >/dev/null 2>&1 || true
-    lxc network delete "$LXD_BRIDGE" >/dev/null 2>&1 || true
-    lxc storage delete "$POOL" >/dev/null 2>&1 || true
-  fi
+  if incus info >/dev/null 2>&1; then remove_pool_and_bridge incus "$INCUS_BRIDGE"; fi
+  if lxc info >/dev/null 2>&1; then remove_pool_and_bridge lxc "$LXD_BRIDGE"; fi
   if incus remote list --format csv 2>/dev/null | grep -q '^lxd-source'; then incus remote remove lxd-source || true; fi
   local pidf
   for pidf in "$TB/sshd.pid" "$TB/incusd.pid" "$TB/lxd.pid"; do

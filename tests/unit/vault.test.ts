@@ -8,22 +8,22 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { parse as parseYaml } from "yaml";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
-import { checkVault, deriveVault, EXAMPLE_VAULT_YAML, RawVaultSection, VaultSpec, vaultSectionSchema } from "../../spec/vault";
+import { checkVault, deriveVault, RawVaultSection, VaultSpec, vaultSectionSchema } from "../../spec/vault";
 import { renderVaultEnvFile, renderVaultPreflight, renderVaultPut, SEALED_MESSAGE, vaultPlan } from "../../render/vault";
 import { remoteBash } from "../../render/shell";
 import { ROOT } from "./fixtures";
 import { unwrapSecrets } from "./mockRuntime";
+import { stackTenant } from "./fixtures";
 
 const problemsOf = (raw: RawVaultSection, containers?: string[]) => checkVault(vaultSectionSchema.parse(raw), "vault", containers);
 const one = (keys: Record<string, unknown>) => ({ keys }) as RawVaultSection["paths"] extends infer P ? (P extends Record<string, infer X> ? X : never) : never;
 const gen = { generate: { length: 32 } };
 
 describe("vault section validation", () => {
-  test("the example section for the runbooks' paths is valid and derives every global path and the tenant path", () => {
-    const raw = parseYaml(EXAMPLE_VAULT_YAML).vault as RawVaultSection;
+  test("the prod stack's section for the runbooks' paths is valid and derives every global path and the tenant path", () => {
+    const raw = stackTenant("prod").vault as RawVaultSection;
     const parsed = vaultSectionSchema.parse(raw);
     expect(checkVault(parsed, "vault", ["vault", "system"])).toEqual([]);
     const v = deriveVault(parsed, "acme");
