@@ -6,13 +6,14 @@
  * then a re-run completes; the result runs at the configured addresses, without proxy devices,
  * with equal checksums, and answers through the NAT from the client namespace.
  */
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { runProgram, RunResult } from "../harness";
 import { parseTenant } from "../../spec";
 import { MARK_KEY, MOVED_KEY } from "../../render/migration";
 import { client, containers, describeOnTestbed, e2eTenant, harnessConfig, ROOT, tempState, TestbedEnv } from "./testbed";
+import { lxcStatus, makeSource, sh, shOk, treeSum } from "./lxd-source";
 
 jest.setTimeout(30 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
@@ -23,31 +24,6 @@ const SRC_DATA = "/var/tmp/itn-mig-src/mig-files";
 const DST_DATA = "/var/tmp/itn-mig-dst/mig-files";
 const MISSING = "/var/tmp/itn-mig-missing";
 const REMOTE = "itn-mig-src";
-
-const sh = (line: string): string => execFileSync("bash", ["-c", line], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
-const shOk = (line: string): boolean => spawnSync("bash", ["-c", line], { stdio: "ignore" }).status === 0;
-
-/** Content checksum of a tree (same recipe as the migration's verification). */
-const treeSum = (prefix: string, dir: string): string => sh(`${prefix} sh -c 'cd ${dir} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1'`).trim();
-
-/** One LXD source: data files, a socat HTTP service started by systemd at boot. */
-function makeSource(name: string): void {
-  sh(`lxc init itn-bookworm ${name} -s itn-pool -n itnlxdbr0 -q`);
-  if (name === "mig-files") {
-    sh(`mkdir -p ${SRC_DATA} && head -c 12M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 50); do echo "file $i" > ${SRC_DATA}/f$i; done`);
-    sh(`lxc config device add ${name} data disk source=${SRC_DATA} path=/srv/host -q`);
-  }
-  if (name === "mig-db") sh(`lxc config device add ${name} web proxy listen=tcp:127.0.0.1:19081 connect=tcp:127.0.0.1:80 -q`);
-  sh(`lxc start ${name}`);
-  const unit = `[Unit]\nDescription=itn migration test service\nAfter=network.target\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo HTTP/1.0 200 OK; echo; echo ${name}; cat /srv/data/id"\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`;
-  for (let i = 0; i < 60 && !shOk(`lxc exec ${name} -- systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'`); i++) sh("sleep 1");
-  sh(`lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c 8M /dev/urandom > /srv/data/blob && echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`);
-  execFileSync("lxc", ["exec", name, "--", "sh", "-c", "cat > /etc/systemd/system/itn-http.service"], { input: unit });
-  sh(`lxc exec ${name} -- systemctl disable --now caddy.service -q`); // the image's Caddy holds port 80
-  sh(`lxc exec ${name} -- systemctl enable --now itn-http.service -q`);
-}
-
-const lxcStatus = (name: string): string => (spawnSync("bash", ["-c", `lxc list ^${name}$ --format csv -c s`], { encoding: "utf8" }).stdout ?? "").trim();
 
 describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEnv) => {
   const tenant = e2eTenant(env);
@@ -70,38 +46,23 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
   };
   expect(parseTenant(tenant).migration?.containers.map((c) => c.source)).toEqual([...NAMES]);
   const state = tempState("migration");
-  let lastPlan: unknown;
-  /** Config for the harness, with the network approval when the program has that gate. */
-  const config = (t: unknown) => {
-    const base = harnessConfig(env, t);
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const np = require("../../render/networkPlan");
-      const hash = np.diffNetworkPlans(np.asNetworkPlan(lastPlan), np.networkPlan(parseTenant(t))).hash as string;
-      base.config["incus-tenant:approveNetworkPlan"] = hash;
-      base.config["incus-tenant:allowMassChange"] = "true";
-    } catch {
-      // no approval gate in this program
-    }
-    return base;
-  };
-  const apply = async (t: unknown = tenant, log?: (l: string) => void): Promise<RunResult> => {
-    const r = await runProgram({ programPath: INDEX, ...config(t), stateFile: state, stack: "mig", ...(log ? { log } : {}) });
-    if (!r.error && r.outputs.networkPlan !== undefined) lastPlan = r.outputs.networkPlan;
-    return r;
-  };
+  const apply = (t: unknown = tenant, log?: (l: string) => void): Promise<RunResult> =>
+    runProgram({ programPath: INDEX, ...harnessConfig(env, t), stateFile: state, stack: "mig", ...(log ? { log } : {}) });
   const sums: Record<string, string> = {};
   let httpsBefore = "";
 
   beforeAll(() => {
     httpsBefore = sh("lxc config get core.https_address").trim();
-    for (const n of NAMES) makeSource(n);
+    sh(`mkdir -p ${SRC_DATA} && head -c 12M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 50); do echo "file $i" > ${SRC_DATA}/f$i; done`);
+    makeSource("mig-web");
+    makeSource("mig-db", { proxyListen: "tcp:127.0.0.1:19081" });
+    makeSource("mig-files", { disk: { source: SRC_DATA, path: "/srv/host" } });
     for (const n of NAMES) sums[n] = treeSum(`lxc exec ${n} --`, "/srv/data");
     sums.host = treeSum("", SRC_DATA);
   });
 
   afterAll(async () => {
-    const r = await runProgram({ programPath: INDEX, ...config(tenant), stateFile: state, stack: "mig", destroy: true });
+    const r = await runProgram({ programPath: INDEX, ...harnessConfig(env, tenant), stateFile: state, stack: "mig", destroy: true });
     if (r.error) process.stdout.write(`destroy: ${r.error.message}\n`);
     for (const n of NAMES) {
       spawnSync("bash", ["-c", `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`]);

@@ -1,0 +1,43 @@
+/**
+ * LXD source containers for the migration end-to-end files: a running container of the test
+ * bed's image with data files under /srv/data and an HTTP service (socat, a systemd unit started
+ * at boot) answering with its name and data id on port 80.
+ */
+import { execFileSync, spawnSync } from "child_process";
+
+/** Runs a bash line on this host; returns stdout, throws with stderr on failure. */
+export const sh = (line: string): string =>
+  execFileSync("bash", ["-c", line], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+
+/** True when a bash line exits 0. */
+export const shOk = (line: string): boolean => spawnSync("bash", ["-c", line], { stdio: "ignore" }).status === 0;
+
+/** Content checksum of a tree (same recipe as the migration's verification); `prefix` runs it elsewhere. */
+export const treeSum = (prefix: string, dir: string): string =>
+  sh(`${prefix} sh -c 'cd ${dir} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1'`).trim();
+
+/** LXD status of a container ("RUNNING", "STOPPED"), or "" when it does not exist. */
+export const lxcStatus = (name: string): string =>
+  (spawnSync("bash", ["-c", `lxc list ^${name}$ --format csv -c s`], { encoding: "utf8" }).stdout ?? "").trim();
+
+/** Options of {@link makeSource}. */
+export interface SourceOptions {
+  /** A host directory mounted into the container (an LXD disk device named "data"). */
+  disk?: { source: string; path: string };
+  /** An LXD proxy device named "web" with this listen address, connecting to port 80. */
+  proxyListen?: string;
+}
+
+/** Creates and starts one LXD source container on the test bed's LXD bridge. */
+export function makeSource(name: string, o: SourceOptions = {}): void {
+  sh(`lxc init itn-bookworm ${name} -s itn-pool -n itnlxdbr0 -q`);
+  if (o.disk) sh(`lxc config device add ${name} data disk source=${o.disk.source} path=${o.disk.path} -q`);
+  if (o.proxyListen) sh(`lxc config device add ${name} web proxy listen=${o.proxyListen} connect=tcp:127.0.0.1:80 -q`);
+  sh(`lxc start ${name}`);
+  const unit = `[Unit]\nDescription=itn migration test service\nAfter=network.target\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo HTTP/1.0 200 OK; echo; echo ${name}; cat /srv/data/id"\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`;
+  for (let i = 0; i < 60 && !shOk(`lxc exec ${name} -- systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'`); i++) sh("sleep 1");
+  sh(`lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c 8M /dev/urandom > /srv/data/blob && echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`);
+  execFileSync("lxc", ["exec", name, "--", "sh", "-c", "cat > /etc/systemd/system/itn-http.service"], { input: unit });
+  sh(`lxc exec ${name} -- systemctl disable --now caddy.service -q`); // the image's Caddy holds port 80
+  sh(`lxc exec ${name} -- systemctl enable --now itn-http.service -q`);
+}
