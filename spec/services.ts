@@ -6,7 +6,7 @@
 import type { ParsedTenant } from "./schema";
 import type { Problem } from "./types";
 import { CaddySpec, checkVhosts, deriveVhosts, proxySectionSchema, vhostDomain, vhostsSectionSchema } from "./vhosts";
-import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, zoneHasName } from "./zones";
+import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, zoneNameProblem } from "./zones";
 import { checkVault, deriveVault, vaultSectionSchema, VaultSpec } from "./vault";
 
 /** Zod shapes of the optional service sections (merged into the tenant schema). */
@@ -46,12 +46,14 @@ export function checkServices(t: ParsedTenant): Problem[] {
   if (t.vault) problems.push(...checkVault(t.vault, "vault", [...containers.keys()]));
   for (const [label, v] of Object.entries(t.vhosts ?? {})) {
     if (v.servedElsewhere) continue;
+    if (problems.some((p) => p.path === `vhosts.${label}.domain`)) continue; // already refused for its form
     const domain = vhostDomain(label, v, domainOf);
     if (t.dns && !dns) continue; // the zones have problems of their own; do not pile on
-    if (!dns || !zoneHasName(dns, domain)) {
+    const why = dns ? zoneNameProblem(dns, domain) : "has no A, AAAA or CNAME record in the tenant's zones";
+    if (why !== undefined) {
       problems.push({
         path: `vhosts.${label}.domain`,
-        message: `${domain} has no A, AAAA or CNAME record in the tenant's zones (a dead domain breaks TLS for every site): add a record or set servedElsewhere: true`,
+        message: `${domain} ${why} (a dead domain breaks TLS for every site): add a record or set servedElsewhere: true`,
       });
     }
   }

@@ -122,7 +122,20 @@ export const TENANT_PLACEHOLDER = "{tenant}";
 const KEY_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME_RE = /^VAULT_[A-Z0-9_]+$/;
 /** Key names that must never get a literal value. */
-const SECRET_NAME_RE = /(pass|secret|token|private|^key$|_key$|apikey)/i;
+const SECRET_NAME_RE = /(pass|pwd|secret|token|private|credential|salt|^key$|_key$|apikey|access_?key)/i;
+/** A password inside a URL ("scheme://user:password@host"). */
+const URL_PASSWORD_RE = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s\/@:]*:[^\s\/@]+@/;
+/** A PEM private key block. */
+const PEM_KEY_RE = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** Why a literal value must not be used for key `name` (by its name, then its content), or undefined. */
+export function literalSecretProblem(name: string, value: string): string | undefined {
+  const fix = "use generate or fromConfig (a literal value sits in plain text in the stack file)";
+  if (SECRET_NAME_RE.test(name)) return `looks like a secret: ${fix}`;
+  if (URL_PASSWORD_RE.test(value)) return `holds a password in a URL (user:password@): ${fix}`;
+  if (PEM_KEY_RE.test(value)) return `holds a private key: ${fix}`;
+  return undefined;
+}
 
 export const pathKey = (path: string): string => path.replace(/[{}]/g, "").replace(/\//g, "-");
 
@@ -158,7 +171,10 @@ export function checkVault(vault: VaultSection, pathPrefix = "vault", containers
       if (!KEY_NAME_RE.test(name)) add(kat, "key name must be letters, digits or _, not starting with a digit");
       const set = [k.generate, k.value, k.fromConfig].filter((x) => x !== undefined).length;
       if (set !== 1) add(kat, "must set exactly one of generate, value, fromConfig");
-      else if (k.value !== undefined && SECRET_NAME_RE.test(name)) add(`${kat}.value`, "looks like a secret: use generate or fromConfig (a literal value sits in plain text in the stack file)");
+      else if (k.value !== undefined) {
+        const why = literalSecretProblem(name, k.value);
+        if (why !== undefined) add(`${kat}.value`, why);
+      }
     }
   }
   const env = vault.envFile;

@@ -298,11 +298,33 @@ export function deriveZones(dns: DnsSection): DnsSpec {
 }
 
 /**
- * True when some zone holds an A, AAAA or CNAME record for exactly `fqdn` (case and a trailing
- * dot ignored): the names a browser can reach. TXT/MX-only names do not count, so a vhost on
- * them is refused like any dead domain.
+ * Whether `fqdn` is a name a browser can reach through the tenant's zones (case and a trailing dot
+ * ignored): it has an A or AAAA record, or a CNAME whose chain ends in one. A chain leaving the
+ * tenant's zones cannot be checked here and counts as reachable. TXT/MX-only names do not count.
+ * Returns undefined when reachable, else why not.
  */
+export function zoneNameProblem(dns: DnsSpec, fqdn: string): string | undefined {
+  const norm = (n: string): string => n.replace(/\.$/, "").toLowerCase();
+  const ours = (n: string): boolean => dns.zones.some((z) => n === z.name || n.endsWith(`.${z.name}`));
+  const seen: string[] = [];
+  let name = norm(fqdn);
+  for (;;) {
+    const records = dns.zones.flatMap((z) => z.records.filter((r) => r.fqdn === name));
+    if (records.some((r) => r.type === "A" || r.type === "AAAA")) return undefined;
+    const cname = records.find((r) => r.type === "CNAME");
+    if (!cname) {
+      return seen.length === 0
+        ? "has no A, AAAA or CNAME record in the tenant's zones"
+        : `is a CNAME (${[...seen, name].join(" -> ")}) ending at a name with no A, AAAA or CNAME record in the tenant's zones`;
+    }
+    seen.push(name);
+    name = norm(cname.data);
+    if (seen.includes(name)) return `is a CNAME loop (${[...seen, name].join(" -> ")})`;
+    if (!ours(name)) return undefined;
+  }
+}
+
+/** True when {@link zoneNameProblem} finds nothing. */
 export function zoneHasName(dns: DnsSpec, fqdn: string): boolean {
-  const want = fqdn.replace(/\.$/, "").toLowerCase();
-  return dns.zones.some((z) => z.records.some((r) => r.fqdn === want && (r.type === "A" || r.type === "AAAA" || r.type === "CNAME")));
+  return zoneNameProblem(dns, fqdn) === undefined;
 }

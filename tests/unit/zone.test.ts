@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { formatPath } from "../../spec";
-import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, zoneHasName, ZoneSpec } from "../../spec/zones";
+import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, zoneHasName, zoneNameProblem, ZoneSpec } from "../../spec/zones";
 import { renderCorefile, renderCorefileScripts, renderZone, renderZoneBody, renderZoneScripts, TODAY_COMMAND } from "../../render/zone";
 import { remoteBash } from "../../render/shell";
 import { unwrapSecrets } from "./mockRuntime";
@@ -99,6 +99,23 @@ describe("dns section: defaults and derivation", () => {
     const d = derive(raw);
     expect(["chat.example.com", "CHAT.example.com.", "example.com", "www.example.com"].map((n) => zoneHasName(d, n))).toEqual([true, true, true, true]);
     expect(["webmail.example.com", "_dmarc.example.com", "example.org", "x.chat.example.com"].map((n) => zoneHasName(d, n))).toEqual([false, false, false, false]);
+  });
+  test("zoneNameProblem follows CNAME chains inside the tenant's zones; targets elsewhere count as reachable", () => {
+    const raw = base();
+    raw.zones["example.com"].records.push(
+      { name: "a", type: "CNAME", value: "b.example.com" },
+      { name: "b", type: "CNAME", value: "chat.example.com" },
+      { name: "dangling", type: "CNAME", value: "gone.example.com" },
+      { name: "loop1", type: "CNAME", value: "loop2.example.com" },
+      { name: "loop2", type: "CNAME", value: "loop1.example.com" },
+      { name: "cdn", type: "CNAME", value: "edge.cdn.example.net" },
+    );
+    const d = derive(raw);
+    expect(zoneNameProblem(d, "a.example.com")).toBeUndefined();
+    expect(zoneNameProblem(d, "cdn.example.com")).toBeUndefined();
+    expect(zoneNameProblem(d, "dangling.example.com")).toBe("is a CNAME (dangling.example.com -> gone.example.com) ending at a name with no A, AAAA or CNAME record in the tenant's zones");
+    expect(zoneNameProblem(d, "loop1.example.com")).toBe("is a CNAME loop (loop1.example.com -> loop2.example.com -> loop1.example.com)");
+    expect(zoneNameProblem(d, "none.example.com")).toBe("has no A, AAAA or CNAME record in the tenant's zones");
   });
 });
 
