@@ -28,6 +28,7 @@ const { renderTrust } = require("../render/migration") as typeof import("../rend
 const { renderChains, renderForwarding, renderGuard } = require("../render/host") as typeof import("../render/host");
 const { renderNatRule } = require("../render/nat") as typeof import("../render/nat");
 const { armedId, natConfirm } = require("../render/firewall") as typeof import("../render/firewall");
+const { makeSource } = require("../tests/e2e/lxd-source") as typeof import("../tests/e2e/lxd-source");
 
 const ROOT = path.resolve(__dirname, "..");
 const env: Record<string, string> = Object.fromEntries(
@@ -62,13 +63,6 @@ function tenant(): Record<string, any> {
   return t;
 }
 
-function makeSource(name: string): void {
-  sh(`lxc init itn-bookworm ${name} -s itn-pool -n itnlxdbr0 -q && lxc start ${name}`);
-  for (let i = 0; i < 60 && !shOk(`lxc exec ${name} -- systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'`); i++) sh("sleep 1");
-  sh(`lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c ${DATA_MB[name]}M /dev/urandom > /srv/data/blob && echo ${name} > /srv/data/id'`);
-  const unit = `[Unit]\nAfter=network.target\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo HTTP/1.0 200 OK; echo; cat /srv/data/id"\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`;
-  sh(`lxc exec ${name} -- systemctl disable --now caddy.service -q </dev/null; lxc exec ${name} -- sh -c 'cat > /etc/systemd/system/itn-http.service' && lxc exec ${name} -- systemctl enable --now itn-http.service -q`, unit);
-}
 const sourceIp = (n: string): string => sh(`lxc list ^${n}$ --format csv -c 4 | cut -d' ' -f1`).trim();
 
 /** One probe loop per container and target (source address, NAT port), every 0.1 s. */
@@ -135,7 +129,7 @@ async function main(): Promise<void> {
   const program = (destroy = false) => runProgram({ programPath: path.join(ROOT, "index.ts"), config, secretKeys: ["incus-tenant:sshPrivateKey"], stateFile, stack: STACK, destroy, log: (l) => log(`  ${l}`) });
   try {
     log("creating 3 LXD source containers with data and an HTTP service");
-    NAMES.forEach(makeSource);
+    for (const n of NAMES) makeSource(n, { dataMB: DATA_MB[n] });
     const dataBytes = NAMES.reduce((s, n) => s + Number(sh(`du -sxb /var/lib/lxd/containers/${n}/ | cut -f1`)), 0);
     log(`source usage ${(dataBytes / 1e9).toFixed(2)} GB`);
 

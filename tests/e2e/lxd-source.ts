@@ -1,7 +1,7 @@
 /**
- * LXD source containers for the migration end-to-end files: a running container of the test
- * bed's image with data files under /srv/data and an HTTP service (socat, a systemd unit started
- * at boot) answering with its name and data id on port 80.
+ * LXD source containers for the migration end-to-end files and `bench:migration`: a running
+ * container of the test bed's image with data files under /srv/data and an HTTP service (socat,
+ * a systemd unit started at boot) answering on port 80 with its name and data id, one per line.
  */
 import { execFileSync, spawnSync } from "child_process";
 
@@ -26,6 +26,8 @@ export interface SourceOptions {
   disk?: { source: string; path: string };
   /** An LXD proxy device named "web" with this listen address, connecting to port 80. */
   proxyListen?: string;
+  /** Size of the random blob under /srv/data, in MiB (default 8). */
+  dataMB?: number;
 }
 
 /** Creates and starts one LXD source container on the test bed's LXD bridge. */
@@ -36,7 +38,7 @@ export function makeSource(name: string, o: SourceOptions = {}): void {
   sh(`lxc start ${name}`);
   const unit = `[Unit]\nDescription=itn migration test service\nAfter=network.target\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo HTTP/1.0 200 OK; echo; echo ${name}; cat /srv/data/id"\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`;
   for (let i = 0; i < 60 && !shOk(`lxc exec ${name} -- systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'`); i++) sh("sleep 1");
-  sh(`lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c 8M /dev/urandom > /srv/data/blob && echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`);
+  sh(`lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c ${o.dataMB ?? 8}M /dev/urandom > /srv/data/blob && echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`);
   execFileSync("lxc", ["exec", name, "--", "sh", "-c", "cat > /etc/systemd/system/itn-http.service"], { input: unit });
   sh(`lxc exec ${name} -- systemctl disable --now caddy.service -q`); // the image's Caddy holds port 80
   sh(`lxc exec ${name} -- systemctl enable --now itn-http.service -q`);

@@ -1,47 +1,20 @@
 /**
- * DNS zones: validation with exact messages, exact renderer text, every rendered zone through
- * the real `named-checkzone`, and the host scripts run for real with bash against a fake
- * `incus` (a shim that maps the dns container's paths into a temp folder), so the serial
- * logic is exercised as it runs on the host. CoreDNS itself cannot be installed here.
+ * DNS zones: validation with exact messages, exact renderer text, and every rendered zone through
+ * the real `named-checkzone`. The host scripts are tested in zone-scripts.test.ts.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { formatPath } from "../../spec";
-import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, zoneHasName, zoneNameProblem, ZoneSpec } from "../../spec/zones";
+import { checkZones, dnsSectionSchema, zoneHasName, zoneNameProblem } from "../../spec/zones";
 import { renderCorefile, renderCorefileScripts, renderZone, renderZoneBody, renderZoneScripts, TODAY_COMMAND } from "../../render/zone";
-import { remoteBash } from "../../render/shell";
-import { unwrapSecrets } from "./mockRuntime";
+import { base, derive, zoneA } from "./zoneFixtures";
 
-const base = (): Record<string, any> => ({
-  nameservers: ["ns1.example.com", "ns2.example.net"],
-  hostmaster: "hostmaster@example.com",
-  zones: {
-    "example.com": {
-      records: [
-        { name: "@", type: "A", value: "203.0.113.10" },
-        { name: "ns1", type: "A", value: "203.0.113.10" },
-        { name: "chat", type: "A", value: "203.0.113.10" },
-        { name: "mail", type: "A", value: "203.0.113.25" },
-        { name: "@", type: "MX", value: "mail.example.com", priority: 10 },
-        { name: "@", type: "TXT", value: "v=spf1 mx -all" },
-      ],
-    },
-  },
-});
-const derive = (raw: unknown): DnsSpec => deriveZones(dnsSectionSchema.parse(raw));
 const problems = (raw: unknown): string[] => {
   const parsed = dnsSectionSchema.safeParse(raw);
   if (!parsed.success) return parsed.error.issues.map((i) => `${formatPath(["dns", ...i.path])}: ${i.message}`);
   return checkZones(parsed.data).map((p) => `${p.path}: ${p.message}`);
-};
-const zoneA = (): ZoneSpec => derive(base()).zones[0];
-const zoneB = (): ZoneSpec => {
-  const raw = base();
-  raw.zones["example.com"].records.push({ name: "alm", type: "A", value: "203.0.113.11" });
-  return derive(raw).zones[0];
 };
 
 const EXPECTED_ZONE = `; managed by incus-tenant: zone example.com (the serial is set at apply time; do not edit by hand)
@@ -229,58 +202,6 @@ ${z}:53 {
   });
 });
 
-/** A temp folder with a fake `incus` that maps container paths to <root>/<container>/... */
-class FakeHost {
-  readonly root = fs.mkdtempSync(path.join(os.tmpdir(), "itn-zone-"));
-  readonly bin = path.join(this.root, "bin");
-  constructor() {
-    fs.mkdirSync(this.bin);
-    fs.mkdirSync(path.join(this.root, "dns"));
-    fs.writeFileSync(
-      path.join(this.bin, "incus"),
-      `#!/bin/bash
-# fake incus for unit tests: "incus exec C -- cmd" runs cmd locally with absolute paths under $FAKE_ROOT/C
-printf '%s\\n' "$*" >> "$FAKE_ROOT/calls.log"
-case "$1" in
-  info) [ ! -e "$FAKE_ROOT/.gone" ];;
-  exec)
-    c=$2; shift 3
-    [ ! -e "$FAKE_ROOT/.stopped" ] || { echo "Error: Instance is not running" >&2; exit 1; }
-    args=(); for a in "$@"; do case "$a" in /*) args+=("$FAKE_ROOT/$c$a");; *) args+=("$a");; esac; done
-    case "\${args[0]}" in
-      pkill) exit "$(cat "$FAKE_ROOT/.pkill-rc" 2>/dev/null || echo 0)";;
-      sh) [ ! -e "$FAKE_ROOT/.no-checkzone" ] || exit 1;;
-    esac
-    exec "\${args[@]}";;
-  file)
-    [ "$2" = push ] || exit 2; shift 2; while [ "$1" != - ]; do shift; done
-    dest=$2; cat > "$FAKE_ROOT/\${dest%%/*}/\${dest#*/}";;
-  *) exit 2;;
-esac
-`,
-      { mode: 0o755 },
-    );
-  }
-  file = (p: string): string => path.join(this.root, "dns", p);
-  read = (p: string): string | undefined => (fs.existsSync(this.file(p)) ? fs.readFileSync(this.file(p), "utf8") : undefined);
-  write(p: string, text: string): void {
-    fs.mkdirSync(path.dirname(this.file(p)), { recursive: true });
-    fs.writeFileSync(this.file(p), text);
-  }
-  flag = (name: string, value: string | undefined): void => (value === undefined ? fs.rmSync(path.join(this.root, name), { force: true }) : fs.writeFileSync(path.join(this.root, name), value));
-  calls = (): string[] => (fs.existsSync(path.join(this.root, "calls.log")) ? fs.readFileSync(path.join(this.root, "calls.log"), "utf8").trim().split("\n") : []);
-  run(text: string, today = "20261122"): { status: number | null; stderr: string } {
-    fs.rmSync(path.join(this.root, "calls.log"), { force: true });
-    const r = spawnSync("bash", ["-c", text], { encoding: "utf8", env: { ...process.env, PATH: `${this.bin}:${process.env.PATH}`, FAKE_ROOT: this.root, ITN_TODAY: today } });
-    return { status: r.status, stderr: r.stderr };
-  }
-  backups = (dir: string): string[] => (fs.existsSync(this.file(dir)) ? fs.readdirSync(this.file(dir)).filter((f) => f.includes(".bak-")) : []);
-  destroy = (): void => fs.rmSync(this.root, { recursive: true, force: true });
-}
-
-const TEST_TODAY = 'printf %s "$ITN_TODAY"';
-const FILE = "/opt/gbo/data/example.com.zone";
-const serialOf = (text: string | undefined): string | undefined => /^ {8}(\d{10}) ; serial$/m.exec(text ?? "")?.[1];
 
 describe("named-checkzone accepts every rendered zone", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "itn-checkzone-"));
@@ -312,200 +233,3 @@ describe("named-checkzone accepts every rendered zone", () => {
   });
 });
 
-describe("zone script run by bash against a fake incus (serial on the host)", () => {
-  let host: FakeHost;
-  const dns = derive(base());
-  const apply = (zone: ZoneSpec, today: string, spec: DnsSpec = dns) => host.run(renderZoneScripts(spec, zone, TEST_TODAY).create, today);
-  beforeEach(() => (host = new FakeHost()));
-  afterEach(() => host.destroy());
-
-  test("first write: today's 00, the exact rendered file, checked by named-checkzone in the container", () => {
-    const r = apply(zoneA(), "20261122");
-    expect(r.stderr).toContain("incus-tenant: zone example.com: named-checkzone ok\n");
-    expect(r.status).toBe(0);
-    expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
-    expect(host.backups("/opt/gbo/data")).toEqual([]);
-    expect(host.calls()).toContain(`file push --mode 0644 - dns${FILE}.incus-tenant-new`);
-    expect(host.calls().some((c) => c.includes("pkill"))).toBe(false);
-  });
-  test("unchanged: same serial, nothing written, even on a later day", () => {
-    apply(zoneA(), "20261122");
-    const r = apply(zoneA(), "20261130");
-    expect(r.status).toBe(0);
-    expect(r.stderr).toContain("incus-tenant: zone example.com: unchanged (serial 2026112200)\n");
-    expect(serialOf(host.read(FILE))).toBe("2026112200");
-    expect(host.calls().some((c) => c.startsWith("file push"))).toBe(false);
-  });
-  test("change: bump; two changes on one day: NN+1; with a dated backup of the old file", () => {
-    apply(zoneA(), "20261122");
-    expect(apply(zoneB(), "20261122").status).toBe(0);
-    expect(host.read(FILE)).toBe(renderZone(zoneB(), "2026112201"));
-    expect(apply(zoneA(), "20261122").status).toBe(0);
-    expect(serialOf(host.read(FILE))).toBe("2026112202");
-    expect(host.backups("/opt/gbo/data").map((f) => f.replace(/bak-\d{14}-/, "bak-<time>-")).sort()).toEqual(["example.com.zone.bak-<time>-2026112200", "example.com.zone.bak-<time>-2026112201"]);
-    const backupOf01 = host.backups("/opt/gbo/data").find((f) => f.endsWith("-2026112201"))!;
-    expect(host.read(`/opt/gbo/data/${backupOf01}`)).toBe(renderZone(zoneB(), "2026112201"));
-  });
-  test("change on a later day: that day's 00", () => {
-    apply(zoneA(), "20261122");
-    apply(zoneB(), "20261125");
-    expect(serialOf(host.read(FILE))).toBe("2026112500");
-  });
-  test("old serial from a later date: old + 1", () => {
-    host.write(FILE, renderZone(zoneA(), "2027010105"));
-    const r = apply(zoneB(), "20261122");
-    expect(r.stderr).toContain("serial 2027010106 written to /opt/gbo/data/example.com.zone (was 2027010105)");
-    expect(serialOf(host.read(FILE))).toBe("2027010106");
-    expect(apply(zoneB(), "20261122").stderr).toContain("unchanged (serial 2027010106)");
-  });
-  test("a hand edit of the body counts as a change (and is overwritten)", () => {
-    host.write(FILE, `${renderZone(zoneA(), "2026112207")}extra\tIN\tA\t192.0.2.1\n`);
-    apply(zoneA(), "20261122");
-    expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112208"));
-  });
-  test("named-checkzone refusal: old file kept, temp removed, apply fails with its message", () => {
-    apply(zoneA(), "20261122");
-    const broken: ZoneSpec = { ...zoneA(), nameservers: ["ns9.example.com."] };
-    const r = apply(broken, "20261123");
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain("NS 'ns9.example.com' has no address records (A or AAAA)");
-    expect(r.stderr).toContain("zone example.com: named-checkzone refused the new zone file; the old one stays in place");
-    expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
-    expect(host.read(`${FILE}.incus-tenant-new`)).toBeUndefined();
-  });
-  test("no named-checkzone in the container: skipped with a log line", () => {
-    host.flag(".no-checkzone", "");
-    const r = apply(zoneA(), "20261122");
-    expect(r.stderr).toContain("incus-tenant: zone example.com: named-checkzone is not installed in dns: check skipped\n");
-    expect(serialOf(host.read(FILE))).toBe("2026112200");
-  });
-  test("container not running: fails without writing", () => {
-    host.flag(".stopped", "");
-    const r = apply(zoneA(), "20261122");
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain("zone example.com: container dns is not running");
-  });
-  test("a broken date command stops the apply", () => {
-    const r = apply(zoneA(), "2026-11-22");
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain("zone example.com: the date command printed '2026-11-22', not YYYYMMDD");
-  });
-  test("sync hook runs after the apply; its failure fails the apply", () => {
-    const hook = path.join(host.root, "sync-zones.sh");
-    fs.writeFileSync(hook, `#!/bin/sh\necho ran >> "${host.root}/hook.log"\nexit "$(cat "${host.root}/.hook-rc" 2>/dev/null || echo 0)"\n`, { mode: 0o755 });
-    const withHook = derive({ ...base(), syncHook: hook });
-    expect(apply(zoneA(), "20261122", withHook).status).toBe(0);
-    expect(fs.readFileSync(path.join(host.root, "hook.log"), "utf8")).toBe("ran\n");
-    host.flag(".hook-rc", "3");
-    const r = apply(zoneB(), "20261122", withHook);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`zone example.com: the sync hook ${hook} failed (exit 3)`);
-  });
-});
-
-describe("Corefile script and zone delete against a fake incus", () => {
-  let host: FakeHost;
-  const COREFILE = "/opt/gbo/conf/Corefile";
-  const two = (() => {
-    const raw = base();
-    raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
-    return derive(raw);
-  })();
-  beforeEach(() => (host = new FakeHost()));
-  afterEach(() => host.destroy());
-  const pkills = () => host.calls().filter((c) => c.includes("pkill"));
-
-  test("Corefile: first write and change send SIGUSR1; unchanged sends nothing", () => {
-    let r = host.run(renderCorefileScripts(derive(base())).create);
-    expect(r.status).toBe(0);
-    expect(host.read(COREFILE)).toBe(renderCorefile(derive(base())));
-    expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
-    r = host.run(renderCorefileScripts(derive(base())).create);
-    expect(r.stderr).toContain("incus-tenant: /opt/gbo/conf/Corefile: unchanged\n");
-    expect(pkills()).toEqual([]);
-    host.run(renderCorefileScripts(two).create);
-    expect(host.read(COREFILE)).toBe(renderCorefile(two));
-    expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
-    expect(host.backups("/opt/gbo/conf")).toHaveLength(1);
-  });
-  test("Corefile: coredns not running is logged, not an error", () => {
-    host.flag(".pkill-rc", "1");
-    const r = host.run(renderCorefileScripts(two).create);
-    expect(r.status).toBe(0);
-    expect(r.stderr).toContain("coredns in dns: not signalled (not running, or no pkill): the Corefile takes effect when it starts");
-  });
-  test("zone delete: removes its server block (SIGUSR1) and its zone file; twice is fine; gone container is fine", () => {
-    host.run(renderCorefileScripts(two).create);
-    host.run(renderZoneScripts(two, two.zones[1], TEST_TODAY).create);
-    const del = renderZoneScripts(two, two.zones[1], TEST_TODAY).delete!;
-    let r = host.run(del);
-    expect(r.status).toBe(0);
-    expect(host.read(COREFILE)).toBe(renderCorefile(derive(base())));
-    expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
-    expect(host.read("/opt/gbo/data/example.org.zone")).toBeUndefined();
-    expect(host.backups("/opt/gbo/data")).toEqual([expect.stringMatching(/^example\.org\.zone\.bak-\d{14}$/)]);
-    r = host.run(del);
-    expect(r.status).toBe(0);
-    expect(r.stderr).toContain("incus-tenant: zone example.org: zone file already gone\n");
-    expect(pkills()).toEqual([]);
-    host.flag(".gone", "");
-    expect(host.run(del).stderr).toContain("zone example.org: container dns is gone");
-  });
-  test("Corefile delete: moved aside, twice is fine", () => {
-    host.run(renderCorefileScripts(two).create);
-    const del = renderCorefileScripts(two).delete!;
-    expect(host.run(del).status).toBe(0);
-    expect(host.read(COREFILE)).toBeUndefined();
-    expect(host.run(del).stderr).toContain("/opt/gbo/conf/Corefile: already gone");
-  });
-});
-
-describe("components under setMocks", () => {
-  const CONN = { host: "203.0.113.10", port: 22, user: "admin", privateKey: "TEST-KEY-NOT-REAL" };
-  async function runDns(dns: DnsSpec): Promise<MockResourceArgs[]> {
-    const resources: MockResourceArgs[] = [];
-    let pulumi: typeof import("@pulumi/pulumi") | undefined;
-    jest.isolateModules(() => {
-      pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    });
-    const p = pulumi as typeof import("@pulumi/pulumi");
-    await p.runtime.setMocks({ newResource: (a) => (resources.push(a), { id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "incus-tenant", "prod", false);
-    jest.isolateModules(() => {
-      const { createDns } = require("../../components/dnsZone") as typeof import("../../components/dnsZone");
-      const parent = new p.ComponentResource("test:index:Parent", "acme", {}, {});
-      createDns({ dns, connection: CONN, sudo: true, parent, name: "acme", dependsOn: [] });
-    });
-    await p.runtime.disconnect();
-    return resources;
-  }
-  const view = (rs: MockResourceArgs[]) => rs.map((r) => [r.type, r.name, JSON.stringify(unwrapSecrets(r.inputs))]).sort();
-  const two = (() => {
-    const raw = base();
-    raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
-    return derive(raw);
-  })();
-
-  test("names, types and exact command text; identical across two runs (no date in the inputs)", async () => {
-    const first = await runDns(two);
-    const names = first.map((r) => `${r.type} ${r.name}`).sort();
-    expect(names).toEqual(
-      [
-        "test:index:Parent acme",
-        "incus-tenant:dns:Corefile acme-corefile",
-        "command:remote:Command acme-corefile-corefile",
-        "incus-tenant:dns:DnsZone acme-zone-example-com",
-        "command:remote:Command acme-zone-example-com-zone",
-        "incus-tenant:dns:DnsZone acme-zone-example-org",
-        "command:remote:Command acme-zone-example-org-zone",
-      ].sort(),
-    );
-    const cmd = (name: string) => unwrapSecrets(first.find((r) => r.name === name)!.inputs) as Record<string, string>;
-    const zonePair = renderZoneScripts(two, two.zones[0]);
-    expect(cmd("acme-zone-example-com-zone").create).toBe(remoteBash(zonePair.create, true));
-    expect(cmd("acme-zone-example-com-zone").delete).toBe(remoteBash(zonePair.delete!, true));
-    expect(cmd("acme-corefile-corefile").create).toBe(remoteBash(renderCorefileScripts(two).create, true));
-    expect(JSON.stringify(first.map((r) => r.inputs))).not.toMatch(/20\d{6}(0\d|1\d)/);
-    const second = await runDns(two);
-    expect(view(second)).toEqual(view(first));
-  });
-});

@@ -1,0 +1,112 @@
+/**
+ * Shared parts of the migration scripts: markers, the prelude (source key from stdin, `src`,
+ * manifest directory), copy, rsync and checksum lines, per-container variables.
+ */
+import { ContainerSpec, TenantSpec } from "../../spec/types";
+import { MigrationContainerSpec, MigrationSpec } from "../../spec/migration";
+import { shq } from "../shell";
+
+/** Free space wanted on the destination, as a multiple of the source usage (tenths). */
+export const FREE_FACTOR_TENTHS = 12;
+/** Config key marking a copy as this migration's (value `<remote>:<source>`). */
+export const MARK_KEY = "user.incus-tenant.migration";
+/** Config key set once a copy is cut over and verified. */
+export const MOVED_KEY = "user.incus-tenant.migrated";
+
+export const need = (spec: TenantSpec): MigrationSpec => {
+  if (!spec.migration) throw new Error("render/migration: the tenant has no migration section");
+  return spec.migration;
+};
+export const containerOf = (spec: TenantSpec, name: string): ContainerSpec => {
+  const c = spec.containers.find((x) => x.name === name);
+  if (!c) throw new Error(`render/migration: no container ${name}`);
+  return c;
+};
+
+/**
+ * Shared prelude: the key from stdin in a private temp file, the pinned source host key, `src`
+ * (a command line on the source host, through sudo when needed), `SRC_SSH` for rsync -e, the
+ * manifest directory, and `ops_wait` (waits for a copy the daemon still runs after its client died).
+ */
+export function prelude(spec: TenantSpec, m: MigrationSpec): string[] {
+  const s = m.source;
+  const known = s.port === 22 ? s.address : `[${s.address}]:${s.port}`;
+  const hostKey = s.hostKey !== undefined
+    ? [`printf '%s\\n' ${shq(`${known} ${s.hostKey}`)} > "$tmp/known_hosts"`, `hk="-o StrictHostKeyChecking=yes -o UserKnownHostsFile=$tmp/known_hosts"`]
+    : [`hk="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"`];
+  return [
+    `tenant=${shq(spec.name)}; remote=${shq(m.remote)}; dir=${shq(m.manifestDir)}; pool=${shq(spec.storagePool)}; bridge=${shq(spec.network.bridge)}`,
+    `tmp=$(mktemp -d); trap 'src_close; rm -rf "$tmp"' EXIT; src_close() { :; }`,
+    `umask 077; cat > "$tmp/key"; printf '\\n' >> "$tmp/key"; umask 022`,
+    ...hostKey,
+    // One multiplexed connection for every call to the source host in this script.
+    `SRC_SSH="ssh -i $tmp/key -p ${s.port} -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o IdentitiesOnly=yes -o LogLevel=ERROR -o ControlMaster=auto -o ControlPath=$tmp/cm -o ControlPersist=120 $hk"`,
+    `src() { $SRC_SSH ${shq(`${s.user}@${s.address}`)} "${s.sudo ? "sudo -n " : ""}bash -c $(printf '%q' "$1")"; }`,
+    `src_close() { [ -S "$tmp/cm" ] && $SRC_SSH -O exit ${shq(`${s.user}@${s.address}`)} >/dev/null 2>&1 || true; }`,
+    `rsync_path=${shq(s.sudo ? "sudo -n rsync" : "rsync")}`,
+    `ops_wait() { local i; for i in $(seq 1800); do incus query "/1.0/operations?recursion=1" 2>/dev/null | grep -q "\\"/1.0/instances/$1\\"" || return 0; [ $((i % 15)) = 1 ] && log "$1: waiting for a copy the daemon is still running (an earlier run was interrupted)"; sleep 1; done; echo "$1: an earlier copy is still running after 30 minutes" >&2; return 1; }`,
+    `human() { numfmt --to=iec --suffix=B "$1" 2>/dev/null || echo "$1 bytes"; }`,
+  ];
+}
+
+/**
+ * Device overrides a copy needs from the source's local devices: nics on the tenant bridge (the
+ * LXD network does not exist here) and disk devices not required (Incus may not resolve LXD's host
+ * paths; they are dropped from the copy afterwards). Sets the bash array `over`.
+ */
+export const overridesLines = (): string[] => [
+  `over=()`,
+  `for d in $(incus config device list "$ref" 2>/dev/null); do`,
+  `  case "$(incus config device get "$ref" "$d" type)" in`,
+  `    nic) if [ -n "$(incus config device get "$ref" "$d" network 2>/dev/null)" ]; then over+=(-d "$d,network=$bridge"); else over+=(-d "$d,parent=$bridge"); fi;;`,
+  `    disk) [ "$d" = root ] || over+=(-d "$d,required=false");;`,
+  `  esac`,
+  `done`,
+];
+
+/** Devices of the copy that must go: proxy devices, nics other than eth0, disks not declared for the destination. */
+export const stripLines = (c: ContainerSpec): string[] => {
+  const declared = c.devices.map((d) => `${d.name}=${d.source}`).join(" ");
+  return [
+    `dropped=""`,
+    `for d in $(incus config device list "$name"); do`,
+    `  t=$(incus config device get "$name" "$d" type)`,
+    `  keep=0; case "$t" in nic) [ "$d" = eth0 ] && keep=1;; disk) { [ "$d" = root ] || case ${shq(` ${declared} `)} in *" $d=$(incus config device get "$name" "$d" source) "*) true;; *) false;; esac; } && keep=1;; esac`,
+    `  if [ "$keep" = 0 ]; then incus config device remove "$name" "$d" >/dev/null; dropped="$dropped $d($t)"; fi`,
+    `done`,
+    `[ -z "$dropped" ] || { log "$name: dropped from the copy (the source keeps them):$dropped"; echo "$dropped" > "$dir/$name.dropped"; }`,
+  ];
+};
+
+/** The copy command (first copy or incremental refresh), with the marker and without autostart. */
+export const copyLine = (refresh: boolean, stateless: boolean): string =>
+  `incus copy "$ref" "$name" --instance-only${stateless ? " --stateless" : ""}${refresh ? " --refresh" : ""} -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`;
+
+/** Copies (or refreshes) `$ref` into `$name` while printing the daemon's progress every 10 s. */
+export const copyWithProgress = (refresh: boolean, stateless: boolean): string[] => [
+  `( while sleep 10; do p=$(incus query "/1.0/operations?recursion=1" 2>/dev/null | grep -o "\\"fs_progress\\": \\"$name: [^\\"]*\\"" | head -n1 | cut -d'"' -f4); [ -z "$p" ] || log "$p copied of $(human "$size")"; done ) & ticker=$!`,
+  `rc=0; ${copyLine(refresh, stateless)} || rc=$?`,
+  `kill "$ticker" 2>/dev/null || true; wait "$ticker" 2>/dev/null || true`,
+  `[ "$rc" = 0 ] || { echo "$name: incus copy from $ref failed (exit $rc)" >&2; return "$rc"; }`,
+  `incus config set "$name" ${MARK_KEY}="$mark" boot.autostart=false`,
+];
+
+/** rsync of the container's host data from the source host (pull, like the runbook). */
+export const rsyncLines = (mc: MigrationContainerSpec, what: string): string[] => {
+  if (!mc.data) return [];
+  const d = mc.data;
+  return [
+    `mkdir -p ${shq(d.destination)}`,
+    `log "$name: data ${what}: rsync ${d.source}/ from the source host -> ${d.destination}/ ($(human "$(src ${shq(`du -sb ${shq(d.source)} | cut -f1`)})"))"`,
+    `rsync -aHX --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":${shq(`${d.source}/`)} ${shq(`${d.destination}/`)} > "$tmp/rsync.$name" || { echo "$name: rsync of ${d.source} failed" >&2; cat "$tmp/rsync.$name" >&2; return 1; }`,
+    `log "$name: data ${what}: $(sed -n 's/^Total transferred file size: //p' "$tmp/rsync.$name") transferred"`,
+  ];
+};
+
+/** Content checksum of a directory tree (names + contents, sorted): same text on both hosts. */
+export const treeSum = (dir: string): string => `cd ${shq(dir)} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1`;
+
+export function containerVars(_m: MigrationSpec, mc: MigrationContainerSpec): string {
+  return `name=${shq(mc.name)}; source=${shq(mc.source)}; ref="$remote:$source"; mark="$remote:$source"; size=$(cat "$dir/$name.usage" 2>/dev/null || echo 0)`;
+}
+

@@ -1,0 +1,39 @@
+/** Pre-copy of one container while its source keeps serving. */
+import { TenantSpec } from "../../spec/types";
+import { MigrationContainerSpec } from "../../spec/migration";
+import { ScriptPair } from "../host";
+import { script, shq } from "../shell";
+import { containerOf, containerVars, copyWithProgress, MOVED_KEY, need, overridesLines, prelude, rsyncLines, stripLines } from "./common";
+
+/** Pre-copy one container while its source keeps serving (resumes a killed copy with --refresh), then the first data pass. */
+export function renderPrecopy(spec: TenantSpec, mc: MigrationContainerSpec): ScriptPair {
+  const m = need(spec);
+  const c = containerOf(spec, mc.name);
+  const index = m.containers.findIndex((x) => x.name === mc.name);
+  return {
+    create: script(`migration pre-copy of ${mc.source} -> ${mc.name} (tenant ${spec.name})`, [
+      ...prelude(spec, m),
+      containerVars(m, mc),
+      `precopy() {`,
+      `  ops_wait "$name"`,
+      `  if incus info "$name" >/dev/null 2>&1 && [ "$(incus config get "$name" ${MOVED_KEY})" = true ]; then log "$name: already moved, nothing to pre-copy"; return 0; fi`,
+      ...overridesLines().map((l) => `  ${l}`),
+      `  printf '%s\n' "\${over[@]}" > "$dir/$name.over"`,
+      `  if incus info "$name" >/dev/null 2>&1; then`,
+      `    log "$name: pre-copy ${index + 1} of ${m.containers.length}: incremental refresh of the copy from an earlier run ($(human "$size") on the source)"`,
+      ...copyWithProgress(true, true).map((l) => `    ${l}`),
+      `  else`,
+      `    log "$name: pre-copy ${index + 1} of ${m.containers.length}: copying $(human "$size") from $ref while it keeps serving"`,
+      ...copyWithProgress(false, true).map((l) => `    ${l}`),
+      `  fi`,
+      ...stripLines(c).map((l) => `  ${l}`),
+      ...rsyncLines(mc, "pass 1 (source running)").map((l) => `  ${l}`),
+      `  echo precopied > "$dir/$name.state"`,
+      `  log "$name: pre-copied; ${m.containers.length - index - 1} container(s) after it in the list"`,
+      `}`,
+      `SRC=${shq(`${m.source.user}@${m.source.address}`)}`,
+      `precopy`,
+    ]),
+  };
+}
+

@@ -1,0 +1,127 @@
+/** Migration preflight (nothing touched, every problem named) and the idempotent trust step. */
+import { TenantSpec } from "../../spec/types";
+import { ScriptPair } from "../host";
+import { script, shq } from "../shell";
+import { containerVars, FREE_FACTOR_TENTHS, MARK_KEY, MOVED_KEY, need, prelude } from "./common";
+
+/** One problem per line, all reported, nothing touched: versions, sources, destination names, disk space. */
+export function renderPreflight(spec: TenantSpec): ScriptPair {
+  const m = need(spec);
+  const s = m.source;
+  const body: string[] = [
+    ...prelude(spec, m),
+    `problems=(); problem() { problems+=("$1"); }`,
+    `incus_version=$(incus version 2>/dev/null | sed -n 's/^Server version: //p' || true)`,
+    `[ -n "$incus_version" ] || problem "the Incus daemon on this host is not reachable (incus version)"`,
+    `rc=0; src 'lxc version' > "$tmp/lxd.version" 2>"$tmp/ssh.err" || rc=$?; lxd_version=$(sed -n 's/^Server version: //p' "$tmp/lxd.version")`,
+    `if [ "$rc" = 255 ]; then problem "the source host ${s.user}@${s.address}:${s.port} is not reachable over SSH: $(tr '\\n' ' ' < "$tmp/ssh.err")"`,
+    `elif [ -z "$lxd_version" ]; then problem "the LXD daemon on ${s.address} is not reachable (lxc version)"; fi`,
+    `log "preflight: Incus \${incus_version:-?} on this host, LXD \${lxd_version:-?} on ${s.address}; ${m.containers.length} container(s) to move"`,
+    `declare -A want=(); declare -A have=(); declare -A where=(); declare -A usages=()`,
+    `account() { local p=$1 bytes=$2 dev; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; dev=$(stat -c %d "$p"); want[$dev]=$(( \${want[$dev]:-0} + bytes )); have[$dev]=$(df -B1 --output=avail "$p" | tail -n1 | tr -d ' '); where[$dev]=$p; }`,
+    `pool_dir=$(incus storage get "$pool" source 2>/dev/null || true); [ -n "$pool_dir" ] || problem "storage pool $pool does not exist on this host"`,
+    `total=0; resumed=0`,
+  ];
+  for (const mc of m.containers) {
+    body.push(
+      containerVars(m, mc),
+      // One call per container: its config (existence, profiles, the manifest) and its disk usage.
+      `usage=0; if [ -n "$lxd_version" ] && ! src ${shq(`lxc config show ${shq(mc.source)} && echo '#usage' && { d=/var/lib/lxd/containers/${mc.source}; [ -e "$d" ] || d=/var/snap/lxd/common/lxd/containers/${mc.source}; du -sxb "$d/" 2>/dev/null | cut -f1; }`)} > "$tmp/$name.show" 2>/dev/null; then problem "source container $source (for $name) does not exist on LXD at ${s.address}"`,
+      `elif [ -n "$lxd_version" ]; then`,
+      `  usage=$(sed -n '/^#usage$/{n;p}' "$tmp/$name.show"); usage=\${usage:-0}; usages[$name]=$usage; sed -i '/^#usage$/,$d' "$tmp/$name.show"`,
+      `  for p in $(sed -n '/^profiles:/,/^[a-z]/s/^- //p' "$tmp/$name.show"); do incus profile show "$p" >/dev/null 2>&1 || problem "source container $source uses profile $p, which does not exist on this host"; done`,
+      `fi`,
+      `if incus info "$name" >/dev/null 2>&1; then`,
+      `  got=$(incus config get "$name" ${MARK_KEY})`,
+      `  if [ "$got" != "$mark" ]; then problem "destination name $name is taken by an instance that is not this migration's copy (${MARK_KEY}=\${got:-unset})"`,
+      `  elif [ "$(incus config get "$name" ${MOVED_KEY})" = true ]; then log "$name: already moved and verified"; usage=0; resumed=$((resumed + 1))`,
+      `  else log "$name: holds this migration's copy from an earlier run: resuming"; resumed=$((resumed + 1)); fi`,
+      `fi`,
+      `[ -z "$pool_dir" ] || account "$pool_dir" "$usage"`,
+      `total=$((total + usage))`,
+    );
+    if (mc.data) {
+      body.push(
+        `if [ -n "$lxd_version" ]; then`,
+        `  if ! src ${shq(`test -d ${shq(mc.data.source)}`)}; then problem "data directory ${mc.data.source} of $name does not exist on the source host"; else`,
+        `    dbytes=$(src ${shq(`du -sb ${shq(mc.data.source)} | cut -f1`)}); account ${shq(mc.data.destination)} "$dbytes"; total=$((total + dbytes)); fi`,
+        `fi`,
+      );
+    }
+  }
+  body.push(
+    `for dev in "\${!want[@]}"; do`,
+    `  needed=$(( want[$dev] * ${FREE_FACTOR_TENTHS} / 10 ))`,
+    `  [ "\${have[$dev]}" -ge "$needed" ] || problem "not enough free disk on this host at \${where[$dev]}: $(human "\${have[$dev]}") free, $(human "$needed") needed (1.2 x the source usage $(human "\${want[$dev]}"))"`,
+    `done`,
+    `if [ \${#problems[@]} -gt 0 ]; then`,
+    `  printf 'migration preflight found %d problem(s); nothing was changed:\\n' "\${#problems[@]}" >&2`,
+    `  printf '  - %s\\n' "\${problems[@]}" >&2`,
+    `  exit 1`,
+    `fi`,
+    `mkdir -p "$dir"`,
+    `{ echo "tenant: $tenant"; echo "source: ${s.user}@${s.address}:${s.port} (LXD $lxd_version)"; echo "destination: $(hostname) (Incus $incus_version)"; echo "remote: $remote"; echo "containers:"; } > "$dir/manifest.txt.new"`,
+  );
+  for (const mc of m.containers) {
+    body.push(
+      containerVars(m, mc),
+      `if [ "$(incus config get "$name" ${MOVED_KEY} 2>/dev/null)" != true ]; then`,
+      `  cp "$tmp/$name.show" "$dir/$name.source.yaml"`,
+      `  echo "\${usages[$name]:-0}" > "$dir/$name.usage"`,
+      `  [ -f "$dir/$name.state" ] || echo new > "$dir/$name.state"`,
+      `fi`,
+      `devs=$(sed -n '/^devices:/,/^[a-z]/{/^  [^ ]/{s/^  \\(.*\\):$/\\1/;p}}' "$dir/$name.source.yaml" | tr '\\n' ' ')`,
+      `echo "  - $name <- $source: $(human "$(cat "$dir/$name.usage")") root disk, devices: \${devs:-none}, state: $(cat "$dir/$name.state")" >> "$dir/manifest.txt.new"`,
+    );
+  }
+  body.push(
+    `mv -f "$dir/manifest.txt.new" "$dir/manifest.txt"`,
+    `log "preflight ok: $(human "$total") to move, $resumed of ${m.containers.length} container(s) resumed; manifest in $dir"`,
+  );
+  return { create: script(`migration preflight of tenant ${spec.name}`, body) };
+}
+
+/**
+ * Trust, idempotent: LXD listens on lxdAddress, trusts this host's Incus client certificate, and
+ * the remote exists once (`--protocol=incus`, the certificate accepted explicitly). The delete
+ * removes the remote and undoes only what this step did (best effort: the source may be gone).
+ */
+export function renderTrust(spec: TenantSpec): ScriptPair {
+  const m = need(spec);
+  const addr = m.lxdAddress;
+  const fingerprint = `fp=$(openssl x509 -in "$crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')`;
+  const crt = `crt="\${HOME:-/root}/.config/incus/client.crt"`;
+  const create = script(`migration trust of tenant ${spec.name} (LXD ${addr} as remote ${m.remote})`, [
+    ...prelude(spec, m),
+    crt,
+    `[ -f "$crt" ] || { incus remote generate-certificate >/dev/null 2>&1 || incus remote list >/dev/null; }`,
+    `[ -f "$crt" ] || { echo "no Incus client certificate at $crt" >&2; exit 1; }`,
+    fingerprint,
+    `mkdir -p "$dir"`,
+    `cur=$(src 'lxc config get core.https_address')`,
+    `if [ -z "$cur" ]; then src ${shq(`lxc config set core.https_address ${addr}`)}; echo ${shq(addr)} > "$dir/https_address.set"; log "LXD now listens on ${addr}"; else log "LXD already listens on $cur"; fi`,
+    `if src "lxc config trust show $fp" >/dev/null 2>&1; then log "this host's Incus client certificate is already trusted by LXD"; else`,
+    `  src ${shq(`t=$(mktemp); cat > "$t"; lxc config trust add "$t" --name incus-tenant-${spec.name}; rc=$?; rm -f "$t"; exit $rc`)} < "$crt"`,
+    `  echo "$fp" > "$dir/trusted.fp"; log "LXD trusts this host's Incus client certificate (\${fp:0:12})"`,
+    `fi`,
+    `url=$(incus remote list --format csv 2>/dev/null | sed 's/ (current)//' | awk -F, -v r="$remote" '$1 == r { print $2 }')`,
+    `if [ -n "$url" ] && [ "$url" != ${shq(`https://${addr}`)} ]; then log "remote $remote pointed at $url: replacing it"; incus remote remove "$remote"; url=""; fi`,
+    `if [ -z "$url" ]; then incus remote add "$remote" ${shq(addr)} --accept-certificate --protocol=incus < /dev/null >/dev/null; log "incus remote $remote -> ${addr} added"; else log "incus remote $remote -> ${addr} already there"; fi`,
+    `incus list "$remote:" --format csv -c n >/dev/null || { echo "the remote $remote (${addr}) does not answer with this host's certificate" >&2; exit 1; }`,
+  ]);
+  const del = script(`migration trust of tenant ${spec.name} (remove)`, [
+    ...prelude(spec, m),
+    crt,
+    `if incus remote list --format csv 2>/dev/null | sed 's/ (current)//' | cut -d, -f1 | grep -qx "$remote"; then incus remote remove "$remote"; log "incus remote $remote removed"; fi`,
+    `if [ -f "$dir/trusted.fp" ]; then`,
+    `  fp=$(cat "$dir/trusted.fp"); if src "lxc config trust remove $fp" >/dev/null 2>&1; then log "LXD no longer trusts \${fp:0:12}"; else log "warning: could not remove trust \${fp:0:12} on the source (already gone or unreachable)"; fi`,
+    `  rm -f "$dir/trusted.fp"`,
+    `fi`,
+    `if [ -f "$dir/https_address.set" ]; then`,
+    `  if src 'lxc config unset core.https_address' >/dev/null 2>&1; then log "LXD https address unset"; else log "warning: could not unset core.https_address on the source"; fi`,
+    `  rm -f "$dir/https_address.set"`,
+    `fi`,
+  ]);
+  return { create, delete: del };
+}
+
