@@ -107,6 +107,10 @@ build_image() { # $1 = output tarball
   # Nothing in a test container may reach out on its own: no resolver priming, no apt timers.
   local unit
   for unit in named.service apt-daily.timer apt-daily-upgrade.timer; do ln -sf /dev/null "$work/rootfs/etc/systemd/system/$unit"; done
+  # Tests unmask named (BIND stands in for CoreDNS): authoritative only, so it never primes the
+  # root servers (measured: 80 dropped packets to a.root-servers.net & co. per e2e run before).
+  printf 'options {\n\tdirectory "/var/cache/bind";\n\trecursion no;\n\tdnssec-validation no;\n\tlisten-on-v6 { none; };\n};\n' \
+    > "$work/rootfs/etc/bind/named.conf.options"
   rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
   printf 'architecture: x86_64\ncreation_date: %s\nproperties:\n  description: incus-tenant test bed (Debian bookworm minbase)\n  os: debian\n  release: bookworm\n' \
     "$(date +%s)" > "$work/metadata.yaml"
@@ -120,6 +124,7 @@ ensure_image() {
   tarball="$CACHE/$IMAGE-$hash.tar.gz"
   mkdir -p "$CACHE"
   if [ -s "$tarball" ]; then log "image cached: $tarball"; else build_image "$tarball"; fi
+  find "$CACHE" -maxdepth 1 -name "$IMAGE-*.tar.gz" ! -name "$IMAGE-$hash.tar.gz" -delete # older recipes
   local c
   for c in incus lxc; do
     if [ "$($c image list "$IMAGE" --format csv -c l 2>/dev/null)" = "$IMAGE" ] && \
@@ -244,9 +249,12 @@ EGRESS=itn-testbed-egress
 ensure_egress_guard() {
   iptables -w -N "$EGRESS" 2>/dev/null || true
   iptables -w -F "$EGRESS"
+  iptables -w -A "$EGRESS" -s 198.18.0.0/15 ! -d 198.18.0.0/15 -m limit --limit 10/min -j LOG --log-prefix "$EGRESS: "
   iptables -w -A "$EGRESS" -s 198.18.0.0/15 ! -d 198.18.0.0/15 -j DROP
   iptables -w -C FORWARD -j "$EGRESS" 2>/dev/null || iptables -w -I FORWARD 1 -j "$EGRESS"
 }
+# Packets the guard dropped since it was made (empty when the guard is missing).
+egress_drops() { iptables -w -L "$EGRESS" -v -n -x 2>/dev/null | awk '$3 == "DROP" { print $1 }'; }
 remove_egress_guard() {
   while iptables -w -D FORWARD -j "$EGRESS" 2>/dev/null; do :; done
   iptables -w -F "$EGRESS" 2>/dev/null && iptables -w -X "$EGRESS" 2>/dev/null || true
@@ -341,6 +349,8 @@ cmd_status() {
   [ -f "$TB/env" ] && ssh_ok && echo "sshd: up (127.0.0.1:$SSH_PORT)" || { echo "sshd: down"; ok=1; }
   ip netns list 2>/dev/null | grep -qw "$NETNS" && echo "netns $NETNS: up" || { echo "netns $NETNS: missing"; ok=1; }
   [ "$(incus image list "$IMAGE" --format csv -c l 2>/dev/null)" = "$IMAGE" ] && echo "image $IMAGE: present" || { echo "image $IMAGE: missing"; ok=1; }
+  local drops; drops=$(egress_drops)
+  [ -n "$drops" ] && echo "egress guard: $drops packet(s) to outside 198.18.0.0/15 dropped since up" || { echo "egress guard: missing"; ok=1; }
   return $ok
 }
 

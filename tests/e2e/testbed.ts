@@ -30,6 +30,14 @@ export function loadTestbed(): { env?: TestbedEnv; reason?: string } {
   return { env };
 }
 
+/** Packets the test bed's egress guard dropped since `up` (from `testbed.sh status`). */
+export function egressDrops(): number {
+  const out = spawnSync("bash", [path.join(ROOT, "scripts", "testbed.sh"), "status"], { encoding: "utf8" }).stdout ?? "";
+  const m = /^egress guard: (\d+) packet/m.exec(out);
+  if (!m) throw new Error(`testbed.sh status reports no egress guard:\n${out}`);
+  return Number(m[1]);
+}
+
 /**
  * `describe` when the test bed is up; otherwise a skip with a printed reason, or a failing test
  * when E2E_REQUIRED=1 (CI), so a test bed that could not start never passes silently.
@@ -37,7 +45,17 @@ export function loadTestbed(): { env?: TestbedEnv; reason?: string } {
 export function describeOnTestbed(title: string, body: (env: TestbedEnv) => void): void {
   const { env, reason } = loadTestbed();
   if (env) {
-    describe(title, () => body(env));
+    describe(title, () => {
+      // The test bed's egress guard drops (and counts) every packet from 198.18.0.0/15 to
+      // anywhere else: the count must not grow while this file's tests run.
+      let dropsBefore = -1;
+      beforeAll(() => void (dropsBefore = egressDrops()));
+      body(env);
+      test("no packet left for an address outside 127.0.0.0/8 and 198.18.0.0/15 (egress guard count unchanged)", () => {
+        expect(dropsBefore).toBeGreaterThanOrEqual(0);
+        expect(egressDrops()).toBe(dropsBefore);
+      });
+    });
     return;
   }
   if (process.env.E2E_REQUIRED === "1") {
