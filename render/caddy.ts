@@ -10,7 +10,7 @@
  */
 import type { CaddyProxySpec, CaddySpec, VhostSpec } from "../spec/vhosts";
 import type { ScriptPair } from "./host";
-import { heredoc, managedHeader, script, shq } from "./shell";
+import { heredoc, managedHeader, pruneBackupsLine, script, shq } from "./shell";
 
 /** Host-side lock serialising every Caddy change of the host (validate sees one change at a time). */
 export const CADDY_LOCK = "/run/incus-tenant.caddy.lock";
@@ -103,6 +103,7 @@ function applyFile(p: CaddyProxySpec, file: string, content: string, ensureDirs:
     `inc mv -f "$file.itn-new" "$file"`,
     `log "$file: written"`,
     `activate`,
+    pruneBackupsLine("inc", '"$file"', "$file"),
   ];
 }
 

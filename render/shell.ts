@@ -41,3 +41,16 @@ export function script(what: string, body: string[]): string {
 export function remoteBash(text: string, sudo: boolean): string {
   return `${sudo ? "sudo -n " : ""}bash -c ${shq(text)}`;
 }
+
+/** How many dated backups (`<file>.bak-<UTC stamp>...`) of one file a successful change keeps. */
+export const BACKUPS_KEPT = 5;
+
+/**
+ * A line that deletes all but the newest {@link BACKUPS_KEPT} backups of the file named by the
+ * shell expression `fileExpr` (stamps are fixed-width UTC times, so name order is age order),
+ * running through `exec` (e.g. `incus exec "$c" --`). It never fails the script.
+ */
+export function pruneBackupsLine(exec: string, fileExpr: string, what: string): string {
+  const inner = `ls -1d -- "$1".bak-* 2>/dev/null | LC_ALL=C sort -r | tail -n +$(($2 + 1)) | while IFS= read -r b; do rm -f -- "$b" && echo "$b"; done | wc -l`;
+  return `pruned=$(${exec} sh -c ${shq(inner)} prune ${fileExpr} ${BACKUPS_KEPT} 2>/dev/null || echo 0); [ "$pruned" = 0 ] || log "${what}: $pruned old backup(s) removed (the newest ${BACKUPS_KEPT} kept)"`;
+}

@@ -10,7 +10,7 @@
  */
 import type { DnsSpec, ZoneSpec } from "../spec/zones";
 import type { ScriptPair } from "./host";
-import { heredoc, managedHeader, script, shq } from "./shell";
+import { heredoc, managedHeader, pruneBackupsLine, script, shq } from "./shell";
 
 /** Stands for the serial in the body; the serial line is the only line of that shape. */
 export const SERIAL_PLACEHOLDER = "@SERIAL@";
@@ -153,6 +153,7 @@ export function renderZoneScripts(dns: DnsSpec, zone: ZoneSpec, todayCommand: st
     "  fi",
     `  incus exec "$c" -- mv -f "$tmp" "$file"`,
     `  log "${what}: serial $serial written to $file (was \${old_serial:-none}); the file plugin reloads it because the serial grew"`,
+    `  ${pruneBackupsLine('incus exec "$c" --', '"$file"', what)}`,
     "fi",
     ...hookLines(dns, what),
   ]);

@@ -13,7 +13,7 @@ import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { formatPath } from "../../spec";
 import { CaddySpec, checkVhosts, deriveVhosts, proxySectionSchema, VhostSpec, vhostsSectionSchema } from "../../spec/vhosts";
 import { renderCaddyMainScripts, renderMainCaddyfile, renderVhost, renderVhostScripts } from "../../render/caddy";
-import { remoteBash } from "../../render/shell";
+import { BACKUPS_KEPT, remoteBash } from "../../render/shell";
 import { createCaddy } from "../../components/caddy";
 
 const CADDY = "/usr/bin/caddy";
@@ -254,6 +254,25 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     expect(r.stderr).toContain(`Error: stand-in caddy: ${step} refused`);
     expect(r.stderr).toContain(`caddy ${step} failed for ${vhost("login").file}`);
     expect(fs.readFileSync(vhost("login").file, "utf8")).toBe(before);
+  });
+
+  test(`a successful change keeps the newest ${BACKUPS_KEPT} backups of its file; a failed one removes none`, () => {
+    const backups = () => sites().filter((f) => f.startsWith("login.caddy.bak-"));
+    for (const f of backups()) fs.rmSync(`${spec.proxy.sitesDir}/${f}`);
+    const old = [1, 2, 3, 4, 5, 6].map((i) => `login.caddy.bak-2020010100000${i}`);
+    for (const f of old) fs.writeFileSync(`${spec.proxy.sitesDir}/${f}`, "old\n");
+    fs.writeFileSync(`${fake}/fail-validate`, "");
+    const failed = apply(vhost("login", 5860));
+    fs.rmSync(`${fake}/fail-validate`);
+    expect(failed.status).toBe(1);
+    expect(backups()).toHaveLength(7); // the six old ones and the failed run's own
+    const ok = apply(vhost("login", 5860));
+    expect(ok.status).toBe(0);
+    const recent = backups().filter((f) => !old.includes(f));
+    expect(recent.length).toBeGreaterThanOrEqual(1);
+    expect(backups()).toEqual([...old.slice(old.length - (BACKUPS_KEPT - recent.length)), ...recent]);
+    expect(ok.stderr).toContain(`old backup(s) removed (the newest ${BACKUPS_KEPT} kept)`);
+    expect(apply(vhost("login")).status).toBe(0); // back to the shared state of the later tests
   });
 
   test("main file: a failed validate puts the old main file back", () => {

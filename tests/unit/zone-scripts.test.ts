@@ -9,7 +9,7 @@ import * as path from "path";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { DnsSpec, ZoneSpec } from "../../spec/zones";
 import { renderCorefile, renderCorefileScripts, renderZone, renderZoneScripts } from "../../render/zone";
-import { remoteBash } from "../../render/shell";
+import { BACKUPS_KEPT, remoteBash } from "../../render/shell";
 import { unwrapSecrets } from "./mockRuntime";
 import { base, derive, FakeHost, zoneA, zoneB } from "./zoneFixtures";
 
@@ -50,6 +50,20 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
     expect(host.backups("/opt/gbo/data").map((f) => f.replace(/bak-\d{14}-/, "bak-<time>-")).sort()).toEqual(["example.com.zone.bak-<time>-2026112200", "example.com.zone.bak-<time>-2026112201"]);
     const backupOf01 = host.backups("/opt/gbo/data").find((f) => f.endsWith("-2026112201"))!;
     expect(host.read(`/opt/gbo/data/${backupOf01}`)).toBe(renderZone(zoneB(), "2026112201"));
+  });
+  test(`a change keeps the newest ${BACKUPS_KEPT} backups of the zone file; unchanged re-applies remove none`, () => {
+    apply(zoneA(), "20261122");
+    const old = [1, 2, 3, 4, 5, 6].map((i) => `example.com.zone.bak-2020010100000${i}-202001010${i}`);
+    for (const f of old) host.write(`/opt/gbo/data/${f}`, "old\n");
+    expect(apply(zoneA(), "20261122").status).toBe(0);
+    expect(host.backups("/opt/gbo/data").sort()).toEqual(old);
+    const r = apply(zoneB(), "20261122");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain(`zone example.com: 2 old backup(s) removed (the newest ${BACKUPS_KEPT} kept)`);
+    const left = host.backups("/opt/gbo/data").sort();
+    expect(left).toHaveLength(BACKUPS_KEPT);
+    expect(left.slice(0, 4)).toEqual(old.slice(2));
+    expect(left[4]).toMatch(/^example\.com\.zone\.bak-\d{14}-2026112200$/);
   });
   test("change on a later day: that day's 00", () => {
     apply(zoneA(), "20261122");
