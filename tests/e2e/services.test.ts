@@ -167,6 +167,9 @@ describeOnTestbed("services on the real test bed: Caddy vhosts, DNS zone (served
     withLogin.vhosts.login = { upstream: { container: "svc-system", port: 8080 } };
     withLogin.dns.zones[fx.ZONE].records.push({ name: "login", type: "A", value: env.HOST_EXT_IP });
     const sites = fx.sitesFiles();
+    // Six old backups of the zone file: the change keeps only the newest five backups.
+    const old = [1, 2, 3, 4, 5, 6].map((i) => `${fx.ZONE_FILE}.bak-2020010100000${i}-202001010${i}`);
+    fx.inc("svc-dns", ["touch", ...old]);
     const r = await apply(withLogin, "add vhost login");
     expect(r.error).toBeUndefined();
     expect(names(r)).toEqual(["create svc-vhost-login-site", "create svc-zone-stage-example-com-zone"]);
@@ -181,7 +184,10 @@ describeOnTestbed("services on the real test bed: Caddy vhosts, DNS zone (served
     expect(await fx.servedSerial(env, (s) => s === want)).toBe(want);
     expect(fx.fileSerial()).toBe(want);
     expect(fx.dig(env, `login.${fx.ZONE}`, "A")).toEqual([env.HOST_EXT_IP]);
-    expect(fx.inc("svc-dns", ["sh", "-c", `ls ${path.dirname(fx.ZONE_FILE)}`]).split("\n")).toContainEqual(expect.stringMatching(new RegExp(`^${fx.ZONE.replace(/\./g, "\\.")}\\.zone\\.bak-\\d{14}-${serial1}$`)));
+    const backups = fx.inc("svc-dns", ["sh", "-c", `ls ${path.dirname(fx.ZONE_FILE)}`]).split("\n").filter((f) => f.startsWith(`${fx.ZONE}.zone.bak-`)).sort();
+    expect(backups).toHaveLength(5);
+    expect(backups.slice(0, 4)).toEqual(old.slice(2).map((f) => path.basename(f)));
+    expect(backups[4]).toMatch(new RegExp(`^${fx.ZONE.replace(/\./g, "\\.")}\\.zone\\.bak-\\d{14}-${serial1}$`));
     serial1 = want;
     const again = await apply(withLogin, "no-op after add");
     expect(again.ran).toEqual([]);
