@@ -23,12 +23,11 @@ console.log = (...args: unknown[]) => void process.stderr.write(`${args.map(Stri
 const { runProgram, SshExecutor } = require("../tests/harness") as typeof import("../tests/harness");
 const { remoteBash } = require("../render/shell") as typeof import("../render/shell");
 const { parseTenant } = require("../spec") as typeof import("../spec");
-const { readStackTenant } = require("../spec/stackfile") as typeof import("../spec/stackfile");
 const { renderTrust } = require("../render/migration") as typeof import("../render/migration");
 const { renderChains, renderForwarding, renderGuard } = require("../render/host") as typeof import("../render/host");
 const { renderNatRule } = require("../render/nat") as typeof import("../render/nat");
 const { armedId, natConfirm } = require("../render/firewall") as typeof import("../render/firewall");
-const { makeSource } = require("../tests/e2e/lxd-source") as typeof import("../tests/e2e/lxd-source");
+const { makeSource, migrationTenant } = require("../tests/e2e/lxd-source") as typeof import("../tests/e2e/lxd-source");
 
 const ROOT = path.resolve(__dirname, "..");
 const env: Record<string, string> = Object.fromEntries(
@@ -48,19 +47,7 @@ const now = (): number => Date.now() / 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function tenant(): Record<string, any> {
-  const t = readStackTenant(env.STACK_FILE) as Record<string, any>;
-  t.name = STACK;
-  t.containers = Object.fromEntries(NAMES.map((n) => [n, { ipv4: IPS[n], ports: [80] }]));
-  t.nat = NAMES.map((n) => ({ ports: [PORTS[n]], protocol: "tcp", to: n, toPort: 80 }));
-  for (const k of ["proxy", "vhosts", "dns", "vault"]) delete t[k];
-  t.migration = {
-    source: { address: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, hostKey: t.host.hostKey },
-    lxdAddress: "127.0.0.1:8443",
-    remote: REMOTE,
-    containers: NAMES,
-    parallel: 3,
-  };
-  return t;
+  return migrationTenant(env, { name: STACK, containers: Object.fromEntries(NAMES.map((n) => [n, { ipv4: IPS[n] }])), ports: PORTS, migration: { remote: REMOTE, parallel: 3 } });
 }
 
 const sourceIp = (n: string): string => sh(`lxc list ^${n}$ --format csv -c 4 | cut -d' ' -f1`).trim();

@@ -11,6 +11,7 @@
 import { z } from "zod";
 import type { ParsedTenant } from "./schema";
 import type { Problem } from "./types";
+import { trimSlash } from "./paths";
 
 const absPath = z.string().regex(/^\/[^\0\n\r]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
 const port = z.number({ invalid_type_error: "must be a port number" }).int("must be a whole number").min(1, "must be a port from 1 to 65535").max(65535, "must be a port from 1 to 65535");
@@ -104,7 +105,6 @@ export interface MigrationSpec {
   readonly manifestDir: string;
 }
 
-const trimSlash = (p: string): string => p.replace(/\/+$/, "") || "/";
 
 /** Cross-field rules of the section (called only when the shapes are valid). */
 export function checkMigration(t: ParsedTenant): Problem[] {

@@ -7,6 +7,7 @@ import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from "./net";
 import { Problem } from "./types";
 import { checkServices } from "./services";
 import { checkMigration } from "./migration";
+import { trimSlash } from "./paths";
 
 /** Ports of internal services: exposing them needs `sources` or an explicit `public: true`. */
 export const SENSITIVE_PORTS: readonly number[] = [3306, 4747, 5432, 6333, 6379, 8200, 9000, 9100];
@@ -103,7 +104,7 @@ export const checkCiRunner: Check = (t) => {
       ([n, c]) => n !== CI_CONTAINER && (source.split("/").includes(n) || Object.values(c.devices).some((o) => o.source !== undefined && overlaps(o.source, source))),
     );
     if (other) problems.push({ path: `containers.${CI_CONTAINER}.devices.${dev}.source`, message: `the CI runner must not mount another container's data ("${other[0]}"): deploy over SSH instead` });
-    const normalized = source.replace(/\/+$/, "") || "/";
+    const normalized = trimSlash(source);
     const system = HOST_SYSTEM_PATHS.find((p) => (p === "/" ? normalized === "/" : overlaps(p, normalized)));
     if (!other && system !== undefined) {
       problems.push({ path: `containers.${CI_CONTAINER}.devices.${dev}.source`, message: `the CI runner must not mount host system paths (${normalized} overlaps ${system}): use a dedicated folder` });

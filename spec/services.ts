@@ -6,7 +6,7 @@
 import type { ParsedTenant } from "./schema";
 import type { Problem } from "./types";
 import { CaddySpec, checkVhosts, deriveVhosts, proxySectionSchema, vhostDomain, vhostsSectionSchema } from "./vhosts";
-import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, zoneNameProblem } from "./zones";
+import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, NO_ADDRESS_RECORD, zoneNameProblem } from "./zones";
 import { checkVault, deriveVault, vaultSectionSchema, VaultSpec } from "./vault";
 
 /** Zod shapes of the optional service sections (merged into the tenant schema). */
@@ -49,7 +49,7 @@ export function checkServices(t: ParsedTenant): Problem[] {
     if (problems.some((p) => p.path === `vhosts.${label}.domain`)) continue; // already refused for its form
     const domain = vhostDomain(label, v, domainOf);
     if (t.dns && !dns) continue; // the zones have problems of their own; do not pile on
-    const why = dns ? zoneNameProblem(dns, domain) : "has no A, AAAA or CNAME record in the tenant's zones";
+    const why = dns ? zoneNameProblem(dns, domain) : NO_ADDRESS_RECORD;
     if (why !== undefined) {
       problems.push({
         path: `vhosts.${label}.domain`,

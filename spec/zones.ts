@@ -297,6 +297,9 @@ export function deriveZones(dns: DnsSection): DnsSpec {
   return { container: dns.container, zonesDir: dns.zonesDir, corefile: dns.corefile, secondaries: [...new Set(dns.secondaries)].sort(cmp), ...(dns.syncHook !== undefined ? { syncHook: dns.syncHook } : {}), zones };
 }
 
+/** Why a vhost name with no record at all is dead (see {@link zoneNameProblem}). */
+export const NO_ADDRESS_RECORD = "has no A, AAAA or CNAME record in the tenant's zones";
+
 /**
  * Whether `fqdn` is a name a browser can reach through the tenant's zones (case and a trailing dot
  * ignored): it has an A or AAAA record, or a CNAME whose chain ends in one. A chain leaving the
@@ -314,7 +317,7 @@ export function zoneNameProblem(dns: DnsSpec, fqdn: string): string | undefined 
     const cname = records.find((r) => r.type === "CNAME");
     if (!cname) {
       return seen.length === 0
-        ? "has no A, AAAA or CNAME record in the tenant's zones"
+        ? NO_ADDRESS_RECORD
         : `is a CNAME (${[...seen, name].join(" -> ")}) ending at a name with no A, AAAA or CNAME record in the tenant's zones`;
     }
     seen.push(name);
@@ -322,9 +325,4 @@ export function zoneNameProblem(dns: DnsSpec, fqdn: string): string | undefined 
     if (seen.includes(name)) return `is a CNAME loop (${[...seen, name].join(" -> ")})`;
     if (!ours(name)) return undefined;
   }
-}
-
-/** True when {@link zoneNameProblem} finds nothing. */
-export function zoneHasName(dns: DnsSpec, fqdn: string): boolean {
-  return zoneNameProblem(dns, fqdn) === undefined;
 }

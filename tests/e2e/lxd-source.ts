@@ -4,6 +4,7 @@
  * a systemd unit started at boot) answering on port 80 with its name and data id, one per line.
  */
 import { execFileSync, spawnSync } from "child_process";
+import { readStackTenant } from "../../spec/stackfile";
 
 /** Runs a bash line on this host; returns stdout, throws with stderr on failure. */
 export const sh = (line: string): string =>
@@ -42,4 +43,36 @@ export function makeSource(name: string, o: SourceOptions = {}): void {
   execFileSync("lxc", ["exec", name, "--", "sh", "-c", "cat > /etc/systemd/system/itn-http.service"], { input: unit });
   sh(`lxc exec ${name} -- systemctl disable --now caddy.service -q`); // the image's Caddy holds port 80
   sh(`lxc exec ${name} -- systemctl enable --now itn-http.service -q`);
+}
+
+/** What differs between the migration tenants of the e2e files and the bench. */
+export interface MigrationTenantOptions {
+  /** Tenant (and stack) name. */
+  name: string;
+  /** Destination containers (their raw stack entries: ipv4, devices...); each serves on port 80. */
+  containers: Record<string, Record<string, unknown>>;
+  /** External NAT port per container, forwarded to its port 80. */
+  ports: Record<string, number>;
+  /** Fields of the `migration:` section beyond the source host and containers (remote, data, parallel...). */
+  migration: Record<string, unknown>;
+}
+
+/**
+ * A raw tenant for migration tests on the test bed: the generated stack's host and network, the
+ * given containers (ports [80]) with one NAT rule each, no services, and a migration from the
+ * test bed's own LXD (127.0.0.1:8443) over its sshd, moving every given container.
+ */
+export function migrationTenant(env: Record<string, string>, o: MigrationTenantOptions): Record<string, any> {
+  const t = readStackTenant(env.STACK_FILE) as Record<string, any>;
+  t.name = o.name;
+  t.containers = Object.fromEntries(Object.entries(o.containers).map(([n, c]) => [n, { ports: [80], ...c }]));
+  t.nat = Object.keys(o.containers).map((n) => ({ ports: [o.ports[n]], protocol: "tcp", to: n, toPort: 80 }));
+  for (const k of ["proxy", "vhosts", "dns", "vault"]) delete t[k];
+  t.migration = {
+    source: { address: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, hostKey: t.host.hostKey },
+    lxdAddress: "127.0.0.1:8443",
+    containers: Object.keys(o.containers),
+    ...o.migration,
+  };
+  return t;
 }

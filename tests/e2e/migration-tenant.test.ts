@@ -13,8 +13,8 @@ import * as path from "path";
 import { runProgram, RunResult } from "../harness";
 import { parseTenant } from "../../spec";
 import { MOVED_KEY } from "../../render/migration";
-import { client, containers, describeOnTestbed, e2eTenant, harnessConfig, ROOT, tempState, TestbedEnv } from "./testbed";
-import { lxcStatus, makeSource, sh, shOk, treeSum } from "./lxd-source";
+import { client, containers, describeOnTestbed, harnessConfig, ROOT, tempState, TestbedEnv } from "./testbed";
+import { lxcStatus, makeSource, migrationTenant, sh, shOk, treeSum } from "./lxd-source";
 
 jest.setTimeout(30 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
@@ -27,26 +27,20 @@ const REMOTE = "itn-mt-src";
 const source = (n: string): string => `old-${n}`;
 
 describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanup", (env: TestbedEnv) => {
-  const tenant = e2eTenant(env);
-  tenant.name = "mt";
-  tenant.containers = {
-    "mt-a": { ipv4: IPS["mt-a"], ports: [80] },
-    "mt-b": { ipv4: IPS["mt-b"], ports: [80], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } },
-  };
-  tenant.nat = NAMES.map((n) => ({ ports: [PORTS[n]], protocol: "tcp", to: n, toPort: 80 }));
-  for (const k of ["proxy", "vhosts", "dns", "vault"]) delete tenant[k];
-  tenant.migration = {
-    source: { address: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, hostKey: tenant.host.hostKey },
-    lxdAddress: "127.0.0.1:8443",
-    remote: REMOTE,
-    sourcePrefix: "old-",
-    containers: [...NAMES],
-    data: { "mt-b": { source: SRC_DATA, destination: DST_DATA, owner: "root:root" } },
-    parallel: 2,
-    cutover: "tenant",
-    cleanupSource: true,
-    healthTimeout: 60,
-  };
+  const tenant = migrationTenant(env, {
+    name: "mt",
+    containers: { "mt-a": { ipv4: IPS["mt-a"] }, "mt-b": { ipv4: IPS["mt-b"], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } } },
+    ports: PORTS,
+    migration: {
+      remote: REMOTE,
+      sourcePrefix: "old-",
+      data: { "mt-b": { source: SRC_DATA, destination: DST_DATA, owner: "root:root" } },
+      parallel: 2,
+      cutover: "tenant",
+      cleanupSource: true,
+      healthTimeout: 60,
+    },
+  });
   expect(parseTenant(tenant).migration?.containers.map((c) => c.source)).toEqual(["old-mt-a", "old-mt-b"]);
   const state = tempState("migration-tenant");
   const lines: string[] = [];

@@ -12,8 +12,8 @@ import * as path from "path";
 import { runProgram, RunResult } from "../harness";
 import { parseTenant } from "../../spec";
 import { MARK_KEY, MOVED_KEY } from "../../render/migration";
-import { client, containers, describeOnTestbed, e2eTenant, harnessConfig, ROOT, tempState, TestbedEnv } from "./testbed";
-import { lxcStatus, makeSource, sh, shOk, treeSum } from "./lxd-source";
+import { client, containers, describeOnTestbed, harnessConfig, ROOT, tempState, TestbedEnv } from "./testbed";
+import { lxcStatus, makeSource, migrationTenant, sh, shOk, treeSum } from "./lxd-source";
 
 jest.setTimeout(30 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
@@ -26,24 +26,21 @@ const MISSING = "/var/tmp/itn-mig-missing";
 const REMOTE = "itn-mig-src";
 
 describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEnv) => {
-  const tenant = e2eTenant(env);
-  tenant.name = "mig";
-  tenant.containers = {
-    "mig-web": { ipv4: IPS["mig-web"], ports: [80] },
-    "mig-db": { ipv4: IPS["mig-db"], ports: [80] },
-    "mig-files": { ipv4: IPS["mig-files"], ports: [80], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } },
-  };
-  tenant.nat = NAMES.map((n) => ({ ports: [PORTS[n]], protocol: "tcp", to: n, toPort: 80 }));
-  for (const k of ["proxy", "vhosts", "dns", "vault"]) delete tenant[k];
-  tenant.migration = {
-    source: { address: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, hostKey: tenant.host.hostKey },
-    lxdAddress: "127.0.0.1:8443",
-    remote: REMOTE,
-    containers: [...NAMES],
-    data: { "mig-files": { source: SRC_DATA, destination: DST_DATA, owner: "root:root" } },
-    parallel: 1, // one at a time: the failure scenarios below assert on exactly which container moved
-    healthTimeout: 60,
-  };
+  const tenant = migrationTenant(env, {
+    name: "mig",
+    containers: {
+      "mig-web": { ipv4: IPS["mig-web"] },
+      "mig-db": { ipv4: IPS["mig-db"] },
+      "mig-files": { ipv4: IPS["mig-files"], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } },
+    },
+    ports: PORTS,
+    migration: {
+      remote: REMOTE,
+      data: { "mig-files": { source: SRC_DATA, destination: DST_DATA, owner: "root:root" } },
+      parallel: 1, // one at a time: the failure scenarios below assert on exactly which container moved
+      healthTimeout: 60,
+    },
+  });
   expect(parseTenant(tenant).migration?.containers.map((c) => c.source)).toEqual([...NAMES]);
   const state = tempState("migration");
   const apply = (t: unknown = tenant, log?: (l: string) => void): Promise<RunResult> =>

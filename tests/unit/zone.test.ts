@@ -7,8 +7,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { formatPath } from "../../spec";
-import { checkZones, dnsSectionSchema, zoneHasName, zoneNameProblem } from "../../spec/zones";
+import { checkZones, dnsSectionSchema, zoneNameProblem } from "../../spec/zones";
 import { renderCorefile, renderCorefileScripts, renderZone, renderZoneBody, renderZoneScripts, TODAY_COMMAND } from "../../render/zone";
+import type { DnsSpec } from "../../spec/zones";
 import { base, derive, zoneA } from "./zoneFixtures";
 
 const problems = (raw: unknown): string[] => {
@@ -66,7 +67,8 @@ describe("dns section: defaults and derivation", () => {
     expect(derive({ ...base(), hostmaster: "hostmaster.example.com" }).zones[0].hostmaster).toBe("hostmaster.example.com.");
     expect(derive({ ...base(), hostmaster: "dns.admin@example.com" }).zones[0].hostmaster).toBe("dns\\.admin.example.com.");
   });
-  test("zoneHasName: exact names with an A, AAAA or CNAME record only", () => {
+  test("zoneNameProblem: exact names with an A, AAAA or CNAME record only", () => {
+    const zoneHasName = (d: DnsSpec, n: string): boolean => zoneNameProblem(d, n) === undefined;
     const raw = base();
     raw.zones["example.com"].records.push({ name: "www", type: "CNAME", value: "chat.example.com" }, { name: "_dmarc", type: "TXT", value: "v=DMARC1; p=none" });
     const d = derive(raw);
