@@ -84,7 +84,9 @@ export const copyLine = (refresh: boolean, stateless: boolean): string =>
 
 /** Copies (or refreshes) `$ref` into `$name` while printing the daemon's progress every 10 s. */
 export const copyWithProgress = (refresh: boolean, stateless: boolean): string[] => [
-  `( while sleep 10; do p=$(incus query "/1.0/operations?recursion=1" 2>/dev/null | grep -o "\\"fs_progress\\": \\"$name: [^\\"]*\\"" | head -n1 | cut -d'"' -f4); [ -z "$p" ] || log "$p copied of $(human "$size")"; done ) & ticker=$!`,
+  // The ticker is a subshell of the cutover: without `trap - ERR` it would inherit the rollback
+  // trap and roll back (delete the copy being made) whenever one of its polls found nothing.
+  `( trap - ERR; set +e; while sleep 10; do p=$(incus query "/1.0/operations?recursion=1" 2>/dev/null | grep -o "\\"fs_progress\\": \\"$name: [^\\"]*\\"" | head -n1 | cut -d'"' -f4); [ -z "$p" ] || log "$p copied of $(human "$size")"; done ) & ticker=$!`,
   `rc=0; ${copyLine(refresh, stateless)} || rc=$?`,
   `kill "$ticker" 2>/dev/null || true; wait "$ticker" 2>/dev/null || true`,
   `[ "$rc" = 0 ] || { echo "$name: incus copy from $ref failed (exit $rc)" >&2; return "$rc"; }`,

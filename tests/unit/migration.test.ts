@@ -149,6 +149,12 @@ describe("migration scripts", () => {
     expect(s.indexOf("ops_wait \"$name\"\n")).toBeGreaterThan(0);
   });
 
+  test("cutover: the progress ticker (a background subshell) never inherits the rollback trap", () => {
+    const tickers = renderCutover(spec, m.containers).create.split("\n").filter((l) => l.includes("while sleep 10"));
+    expect(tickers.length).toBeGreaterThan(0);
+    for (const l of tickers) expect(l.trim().startsWith("( trap - ERR; set +e; while sleep 10;")).toBe(true);
+  });
+
   test("cutover: stop, final refresh, final data pass + checksums, configured like the Container (same hash, no snapshot), start, verify, rollback", () => {
     const s = renderCutover(spec, [files]).create;
     const order = [
