@@ -8,7 +8,8 @@ import { checkSecretsPresent } from "./spec/secrets";
 import { Tenant } from "./components/tenant";
 
 const config = new pulumi.Config("incus-tenant");
-const spec = parseTenant(config.requireObject<unknown>("tenant"));
+// The stack name too: a stack named prod or stage must have that environment.
+const spec = parseTenant(config.requireObject<unknown>("tenant"), { stack: pulumi.getStack() });
 checkSecretsPresent(spec, (key) => config.getSecret(key) !== undefined);
 const tenant = new Tenant(spec.name, {
   spec,

@@ -26,6 +26,31 @@ const missingSecret = (key: string): pulumi.Output<string> => {
   throw new Error(`vault: secret config "${key}" is not available: pulumi config set --secret incus-tenant:${key}`);
 };
 
+/** The error a tenant with a migration section but no `incus-tenant:migrationSourceKey` stops with. */
+export const MISSING_SOURCE_KEY_MESSAGE =
+  `missing secret config (1):\n  - migration.source: secret "incus-tenant:${MIGRATION_SOURCE_KEY}" is not set ` +
+  `(the SSH key this host uses to reach the LXD source host; the host's own key is never sent there): ` +
+  `pulumi config set --secret incus-tenant:${MIGRATION_SOURCE_KEY} < KEYFILE`;
+
+/**
+ * The migration source key, or a refusal naming `incus-tenant:migrationSourceKey` (there is no
+ * default: the operator's own host key must never reach, or be written for, another host).
+ */
+function migrationSourceKey(
+  spec: TenantSpec,
+  secretConfig: TenantArgs["secretConfig"],
+): pulumi.Output<string> | undefined {
+  if (!spec.migration) return undefined;
+  let key: pulumi.Output<string> | undefined;
+  try {
+    key = secretConfig?.(MIGRATION_SOURCE_KEY);
+  } catch {
+    key = undefined; // requireSecret throws when the key is not set
+  }
+  if (key === undefined) throw new Error(MISSING_SOURCE_KEY_MESSAGE);
+  return key;
+}
+
 export class Tenant extends pulumi.ComponentResource {
   readonly host: Host;
   /** The network plan this apply makes the last applied one (exported as `networkPlan`). */
@@ -40,6 +65,8 @@ export class Tenant extends pulumi.ComponentResource {
   readonly services: Record<string, pulumi.Input<unknown>>;
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Checked before anything (the Tenant itself included) is registered.
+    const sourceKey = migrationSourceKey(args.spec, args.secretConfig);
     super("incus-tenant:index:Tenant", name, {}, opts);
     const { spec } = args;
     this.networkPlan = networkPlan(spec);
@@ -52,13 +79,7 @@ export class Tenant extends pulumi.ComponentResource {
     const link = { connection: this.host.connection, sudo: this.host.sudo };
     // Migrated containers are converged by their Container only after their cutover.
     let migration: Migration | undefined;
-    if (spec.migration) {
-      let sourceKey: pulumi.Input<string> = args.sshPrivateKey;
-      try {
-        sourceKey = args.secretConfig?.(MIGRATION_SOURCE_KEY) ?? sourceKey;
-      } catch {
-        // not set: the destination reaches the source host with the host's own key
-      }
+    if (spec.migration && sourceKey !== undefined) {
       // Waits on the approval gate, not on the host's NAT setup (the preflight touches nothing).
       migration = new Migration(`${name}-migration`, { spec, ...link, sourceKey }, { parent: this, dependsOn: gate });
     }

@@ -2,11 +2,11 @@
  * Caddy: the main Caddyfile (global block with the storage root, the `tls_config` snippet,
  * `import` of the sites folder), one site file per vhost, and the scripts that change them.
  *
- * Every change follows the runbook: dated backup of the file being replaced, write (temp file
- * then rename, so no file is ever partial), `caddy validate`, then `caddy reload` (never a
- * restart: a failed reload keeps the old config serving). When validation or reload fails,
- * the backup is put back (or the new file removed) and the script fails with Caddy's own
- * output. Unchanged content does nothing at all.
+ * Every change follows the runbook: dated backup of the file being replaced, write (a `mktemp`
+ * file in the same folder, then rename, so no file is ever partial and no name is predictable),
+ * `caddy validate`, then `caddy reload` (never a restart: a failed reload keeps the old config
+ * serving). When validation or reload fails, the backup is put back (or the new file removed)
+ * and the script fails with Caddy's own output. Unchanged content does nothing at all.
  */
 import type { CaddyProxySpec, CaddySpec, VhostSpec } from "../spec/vhosts";
 import type { ScriptPair } from "./host";
@@ -99,8 +99,11 @@ function applyFile(p: CaddyProxySpec, file: string, content: string, ensureDirs:
     `if [ "$existed" = 1 ] && [ "$(inc cat "$file")" = "$want" ]; then log "$file: unchanged"; exit 0; fi`,
     `inc mkdir -p ${dirs}`,
     `if [ "$existed" = 1 ]; then bak="$file.bak-$(date -u +%Y%m%d%H%M%S)"; inc cp -p "$file" "$bak"; log "$file: backup $bak"; fi`,
-    `printf '%s\\n' "$want" | incus exec "$c" -- tee "$file.itn-new" >/dev/null`,
-    `inc mv -f "$file.itn-new" "$file"`,
+    // A fresh temp name (mktemp, in the file's folder: the rename is atomic), removed if the write fails.
+    `tmp=$(inc mktemp "$file.XXXXXXXX")`,
+    `if ! { inc chmod 0644 "$tmp" && printf '%s\\n' "$want" | incus exec "$c" -- tee "$tmp" >/dev/null && ` +
+      `inc mv -f "$tmp" "$file"; }; then inc rm -f "$tmp"; ` +
+      `echo "$file: could not write it in container $c" >&2; exit 1; fi`,
     `log "$file: written"`,
     `activate`,
     pruneBackupsLine("inc", '"$file"', "$file"),

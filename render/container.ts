@@ -26,7 +26,7 @@ function diskLines(c: ContainerSpec): string[] {
       `if ! { ${same}; }; then`,
       `  incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`,
       `  incus config device add "$name" ${shq(d.name)} disk ${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
-      `  log "$name: disk ${d.name} -> ${d.path}"`,
+      `  log "$name: disk" ${shq(d.name)} "->" ${shq(d.path)}`,
       "fi",
     ];
   });
@@ -38,7 +38,7 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
   const create = script(`container ${c.name} of tenant ${spec.name}`, [
     `name=${shq(c.name)}; ip=${shq(c.ipv4)}; hash=${shq(containerHash(spec, c))}; restart=0`,
     `if incus info "$name" >/dev/null 2>&1; then existed=1; else`,
-    `  existed=0; log "$name: creating from image ${c.image} on pool ${spec.storagePool}"`,
+    `  existed=0; log "$name: creating from image" ${shq(c.image)} "on pool" ${shq(spec.storagePool)}`,
     `  incus init ${shq(c.image)} "$name" -s ${shq(spec.storagePool)} -c security.privileged=${c.privileged} -c security.protection.delete=${c.protect} >/dev/null`,
     "fi",
     `if [ "$(incus config get "$name" user.incus-tenant.hash)" != "$hash" ]; then`,
@@ -48,7 +48,7 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
     `  if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ${shq(spec.network.bridge)} ] || [ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then`,
     `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
     `    incus config device add "$name" eth0 nic ${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ipv4.address="$ip" >/dev/null`,
-    `    restart=$existed; log "$name: eth0 on ${spec.network.bridge} reserved at $ip"`,
+    `    restart=$existed; log "$name: eth0 on" ${shq(spec.network.bridge)} "reserved at $ip"`,
     "  fi",
     ...diskLines(c).map((l) => `  ${l}`),
     `  for d in $(incus config get "$name" user.incus-tenant.devices); do case ${shq(` ${declared} `)} in *" $d "*) ;; *) incus config device remove "$name" "$d" >/dev/null 2>&1 || true; log "$name: device $d removed";; esac; done`,

@@ -5,88 +5,184 @@
  * NEW SSH connection confirms in time. A change that cuts SSH therefore heals itself.
  * Each rule restores only its own tagged lines, so several rules changed in one apply (and
  * rules of anybody else) never undo each other.
+ *
+ * Generations. Every change the apply makes to a rule's lines gets the next generation number
+ * of that rule (a counter in its rollback folder); the change's id is `<generation>-<UTC stamp>`.
+ * The rule's folder ({@link rollbackDir}) holds, all written under the host-wide iptables lock:
+ * - `gen`: the newest generation; `tag`: the rule's comment tag (read by persistRules);
+ * - `pending`: the id of the newest change while it is unconfirmed (absent otherwise);
+ * - `<id>.old`: the lines its watchdog restores: the last CONFIRMED lines (a change made over an
+ *   unconfirmed one carries that one's `.old` over, so a rollback never lands on unconfirmed
+ *   lines); `<id>.new`: the lines the change applied;
+ * - `<id>.confirmed`, `<id>.rolled-back` (UTC time), `<id>.log` (what its watchdog said).
+ *
+ * One lock, one critical section: the apply reads the live lines, records the generation,
+ * changes the lines and arms the watchdog while holding the lock; the watchdog and the
+ * confirmation decide and act under the same lock. A lock not taken within LOCK_WAIT_S seconds
+ * aborts any of them with `lockBusyMessage` (render/iptables.ts), nothing changed.
+ *
+ * The watchdog restores only when its change is still the newest generation, still pending
+ * (unconfirmed) and its lines are still the live ones; otherwise (confirmed, superseded by a
+ * newer apply, changed or deleted since) it leaves the rule alone and says why in `<id>.log`.
+ *
+ * Persistence: the apply never writes rules.v4. The confirmation writes it (under the lock), and
+ * so does the watchdog after a restore; persistRules replaces every still-pending change by its
+ * `.old` lines, so rules.v4 only ever holds confirmed lines and a reboot that kills a watchdog
+ * comes back without the unconfirmed change.
  */
 import { NatRuleSpec, TenantSpec } from "../spec/types";
-import { convergeRules, dnatLines, IPTABLES_LOCK, natTag, RULES_FILE } from "./iptables";
+import { dnatLines, lockOrAbort, natTag, persistRules, ROLLBACK_DIR, tagLinesOf } from "./iptables";
 import { heredoc, script, shq } from "./shell";
 
-/** Where a rule's saved lines and markers live on the host. */
-export const ROLLBACK_DIR = "/var/lib/incus-tenant/rollback";
+export { ROLLBACK_DIR } from "./iptables";
 
 /** Marker the apply prints; the confirmation command reads the id from the apply's stdout. */
 export const ARMED_PREFIX = "rollback armed: ";
 
-export const rollbackDir = (spec: TenantSpec, rule: NatRuleSpec): string => `${ROLLBACK_DIR}/${spec.name}-${rule.key}`;
+/** The folder of one rule's rollback state on the host. */
+export const rollbackDir = (spec: TenantSpec, rule: NatRuleSpec): string =>
+  `${ROLLBACK_DIR}/${spec.name}-${rule.key}`;
 
 /** The id a confirmation must name, from the apply's stdout ("none" when nothing changed). */
 export function armedId(stdout: string | undefined): string {
-  const m = new RegExp(`${ARMED_PREFIX}(\\d{14}-\\d+)`).exec(stdout ?? "");
+  const m = new RegExp(`${ARMED_PREFIX}(\\d+-\\d{14})`).exec(stdout ?? "");
   return m ? m[1] : "none";
 }
 
-/** Restores the lines saved in "$rb/$id.old" for the tag (run by the watchdog under the lock). */
-const RESTORE = [
-  `cur=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)`,
-  `old=$(cat "$rb/$id.old")`,
-  `{ echo '*nat'; [ -z "$cur" ] || printf '%s\\n' "$cur" | sed 's/^-A /-D /'; [ -z "$old" ] || printf '%s\\n' "$old"; echo COMMIT; } | iptables-restore -w --noflush`,
-  `tmp=$(mktemp ${shq(`${RULES_FILE}.XXXXXX`)}) && iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" ${shq(RULES_FILE)}`,
-];
+/** Replaces the tag's lines `$1` (shell expression) by `$2` in one iptables-restore transaction. */
+const replaceLines = (from: string, to: string): string =>
+  `{ echo '*nat'; [ -z "${from}" ] || printf '%s\\n' "${from}" | sed 's/^-A /-D /'; ` +
+  `[ -z "${to}" ] || printf '%s\\n' "${to}"; echo COMMIT; } | iptables-restore -w --noflush`;
 
-/** The watchdog, run detached: args rb id timeout tag. */
-const WATCHDOG = [
-  'rb=$1; id=$2; t=$3; tag=$4',
-  'sleep "$t"',
-  '[ -e "$rb/$id.confirmed" ] && exit 0',
-  `exec 9>${IPTABLES_LOCK}`,
-  "flock -w 120 9",
-  '[ -e "$rb/$id.confirmed" ] && exit 0',
-  ...RESTORE,
-  'date -u +%Y-%m-%dT%H:%M:%SZ > "$rb/$id.rolled-back"',
-  'logger -t incus-tenant "NAT change $tag rolled back: not confirmed within ${t}s" 2>/dev/null || true',
-].join("\n");
+/** The watchdog of one rule, run detached: args rb id timeout tag; its stderr goes to "$rb/$id.log". */
+function watchdog(tag: string): string {
+  return [
+    "rb=$1; id=$2; t=$3; tag=$4",
+    `log() { printf 'incus-tenant: %s\\n' "$*" >&2; logger -t incus-tenant "$*" 2>/dev/null || true; }`,
+    'sleep "$t"',
+    lockOrAbort(`${tag}: watchdog`),
+    'gen=$(cat "$rb/gen" 2>/dev/null || true)',
+    'if [ -e "$rb/$id.confirmed" ]; then log "$tag: watchdog $id: confirmed; nothing to do"; exit 0; fi',
+    'if [ "$gen" != "${id%%-*}" ]; then',
+    '  log "$tag: watchdog $id: superseded by the newer generation $gen; leaving the rule alone"; exit 0',
+    "fi",
+    'if [ "$(cat "$rb/pending" 2>/dev/null || true)" != "$id" ]; then',
+    '  log "$tag: watchdog $id: no longer pending; leaving the rule alone"; exit 0',
+    "fi",
+    `cur=$(${tagLinesOf("nat")})`,
+    'if [ "$cur" != "$(cat "$rb/$id.new")" ]; then',
+    '  rm -f "$rb/pending"',
+    '  log "$tag: watchdog $id: the rule was changed by something else since; leaving it alone"; exit 0',
+    "fi",
+    'old=$(cat "$rb/$id.old")',
+    `${replaceLines("$cur", "$old")} || { log "$tag: watchdog $id: iptables-restore failed"; exit 1; }`,
+    'rm -f "$rb/pending"',
+    'date -u +%Y-%m-%dT%H:%M:%SZ > "$rb/$id.rolled-back"',
+    persistRules(),
+    'log "NAT change $tag rolled back: not confirmed within ${t}s"',
+  ].join("\n");
+}
 
-/** Create script of a NAT rule: converge its lines and, when they changed, arm the watchdog. */
+/**
+ * Create script of a NAT rule: under the lock, converge its lines and, when they changed, record
+ * the new generation and arm its watchdog (module comment). Prints the armed id, also when the
+ * lines are unchanged but the newest change is still unconfirmed (this apply's confirmation
+ * then confirms it). Never persists.
+ */
 export function armedNatCreate(spec: TenantSpec, rule: NatRuleSpec): string {
   const tag = natTag(spec.name, rule);
   const t = spec.host.confirmTimeout;
-  return script(`nat rule ${rule.protocol}/${rule.port} -> ${rule.container} ${rule.destination} of tenant ${spec.name} (rollback after ${t}s unless confirmed)`, [
+  const chain = shq(spec.chains.prerouting);
+  const what = `nat rule ${rule.protocol}/${rule.port} -> ${rule.container} ${rule.destination} of tenant ${spec.name}`;
+  return script(`${what} (rollback after ${t}s unless confirmed)`, [
     `rb=${shq(rollbackDir(spec, rule))}; tag=${shq(tag)}`,
     'mkdir -p "$rb"',
-    `before=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)`,
-    convergeRules({ table: "nat", tag, want: dnatLines(spec, rule), ensureChains: [spec.chains.prerouting] }),
-    `after=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)`,
-    'if [ "$before" != "$after" ]; then',
-    '  id="$(date -u +%Y%m%d%H%M%S)-$$"',
-    '  printf \'%s\\n\' "$before" | grep . > "$rb/$id.old" || true',
-    `  watchdog=$(cat ${heredoc(WATCHDOG, "ITN_WATCHDOG")}\n)`,
-    `  setsid nohup bash -c "$watchdog" watchdog "$rb" "$id" ${t} "$tag" > /dev/null 2>&1 < /dev/null &`,
-    `  echo "${ARMED_PREFIX}$id (${t}s)"`,
-    `  log "$tag: changed; the previous lines come back in ${t}s unless a new SSH connection confirms"`,
+    lockOrAbort(tag),
+    `iptables -w -t nat -L ${chain} -n >/dev/null 2>&1 || iptables -w -t nat -N ${chain}`,
+    `want=$(cat ${heredoc(dnatLines(spec, rule).join("\n"))}\n)`,
+    `have=$(${tagLinesOf("nat")})`,
+    'pending=$(cat "$rb/pending" 2>/dev/null || true)',
+    // A pending change whose lines are no longer live (reboot, deleted, changed by hand) is over.
+    'if [ -n "$pending" ] && [ "$have" != "$(cat "$rb/$pending.new" 2>/dev/null || true)" ]; then',
+    '  rm -f "$rb/pending"; log "$tag: the unconfirmed change $pending is no longer live; forgotten"; pending=""',
     "fi",
+    'if [ "$have" = "$want" ] && [ -n "$pending" ]; then',
+    `  echo "${ARMED_PREFIX}$pending (still unconfirmed)"`,
+    '  log "$tag: unchanged; the change $pending is still unconfirmed"',
+    'elif [ "$have" = "$want" ]; then',
+    '  log "$tag: unchanged"',
+    "else",
+    '  if [ -n "$pending" ]; then old=$(cat "$rb/$pending.old"); else old=$have; fi',
+    '  gen=$(( $(cat "$rb/gen" 2>/dev/null || echo 0) + 1 ))',
+    '  id="$gen-$(date -u +%Y%m%d%H%M%S)"',
+    '  printf \'%s\\n\' "$old" | grep . > "$rb/$id.old" || true',
+    '  printf \'%s\\n\' "$want" > "$rb/$id.new"',
+    '  printf \'%s\\n\' "$tag" > "$rb/tag"; echo "$gen" > "$rb/gen"',
+    // Back to the last confirmed lines: nothing to roll back to, nothing to confirm.
+    '  if [ "$old" = "$want" ]; then rm -f "$rb/pending"; else echo "$id" > "$rb/pending"; fi',
+    `  ${replaceLines("$have", "$want")} || {`,
+    '    if [ -n "$pending" ]; then echo "$pending" > "$rb/pending"; else rm -f "$rb/pending"; fi; exit 1',
+    "  }",
+    '  [ -z "$pending" ] || log "$tag: supersedes the unconfirmed change $pending (its watchdog stands down)"',
+    '  if [ "$old" = "$want" ]; then',
+    '    log "$tag: changed back to its last confirmed lines; nothing to confirm"',
+    "  else",
+    `    watchdog=$(cat ${heredoc(watchdog(tag), "ITN_WATCHDOG")}\n)`,
+    // 9>&-: the watchdog must not inherit the lock (a flock belongs to the open file).
+    `    setsid nohup bash -c "$watchdog" watchdog "$rb" "$id" ${t} "$tag" \\`,
+    '      > /dev/null 2>> "$rb/$id.log" < /dev/null 9>&- &',
+    `    echo "${ARMED_PREFIX}$id (${t}s)"`,
+    `    log "$tag: changed; the previous lines come back in ${t}s unless a new SSH connection confirms"`,
+    "  fi",
+    "fi",
+    "exec 9>&-",
   ]);
 }
 
 /**
- * The confirmation, run over its own (new) SSH connection after the apply. If the watchdog
- * already fired, it says so and re-applies the rule: this connection proves SSH works.
+ * The confirmation, run over its own (new) SSH connection after the apply, under the lock. It
+ * confirms its change when that change is still the pending one, and persists rules.v4. If the
+ * watchdog already rolled it back (and nothing newer happened), it says so and re-applies the
+ * rule: this connection proves SSH works. A change superseded by a newer one is left alone.
  */
 export function natConfirm(spec: TenantSpec, rule: NatRuleSpec, id: string): string {
   const tag = natTag(spec.name, rule);
+  const chain = shq(spec.chains.prerouting);
+  const t = spec.host.confirmTimeout;
   return script(`confirm nat rule ${rule.key} of tenant ${spec.name}`, [
     `rb=${shq(rollbackDir(spec, rule))}; id=${shq(id)}; tag=${shq(tag)}`,
     `if [ "$id" = none ]; then log "$tag: nothing to confirm"; exit 0; fi`,
-    // Same lock as the watchdog: it either restored already, or never will.
-    `exec 8>${IPTABLES_LOCK}`,
-    "flock -w 120 8",
-    'rolled=""; [ ! -e "$rb/$id.rolled-back" ] || rolled=$(cat "$rb/$id.rolled-back")',
-    'touch "$rb/$id.confirmed"',
-    "exec 8>&-",
-    'if [ -n "$rolled" ]; then',
-    `  echo "$tag: the change had been rolled back at $rolled (no confirmation within ${spec.host.confirmTimeout}s); re-applying it over this new SSH connection" >&2`,
-    // A subshell, not indented: the converge text holds a heredoc whose terminator must start its line.
-    `(\n${convergeRules({ table: "nat", tag, want: dnatLines(spec, rule), ensureChains: [spec.chains.prerouting] })}\n)`,
+    // Same lock as the apply and the watchdog: it either restored already, or never will.
+    lockOrAbort(`${tag}: confirm`),
+    'pending=$(cat "$rb/pending" 2>/dev/null || true); gen=$(cat "$rb/gen" 2>/dev/null || true)',
+    'if [ -e "$rb/$id.confirmed" ]; then',
+    '  log "$tag: the change $id is already confirmed"',
+    // Its own change: pending, or rolled back with nothing newer since (then re-applied).
+    'elif [ "$pending" = "$id" ] || \\',
+    '  { [ -z "$pending" ] && [ "$gen" = "${id%%-*}" ] && [ -e "$rb/$id.rolled-back" ]; }; then',
+    '  if [ -e "$rb/$id.rolled-back" ]; then',
+    `    echo "$tag: the change had been rolled back at $(cat "$rb/$id.rolled-back") (no confirmation within ${t}s);` +
+      ' re-applying it over this new SSH connection" >&2',
+    "  fi",
+    `  iptables -w -t nat -L ${chain} -n >/dev/null 2>&1 || iptables -w -t nat -N ${chain}`,
+    `  want=$(cat ${heredoc(dnatLines(spec, rule).join("\n"))}\n)`,
+    `  have=$(${tagLinesOf("nat")})`,
+    '  if [ "$have" != "$want" ]; then',
+    '    [ -e "$rb/$id.rolled-back" ] ||',
+    '      log "$tag: the change $id is no longer live; re-applying it over this new SSH connection"',
+    `    ${replaceLines("$have", "$want")}`,
+    "  fi",
+    '  rm -f "$rb/pending"; touch "$rb/$id.confirmed"',
+    ...persistRules()
+      .split("\n")
+      .map((l) => `  ${l}`),
+    '  log "$tag: confirmed over a new SSH connection"',
+    "else",
+    '  log "$tag: the change $id is no longer pending (newest generation: ${gen:-none}); nothing to confirm"',
     "fi",
-    'find "$rb" -type f -mmin +1440 -delete 2>/dev/null || true',
-    'log "$tag: confirmed over a new SSH connection"',
+    // Old per-change files, never those of the pending change nor gen/tag/pending.
+    "find \"$rb\" -maxdepth 1 -type f -name '[0-9]*-[0-9]*.*' \\",
+    '  ! -name "$(cat "$rb/pending" 2>/dev/null || echo none).*" -mmin +1440 -delete 2>/dev/null || true',
+    "exec 9>&-",
   ]);
 }

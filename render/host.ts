@@ -1,6 +1,6 @@
 /** Scripts that prepare the host: forwarding, our NAT chains, the SSH guard, persistence. */
 import { TenantSpec } from "../spec/types";
-import { chainLines, convergeRules, guardLines, RULES_FILE } from "./iptables";
+import { chainLines, convergeRules, guardLines, lockOrAbort, persistRules, RULES_FILE } from "./iptables";
 import { heredoc, script, shq } from "./shell";
 
 /** The sysctl drop-in of a tenant. */
@@ -50,7 +50,10 @@ export function renderChains(spec: TenantSpec): ScriptPair {
     delete: script(`nat chains of tenant ${spec.name} (remove)`, [
       ...converge([], []).reverse(),
       ...chains.map((ch) => `if iptables -w -t nat -L ${shq(ch)} -n >/dev/null 2>&1; then iptables -w -t nat -F ${shq(ch)}; iptables -w -t nat -X ${shq(ch)}; log ${shq(`${ch}: removed`)}; fi`),
-      `iptables-save > ${shq(RULES_FILE)}`,
+      // Persist under the lock, without another rule's still unconfirmed change (render/iptables.ts).
+      lockOrAbort(`nat chains of tenant ${spec.name}`),
+      persistRules(),
+      "exec 9>&-",
     ]),
   };
 }
@@ -94,7 +97,11 @@ export function renderPersistence(): ScriptPair {
       "mkdir -p /etc/systemd/system/multi-user.target.wants",
       `ln -sfn ${shq(unit)} /etc/systemd/system/multi-user.target.wants/iptables-restore.service`,
       `[ -d /run/systemd/system ] && systemctl daemon-reload || true`,
-      `mkdir -p /etc/iptables; [ -s ${shq(RULES_FILE)} ] || iptables-save > ${shq(RULES_FILE)}`,
+      lockOrAbort("iptables persistence"),
+      `if [ ! -s ${shq(RULES_FILE)} ]; then`,
+      persistRules(),
+      "fi",
+      "exec 9>&-",
     ]),
   };
 }

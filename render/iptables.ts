@@ -3,7 +3,16 @@
  * rules carrying one tag: it reads the live rules, and when they differ from the wanted ones it
  * deletes the old and adds the new in ONE `iptables-restore --noflush` transaction (atomic, and
  * rules of anybody else are never flushed), then persists /etc/iptables/rules.v4. Serialised by
- * a host-wide flock so concurrent commands never interleave read-modify-write.
+ * a host-wide flock so concurrent commands never interleave read-modify-write; when the lock
+ * cannot be taken within {@link LOCK_WAIT_S} seconds the script aborts with
+ * {@link lockBusyMessage} and changes nothing (it never goes on unlocked).
+ *
+ * Persistence ({@link persistRules}) never writes an unconfirmed NAT change: rules.v4 is
+ * `iptables-save` in which, for every rule with a pending (unconfirmed) change whose lines are
+ * still the live ones (see render/firewall.ts), the rule's live lines are replaced by the lines
+ * its watchdog would restore (the last confirmed ones). So whoever persists (a jump, the guard,
+ * a confirmation, a watchdog), the file holds only confirmed state, and a reboot that kills a
+ * watchdog comes back with the previous lines.
  */
 import { ChainNames, NatRuleSpec, TenantSpec } from "../spec/types";
 import { heredoc, shq } from "./shell";
@@ -12,6 +21,58 @@ import { heredoc, shq } from "./shell";
 export const IPTABLES_LOCK = "/run/incus-tenant.iptables.lock";
 /** Where the rules are persisted (restored at boot by iptables-restore.service). */
 export const RULES_FILE = "/etc/iptables/rules.v4";
+/** Where each NAT rule keeps its rollback state (render/firewall.ts); read by {@link persistRules}. */
+export const ROLLBACK_DIR = "/var/lib/incus-tenant/rollback";
+/** Seconds a script waits for {@link IPTABLES_LOCK} before it aborts. */
+export const LOCK_WAIT_S = 120;
+
+/** The message (after `incus-tenant: `) of a script that could not take the lock; `what` names it. */
+export function lockBusyMessage(what: string): string {
+  const why = `could not take the iptables lock ${IPTABLES_LOCK} within ${LOCK_WAIT_S} s (another change is running)`;
+  return `${what}: ${why}; aborting, nothing changed`;
+}
+
+/**
+ * Takes the host-wide lock on fd 9 or aborts the script (exit 1) with {@link lockBusyMessage}.
+ * Needs the `log` function of `script()`.
+ */
+export function lockOrAbort(what: string): string {
+  return `{ exec 9>${IPTABLES_LOCK} && flock -w ${LOCK_WAIT_S} 9; } || { log ${shq(lockBusyMessage(what))}; exit 1; }`;
+}
+
+/** Shell text: the live lines of a table carrying the tag held in the shell variable `$tag`. */
+export function tagLinesOf(table: "nat" | "filter"): string {
+  return `iptables-save -t ${table} | grep -F -- "--comment \\"$tag\\"" || true`;
+}
+
+/**
+ * Shell text, run under the lock: writes rules.v4 atomically (mode 0640) from iptables-save,
+ * with every pending NAT change still live replaced by its saved previous lines (module comment).
+ * Exits 1 when the file cannot be written. Uses the variables _p, _d, _id, _tag and tmp.
+ */
+export function persistRules(): string {
+  // In the nat table: drop the rule's live lines, print the saved ones just before COMMIT.
+  const subst = [
+    "'/^\\*/ { t = $0 }",
+    't == "*nat" && /^-A / && index($0, c) { next }',
+    't == "*nat" && $0 == "COMMIT" { while ((getline l < f) > 0) print l }',
+    "{ print }'",
+  ].join(" ");
+  return [
+    `mkdir -p ${shq(RULES_FILE.replace(/\/[^/]+$/, ""))}`,
+    `tmp=$(mktemp ${shq(`${RULES_FILE}.XXXXXX`)})`,
+    `iptables-save > "$tmp" || { rm -f "$tmp"; exit 1; }`,
+    `for _p in ${ROLLBACK_DIR}/*/pending; do`,
+    `  [ -f "$_p" ] || continue`,
+    `  _d=\${_p%/pending}; _id=$(cat "$_p"); _tag=$(cat "$_d/tag" 2>/dev/null || true)`,
+    `  [ -n "$_tag" ] && [ -f "$_d/$_id.old" ] && [ -f "$_d/$_id.new" ] || continue`,
+    `  [ "$(grep -F -- "--comment \\"$_tag\\"" "$tmp" || true)" = "$(cat "$_d/$_id.new")" ] || continue`,
+    `  awk -v c="--comment \\"$_tag\\"" -v f="$_d/$_id.old" ${subst} "$tmp" > "$tmp.s" && mv -f "$tmp.s" "$tmp" \\`,
+    '    || { rm -f "$tmp" "$tmp.s"; exit 1; }',
+    "done",
+    `chmod 0640 "$tmp" && mv -f "$tmp" ${shq(RULES_FILE)} || { rm -f "$tmp"; exit 1; }`,
+  ].join("\n");
+}
 
 /** The comment tag of one NAT rule. */
 export function natTag(tenant: string, rule: NatRuleSpec): string {
@@ -79,8 +140,7 @@ export function convergeRules(a: ConvergeArgs): string {
     : `iptables-save -t ${a.table} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`;
   const add = a.atTop ? `awk '{ sub(/^-A [^ ]+ /, "-I ${a.atTop} " NR " "); print }'` : "cat";
   return [
-    `exec 9>${IPTABLES_LOCK}`,
-    "flock -w 120 9",
+    lockOrAbort(a.tag),
     ...ensure,
     `want=$(cat ${heredoc(a.want.join("\n"))}\n)`,
     `have=$(${current})`,
@@ -91,9 +151,7 @@ export function convergeRules(a: ConvergeArgs): string {
     `  { echo '*${a.table}'; [ -z "$old" ] || printf '%s\\n' "$old" | sed 's/^-A /-D /'; [ -z "$want" ] || printf '%s\\n' "$want" | ${add}; echo COMMIT; } | iptables-restore -w --noflush`,
     `  log ${shq(`${a.tag}: applied`)} "$(printf '%s\\n' "$want" | grep -c . || true) rule(s)"`,
     "fi",
-    `mkdir -p ${shq(RULES_FILE.replace(/\/[^/]+$/, ""))}`,
-    `tmp=$(mktemp ${shq(`${RULES_FILE}.XXXXXX`)})`,
-    `iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" ${shq(RULES_FILE)}`,
+    persistRules(),
     "exec 9>&-",
   ].join("\n");
 }

@@ -1,6 +1,15 @@
 /**
  * The one shell-quoting helper and the script wrapper every remote command goes through.
- * No untrusted value is ever concatenated into shell text without `shq`.
+ *
+ * Rule for every renderer: a value from the stack (or derived from it) reaches shell text only
+ * (a) through `shq`/`shArgs`, as a whole word or as a single-quoted piece of one (log and echo
+ * lines pass values as separate `shq` arguments: `log "$name: image" ${shq(image)}`), also
+ * inside text that another shell runs later (`sh -c`, `ssh`), where it is quoted again as a
+ * whole; (b) in the body of a quoted {@link heredoc}, which the shell never expands; or (c) in
+ * the comment of {@link managedHeader}, whose control characters are escaped so no value can
+ * end the comment line. Never inside a double-quoted string: `"…${value}…"` runs `$(…)`,
+ * backticks and `x";cmd;"`. tests/unit/injection.test.ts proves it by running every rendered
+ * script with hostile values in every string field of the spec.
  */
 
 /** Quotes one value as a single POSIX shell word: 'it'\''s' style. Rejects NUL bytes. */
@@ -16,9 +25,18 @@ export function shArgs(...values: (string | number)[]): string {
   return values.map(shq).join(" ");
 }
 
-/** Header line every rendered file and script starts with. */
+/** Escapes control characters (newline, CR, ...) as `\n`, `\r`, `\xNN`: the text stays on one line. */
+export function oneLine(text: string): string {
+  const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/**
+ * Header line every rendered file and script starts with. `what` may hold stack values: its
+ * control characters are escaped ({@link oneLine}) so it can never end the comment line.
+ */
 export function managedHeader(what: string, comment = "#"): string {
-  return `${comment} managed by incus-tenant: ${what}`;
+  return `${comment} managed by incus-tenant: ${oneLine(what)}`;
 }
 
 /** A heredoc that passes `body` literally (quoted delimiter, so no expansion). */
@@ -48,7 +66,8 @@ export const BACKUPS_KEPT = 5;
 /**
  * A line that deletes all but the newest {@link BACKUPS_KEPT} backups of the file named by the
  * shell expression `fileExpr` (stamps are fixed-width UTC times, so name order is age order),
- * running through `exec` (e.g. `incus exec "$c" --`). It never fails the script.
+ * running through `exec` (e.g. `incus exec "$c" --`). It never fails the script. `what` is
+ * shell text inside double quotes (a variable like `$file`), never a stack value.
  */
 export function pruneBackupsLine(exec: string, fileExpr: string, what: string): string {
   const inner = `ls -1d -- "$1".bak-* 2>/dev/null | LC_ALL=C sort -r | tail -n +$(($2 + 1)) | while IFS= read -r b; do rm -f -- "$b" && echo "$b"; done | wc -l`;

@@ -2,7 +2,9 @@
  * Scripts for Vault, run on the host: the health preflight, one `vault kv put` per path (the
  * values arrive as a JSON object on the command's stdin and go straight through `incus exec` to
  * `vault kv put ... -`, so no value is ever in a command text), and the VAULT_* lines of the
- * system container's .env. `vault kv put PATH -` reads one JSON object from stdin (Vault's
+ * system container's .env. Each path is written with its own scoped token (a policy allowing only
+ * that path), created once from the bootstrap (root) token and kept 0600 in the vault container.
+ * `vault kv put PATH -` reads one JSON object from stdin (Vault's
  * parseArgsData → kv-builder: a lone "-" argument decodes stdin as JSON and merges it).
  */
 import { VaultEnvFileSpec, VaultPathSpec, VaultSpec } from "../spec/vault";
@@ -17,12 +19,21 @@ export const unreachableMessage = (address: string): string => `Vault is unreach
 /** Where the runbooks put the vault binary inside its container (first in PATH). */
 export const VAULT_BIN_DIR = "/opt/gbo/bin";
 
-/** Host lines: ask the health endpoint inside the vault container and stop unless it answers 200. */
+/** Why the renderer refuses an https:// Vault without a CA (the spec refuses it first, naming vault.caCert). */
+export const HTTPS_WITHOUT_CA =
+  "render/vault: an https:// Vault address needs caCert (its certificate is never left unchecked)";
+
+/**
+ * Host lines: ask the health endpoint inside the vault container and stop unless it answers 200.
+ * https is checked against caCert (`--cacert`); plain http has nothing to check. Never `-k`.
+ */
 export function healthLines(v: VaultSpec): string[] {
   const url = `${v.address}/v1/sys/health?standbyok=true`;
-  const tls = v.caCert !== undefined ? `--cacert ${shq(v.caCert)}` : "-k";
+  if (v.caCert === undefined && v.address.startsWith("https://")) throw new Error(HTTPS_WITHOUT_CA);
+  const tls = v.caCert !== undefined ? ` --cacert ${shq(v.caCert)}` : "";
   return [
-    `code=$(incus exec -n ${shq(v.container)} -- curl -s ${tls} --max-time 10 -o /dev/null -w '%{http_code}' ${shq(url)} || true)`,
+    `code=$(incus exec -n ${shq(v.container)} -- curl -s${tls} --max-time 10 -o /dev/null -w '%{http_code}' ` +
+      `${shq(url)} || true)`,
     `case "$code" in`,
     `  200) log ${shq(`vault at ${v.address}: initialized and unsealed`)} ;;`,
     `  503) echo ${shq(SEALED_MESSAGE)} >&2; exit 1 ;;`,
@@ -32,24 +43,92 @@ export function healthLines(v: VaultSpec): string[] {
   ];
 }
 
+/** Token lifetime asked for a scoped token (the runbooks' service tokens; Vault caps it at its max TTL). */
+export const SCOPED_TOKEN_TTL = "8760h";
+
+/** Name of the policy of one path: `incus-tenant-<tenant>-<path key>`. */
+export const policyName = (v: VaultSpec, p: VaultPathSpec): string => `${v.policyPrefix}-${p.key}`;
+
+/** The scoped token file of one path inside the vault container (`<scopedTokenDir>/<path key>.token`). */
+export const scopedTokenFile = (v: VaultSpec, p: VaultPathSpec): string => `${v.scopedTokenDir}/${p.key}.token`;
+
 /**
- * Shell text run inside the vault container (sh): VAULT_ADDR/CACERT, the token from the
- * container's own environment or from tokenFile (plain token, or init.json's root_token), then `cmd`.
+ * The policy of one path: only its KV v2 data (create, update) and, when the path is deleted
+ * with the stack (keepOnDestroy false), its metadata (delete). Nothing else: no read, no list.
  */
-export function inVaultShell(v: VaultSpec, cmd: string): string {
+export function policyText(v: VaultSpec, p: VaultPathSpec): string {
   return [
-    "set -eu",
-    `export VAULT_ADDR=${shq(v.address)}${v.caCert !== undefined ? ` VAULT_CACERT=${shq(v.caCert)}` : ""}`,
-    `export PATH=${VAULT_BIN_DIR}:$PATH`,
-    'if [ -z "${VAULT_TOKEN:-}" ]; then',
-    `  t=${shq(v.tokenFile)}`,
-    `  [ -r "$t" ] || { echo "no Vault token: $t is not readable in container ${v.container}" >&2; exit 1; }`,
-    `  if grep -q '"root_token"' "$t"; then VAULT_TOKEN=$(sed -n 's/.*"root_token"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/\\1/p' "$t"); else VAULT_TOKEN=$(tr -d '[:space:]' < "$t"); fi`,
-    '  [ -n "$VAULT_TOKEN" ] || { echo "no Vault token in $t" >&2; exit 1; }',
-    "  export VAULT_TOKEN",
-    "fi",
-    cmd,
+    `# managed by incus-tenant: writes of ${v.mount}/${p.path}`,
+    `path ${JSON.stringify(`${v.mount}/data/${p.path}`)} { capabilities = ["create", "update"] }`,
+    ...(p.keepOnDestroy
+      ? []
+      : [`path ${JSON.stringify(`${v.mount}/metadata/${p.path}`)} { capabilities = ["delete"] }`]),
   ].join("\n");
+}
+
+/** Common start of every shell text run inside the vault container: strict, VAULT_ADDR/CACERT, PATH, umask 077. */
+const vaultShellHead = (v: VaultSpec): string[] => [
+  "set -eu",
+  `export VAULT_ADDR=${shq(v.address)}${v.caCert !== undefined ? ` VAULT_CACERT=${shq(v.caCert)}` : ""}`,
+  `export PATH=${VAULT_BIN_DIR}:$PATH`,
+  "umask 077",
+];
+
+/**
+ * Lines (sh, inside the vault container) that leave the path's scoped token in `VAULT_TOKEN`: the
+ * token file is used when it is valid (`vault token lookup`) and was made for the current policy
+ * text; otherwise, and only then, the bootstrap token (the container's VAULT_TOKEN, else
+ * tokenFile: plain, or init.json's root_token) writes the policy and creates a new orphan token
+ * with only that policy, stored 0600 under scopedTokenDir. Nothing here reads the command's
+ * stdin (it carries the values for `kv put`); no token is ever an argument. (`token lookup` and
+ * `token revoke -self` are allowed to every token by Vault's built-in default policy.)
+ */
+export function scopedTokenLines(v: VaultSpec, p: VaultPathSpec): string[] {
+  const where = `${v.mount}/${p.path}`;
+  return [
+    `w=${shq(scopedTokenFile(v, p))}; pol=${shq(policyName(v, p))}; want=${shq(policyText(v, p))}`,
+    'boot=${VAULT_TOKEN:-}; unset VAULT_TOKEN',
+    'if [ -s "$w" ] && [ "$(cat "$w.policy" 2>/dev/null)" = "$want" ] && ' +
+      'VAULT_TOKEN=$(cat "$w") vault token lookup >/dev/null 2>&1 < /dev/null; then :; else',
+    '  if [ -z "$boot" ]; then',
+    `    t=${shq(v.tokenFile)}`,
+    `    [ -r "$t" ] || { echo "no Vault token: $t is not readable in container" ${shq(v.container)} >&2; exit 1; }`,
+    `    if grep -q '"root_token"' "$t"; then ` +
+      `boot=$(sed -n 's/.*"root_token"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/\\1/p' "$t"); ` +
+      `else boot=$(tr -d '[:space:]' < "$t"); fi`,
+    '    [ -n "$boot" ] || { echo "no Vault token in $t" >&2; exit 1; }',
+    "  fi",
+    `  printf '%s\\n' "$want" | VAULT_TOKEN=$boot vault policy write "$pol" - >/dev/null`,
+    `  new=$(VAULT_TOKEN=$boot vault token create -orphan -policy="$pol" -ttl=${SCOPED_TOKEN_TTL} ` +
+      `-display-name="$pol" -field=token < /dev/null)`,
+    `  mkdir -p ${shq(v.scopedTokenDir)}; chmod 0700 ${shq(v.scopedTokenDir)}`,
+    `  f=$(mktemp "$w.XXXXXX"); printf '%s\\n' "$new" > "$f"; chmod 0600 "$f"; mv -f "$f" "$w"`,
+    `  f=$(mktemp "$w.XXXXXX"); printf '%s\\n' "$want" > "$f"; chmod 0600 "$f"; mv -f "$f" "$w.policy"`,
+    `  echo ${shq(`incus-tenant: vault: scoped token for ${where} created (policy ${policyName(v, p)})`)} >&2`,
+    "fi",
+    'boot=; VAULT_TOKEN=$(cat "$w"); export VAULT_TOKEN',
+  ];
+}
+
+/** Lines (sh, inside the vault container) revoking the path's scoped token and removing its file; failures warn. */
+export function revokeLines(v: VaultSpec, p: VaultPathSpec): string[] {
+  const where = `${v.mount}/${p.path}`;
+  return [
+    `w=${shq(scopedTokenFile(v, p))}`,
+    'if [ -s "$w" ]; then',
+    `  if VAULT_TOKEN=$(cat "$w") vault token revoke -self >/dev/null 2>&1 < /dev/null; then rm -f "$w" "$w.policy"; ` +
+      `echo ${shq(`incus-tenant: vault: scoped token for ${where} revoked`)} >&2;`,
+    `  else echo "incus-tenant: warning: could not revoke the scoped token in $w (kept; it expires by itself)" >&2; fi`,
+    "fi",
+  ];
+}
+
+/**
+ * Shell text run inside the vault container (sh): the head, the path's scoped token
+ * ({@link scopedTokenLines}), then `cmd`.
+ */
+export function inVaultShell(v: VaultSpec, p: VaultPathSpec, cmd: string): string {
+  return [...vaultShellHead(v), ...scopedTokenLines(v, p), cmd].join("\n");
 }
 
 /** The preflight command: health only (every put repeats it, since a command only runs when its inputs change). */
@@ -58,24 +137,34 @@ export function renderVaultPreflight(v: VaultSpec): ScriptPair {
 }
 
 /**
- * Write one path: JSON object of all its keys on stdin → `vault kv put -mount=M PATH -`.
- * Delete: `vault kv metadata delete` (every version) only when keepOnDestroy is false.
+ * Write one path with its scoped token: JSON object of all its keys on stdin → `vault kv put
+ * -mount=M PATH -`. Delete: `vault kv metadata delete` (every version) only when keepOnDestroy
+ * is false; either way the path's scoped token is revoked and its file removed.
  */
 export function renderVaultPut(v: VaultSpec, p: VaultPathSpec): ScriptPair {
   const where = `${v.mount}/${p.path}`;
   const names = p.keys.map((k) => k.name).join(" ");
-  const exec = (cmd: string, stdin: boolean): string => `incus exec ${stdin ? "-T" : "-n"} ${shq(v.container)} -- sh -c ${shq(inVaultShell(v, cmd))}`;
+  const exec = (text: string, stdin: boolean): string =>
+    `incus exec ${stdin ? "-T" : "-n"} ${shq(v.container)} -- sh -c ${shq(text)}`;
+  const gone =
+    `if ! incus info ${shq(v.container)} >/dev/null 2>&1; then ` +
+    `log ${shq(`vault: container ${v.container} is gone, nothing to delete`)}; exit 0; fi`;
   const create = script(`vault path ${where} (values on stdin)`, [
     ...healthLines(v),
-    exec(`vault kv put -mount=${shq(v.mount)} ${shq(p.path)} - >/dev/null`, true),
+    exec(inVaultShell(v, p, `vault kv put -mount=${shq(v.mount)} ${shq(p.path)} - >/dev/null`), true),
     `log ${shq(`vault: ${where} written (keys: ${names})`)}`,
   ]);
+  const metadataDelete = `vault kv metadata delete -mount=${shq(v.mount)} ${shq(p.path)} >/dev/null`;
   const del = p.keepOnDestroy
-    ? script(`vault path ${where} (delete)`, [`log ${shq(`vault: ${where} kept (keepOnDestroy is true)`)}`])
+    ? script(`vault path ${where} (delete)`, [
+        `log ${shq(`vault: ${where} kept (keepOnDestroy is true)`)}`,
+        gone,
+        exec([...vaultShellHead(v), ...revokeLines(v, p)].join("\n"), false),
+      ])
     : script(`vault path ${where} (delete)`, [
-        `if ! incus info ${shq(v.container)} >/dev/null 2>&1; then log ${shq(`vault: container ${v.container} is gone, nothing to delete`)}; exit 0; fi`,
+        gone,
         ...healthLines(v),
-        exec(`vault kv metadata delete -mount=${shq(v.mount)} ${shq(p.path)} >/dev/null`, false),
+        exec([inVaultShell(v, p, metadataDelete), ...revokeLines(v, p)].join("\n"), false),
         `log ${shq(`vault: ${where} deleted with all its versions`)}`,
       ]);
   return { create, delete: del };
@@ -113,7 +202,7 @@ export function renderVaultEnvFile(v: VaultSpec): ScriptPair {
     `if [ -f "$f" ]; then b="$f.bak-$(date -u +%Y%m%d%H%M%S)"; cp -p "$f" "$b"; echo "incus-tenant: $f: backup $b" >&2; fi`,
     `tmp=$(mktemp "$f.XXXXXX"); [ ! -f "$f" ] || chown --reference="$f" "$tmp"; chmod 0600 "$tmp"`,
     `printf '%s\\n' "$new" > "$tmp"; mv -f "$tmp" "$f"`,
-    `echo "incus-tenant: $f: VAULT_* variables written (${env.variables.map(([n]) => n).join(" ")})" >&2`,
+    `echo "incus-tenant: $f: VAULT_* variables written ("${shq(env.variables.map(([n]) => n).join(" "))}")" >&2`,
   ].join("\n");
   return {
     create: script(`VAULT_* variables of ${env.path} in container ${env.container}`, [`incus exec -n ${shq(env.container)} -- sh -c ${shq(inner)}`]),

@@ -103,12 +103,21 @@ const signalLines = (): string[] => [
   `else log "coredns in $c: not signalled (not running, or no pkill): the Corefile takes effect when it starts"; fi`,
 ];
 
-/** Writes "$want" to "$<fileVar>" in the container: temp file, then mv (both in the same folder). */
+/**
+ * Writes "$want" to a fresh temp file "$tmp" next to "$<fileVar>" in the container (`mktemp`: no
+ * predictable name; mode 0644 like the file it replaces). The EXIT trap removes it unless the
+ * caller's `mv` consumed it (see {@link moveLine}).
+ */
 const pushLines = (fileVar: string, content = `printf '%s\\n' "$want"`): string[] => [
   `incus exec "$c" -- mkdir -p "$(dirname "$${fileVar}")"`,
-  `tmp="$${fileVar}.incus-tenant-new"`,
+  `tmp=$(incus exec "$c" -- mktemp "$${fileVar}.XXXXXXXX"); ` +
+    `trap 'incus exec "$c" -- rm -f "$tmp" >/dev/null 2>&1 || true' EXIT`,
   `${content} | incus file push --mode 0644 - "$c$tmp"`,
+  `incus exec "$c" -- chmod 0644 "$tmp"`,
 ];
+
+/** Renames "$tmp" over "$<fileVar>" in the container and drops the temp file's EXIT trap. */
+const moveLine = (fileVar: string): string => `incus exec "$c" -- mv -f "$tmp" "$${fileVar}"; trap - EXIT`;
 
 const runningLine = (what: string): string => `incus exec "$c" -- true || { echo "${what}: container $c is not running" >&2; exit 1; }`;
 
@@ -151,7 +160,7 @@ export function renderZoneScripts(dns: DnsSpec, zone: ZoneSpec, todayCommand: st
     '  if [ "$existed" = 1 ]; then',
     ...backupLines("file", what, "-${old_serial:-noserial}").map((l) => `    ${l}`),
     "  fi",
-    `  incus exec "$c" -- mv -f "$tmp" "$file"`,
+    `  ${moveLine("file")}`,
     `  log "${what}: serial $serial written to $file (was \${old_serial:-none}); the file plugin reloads it because the serial grew"`,
     `  ${pruneBackupsLine('incus exec "$c" --', '"$file"', what)}`,
     "fi",
@@ -167,7 +176,7 @@ export function renderZoneScripts(dns: DnsSpec, zone: ZoneSpec, todayCommand: st
     `  want=$(printf '%s\\n' "$old" | awk -v b=${shq(begin)} -v e=${shq(end)} '$0 == b { skip = 1; next } skip && $0 == e { skip = 0; next } !skip')`,
     ...backupLines("corefile", "Corefile").map((l) => `  ${l}`),
     ...pushLines("corefile").map((l) => `  ${l}`),
-    `  incus exec "$c" -- mv -f "$tmp" "$corefile"; log "${what}: server block removed from $corefile"`,
+    `  ${moveLine("corefile")}; log "${what}: server block removed from $corefile"`,
     ...signalLines().map((l) => `  ${l}`),
     "fi",
     `if incus exec "$c" -- test -e "$file"; then`,
@@ -189,7 +198,7 @@ export function renderCorefileScripts(dns: DnsSpec): ScriptPair {
     `if [ "$existed" = 1 ] && [ "$old" = "$want" ]; then log "$corefile: unchanged"; else`,
     ...pushLines("corefile").map((l) => `  ${l}`),
     `  if [ "$existed" = 1 ]; then ${backupLines("corefile", "Corefile").join("; ")}; fi`,
-    `  incus exec "$c" -- mv -f "$tmp" "$corefile"; log "$corefile: written"`,
+    `  ${moveLine("corefile")}; log "$corefile: written"`,
     ...signalLines().map((l) => `  ${l}`),
     "fi",
   ]);

@@ -106,14 +106,30 @@ async function main(): Promise<void> {
   const fpOf = () => (fs.existsSync(crt) ? sh(`openssl x509 -in ${crt} -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f`).trim() : "");
   const trustedBefore = fpOf() !== "" && shOk(`lxc config trust show ${fpOf()}`);
   const stateFile = path.join(dir, "state.json");
-  const config: Record<string, string> = { "incus-tenant:tenant": JSON.stringify(t), "incus-tenant:sshPrivateKey": key, "incus-tenant:allowMassChange": "true" };
+  // The test bed's LXD source is reached over the same sshd: its key doubles as the source key.
+  const config: Record<string, string> = {
+    "incus-tenant:tenant": JSON.stringify(t),
+    "incus-tenant:sshPrivateKey": key,
+    "incus-tenant:migrationSourceKey": key,
+    "incus-tenant:allowMassChange": "true",
+  };
   try {
     const np = require("../render/networkPlan");
     config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(np.asNetworkPlan(undefined), np.networkPlan(spec)).hash;
   } catch {
     // no approval gate in this program
   }
-  const program = (destroy = false) => runProgram({ programPath: path.join(ROOT, "index.ts"), config, secretKeys: ["incus-tenant:sshPrivateKey"], stateFile, stack: STACK, destroy, log: (l) => log(`  ${l}`) });
+  const secretKeys = ["incus-tenant:sshPrivateKey", "incus-tenant:migrationSourceKey"];
+  const program = (destroy = false) =>
+    runProgram({
+      programPath: path.join(ROOT, "index.ts"),
+      config,
+      secretKeys,
+      stateFile,
+      stack: STACK,
+      destroy,
+      log: (l) => log(`  ${l}`),
+    });
   try {
     log("creating 3 LXD source containers with data and an HTTP service");
     for (const n of NAMES) makeSource(n, { dataMB: DATA_MB[n] });

@@ -10,9 +10,20 @@
 #       vault kv put -mount=M PATH -                    JSON object of flat strings on stdin
 #       vault kv get [-format=json] -mount=M PATH       {"data":{"data":{..},"metadata":{..}}}
 #       vault kv metadata delete -mount=M PATH          removes every version
-#     Every call needs VAULT_TOKEN equal to <state>/token (except status). Data are files of mode
-#     0600 under <state>/data; each call's arguments (never its stdin) are appended to
-#     <state>/calls.log so a test can assert the exact calls and that no secret was an argument.
+#       vault policy write NAME -|FILE                  (root only) a policy of one-line rules:
+#                                                       path "M/data/P" { capabilities = ["create", "update"] }
+#       vault token create [-orphan] -policy=NAME... [-ttl=T] [-display-name=D] [-field=token]
+#                                                       (root only) a token holding those policies
+#       vault token lookup                              exit 0 for a valid token (lookup-self)
+#       vault token revoke -self                        revokes a created token (never the root one)
+#     Every call needs VAULT_TOKEN (except status): the root token (<state>/token) may do anything;
+#     a created token may only do what its policies grant, with exactly the capability Vault checks
+#     (kv put: create, or update when the path exists; kv metadata delete: delete on M/metadata/P;
+#     kv get: read). Anything else is refused with Vault's 403. Data, policies and tokens (by
+#     sha256, never in clear) are files of mode 0600 under <state>; each call's arguments (never
+#     its stdin) are appended to <state>/calls.log so a test can assert the exact calls and that no
+#     secret was an argument, and every authorization decision to <state>/auth.log as
+#     "<capability> <path> by root|<policies>" or "... DENIED for <policies>" (never a token).
 #   a health endpoint on 127.0.0.1:<port> (default 8200) served by
 #     `socat TCP-LISTEN:<port>,fork,reuseaddr EXEC:<root>/usr/local/lib/fake-vault/health`:
 #     GET /v1/sys/health answers 200, 503 when <state>/sealed exists, 501 without <state>/token.
@@ -86,10 +97,36 @@ json_flat() {
 }
 
 sealed() { [ -e "$STATE/sealed" ]; }
+DENIED="Code: 403. Errors: * permission denied"
+audit() { printf '%s\n' "$*" >> "$STATE/auth.log"; }
+tokhash() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+# auth: sets WHO to "root" (the root token) or to the policies of a created token; else 403.
 auth() {
   [ -s "$STATE/token" ] || die "Vault is not initialized"
   sealed && die "error performing token check: Vault is sealed"
-  [ -n "${VAULT_TOKEN:-}" ] && [ "$VAULT_TOKEN" = "$(cat "$STATE/token")" ] || die "Code: 403. Errors: * permission denied"
+  [ -n "${VAULT_TOKEN:-}" ] || die "$DENIED"
+  if [ "$VAULT_TOKEN" = "$(cat "$STATE/token")" ]; then WHO=root; return 0; fi
+  local f; f="$STATE/tokens/$(tokhash "$VAULT_TOKEN")"
+  [ -f "$f" ] || die "$DENIED"
+  WHO=$(cat "$f")
+}
+# allow CAP PATH: returns when WHO is root or one of its policies grants CAP on exactly PATH; else 403.
+allow() {
+  local cap=$1 p=$2 pol line re='^path "([^"]+)" [{] capabilities = [[](.*)[]] [}]$'
+  if [ "$WHO" = root ]; then audit "$cap $p by root"; return 0; fi
+  for pol in $WHO; do
+    [ -f "$STATE/policies/$pol" ] || continue
+    while IFS= read -r line; do
+      [[ $line =~ $re ]] && [ "${BASH_REMATCH[1]}" = "$p" ] || continue
+      [[ ${BASH_REMATCH[2]} == *"\"$cap\""* ]] && { audit "$cap $p by $WHO"; return 0; }
+    done < "$STATE/policies/$pol"
+  done
+  audit "$cap $p DENIED for $WHO"
+  die "$DENIED"
+}
+root_only() { # root_only WHAT
+  [ "$WHO" = root ] && { audit "$1 by root"; return 0; }
+  audit "$1 DENIED for $WHO"; die "$DENIED"
 }
 # kv_args ARGS...: sets FORMAT, MOUNT, KPATH, REST (positional args after the path)
 kv_args() {
@@ -122,6 +159,7 @@ case "${1:-} ${2:-} ${3:-}" in
   "kv put "*)
     shift 2; kv_args "$@"; auth
     [ "${REST[*]:-}" = - ] || die "fake vault: only 'kv put -mount=M PATH -' (a JSON object on stdin) is supported"
+    if [ -f "$FILE" ]; then allow update "$MOUNT/data/$KPATH"; else allow create "$MOUNT/data/$KPATH"; fi
     data=$(json_flat "$(cat)") || die "failed to parse JSON input: expected one object of string values"
     mkdir -p "$(dirname "$FILE")"
     v=1; [ ! -f "$FILE.version" ] || v=$(( $(cat "$FILE.version") + 1 ))
@@ -129,14 +167,57 @@ case "${1:-} ${2:-} ${3:-}" in
     printf '%s\n' "$v" > "$FILE.version"
     printf 'Success! Data written to: %s/data/%s (version %s)\n' "$MOUNT" "$KPATH" "$v" ;;
   "kv get "*)
-    shift 2; kv_args "$@"; auth
+    shift 2; kv_args "$@"; auth; allow read "$MOUNT/data/$KPATH"
     [ -f "$FILE" ] || { printf 'No value found at %s/data/%s\n' "$MOUNT" "$KPATH" >&2; exit 2; }
     if [ "$FORMAT" = json ]; then printf '{"request_id":"fake","data":{"data":%s,"metadata":{"version":%s}}}\n' "$(cat "$FILE")" "$(cat "$FILE.version")"
     else printf '====== Data ======\n'; sed 's/^{//; s/}$//; s/","/"\n"/g' "$FILE"; printf '\n'; fi ;;
   "kv metadata delete")
-    shift 3; kv_args "$@"; auth
+    shift 3; kv_args "$@"; auth; allow delete "$MOUNT/metadata/$KPATH"
     rm -f "$FILE" "$FILE.version"
     printf 'Success! Data deleted (if it existed) at: %s/metadata/%s\n' "$MOUNT" "$KPATH" ;;
+  "policy write "*)
+    shift 2; [ $# = 2 ] || die "fake vault: only 'policy write NAME -|FILE' is supported"
+    name=$1; [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "fake vault: invalid policy name $name"
+    auth; root_only "policy write $name"
+    if [ "$2" = - ]; then text=$(cat); else text=$(cat -- "$2"); fi
+    re='^path "[^"]+" [{] capabilities = [[]"[a-z]+"(, "[a-z]+")*[]] [}]$'
+    while IFS= read -r line; do
+      [ -z "$line" ] || [[ $line == '#'* ]] || [[ $line =~ $re ]] ||
+        die "failed to parse policy: fake vault: unsupported line: $line"
+    done <<< "$text"
+    mkdir -p "$STATE/policies"; printf '%s\n' "$text" > "$STATE/policies/$name"
+    printf 'Success! Uploaded policy: %s\n' "$name" ;;
+  "token create"*)
+    shift 2; pols=() field='' display=''
+    while [ $# -gt 0 ]; do
+      case $1 in
+        -orphan) ;;
+        -policy=*) p=${1#-policy=}; pols+=("$p")
+          [[ $p =~ ^[A-Za-z0-9_.-]+$ ]] || die "fake vault: invalid policy name $p" ;;
+        -ttl=*|-period=*|-explicit-max-ttl=*) ;;
+        -display-name=*) display=${1#-display-name=} ;;
+        -field=token) field=token ;;
+        *) die "fake vault: unsupported token create argument $1" ;;
+      esac
+      shift
+    done
+    [ ${#pols[@]} -gt 0 ] || die "fake vault: token create needs -policy="
+    auth; root_only "token create ${pols[*]}"
+    new="fake-scoped-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+    mkdir -p "$STATE/tokens"; printf '%s\n' "${pols[*]}" > "$STATE/tokens/$(tokhash "$new")"
+    if [ "$field" = token ]; then printf '%s\n' "$new"
+    else
+      printf 'Key               Value\n---               -----\ntoken             %s\n' "$new"
+      printf 'token_policies    ["default" "%s"]\ndisplay_name      %s\n' "${pols[*]}" "token-$display"
+    fi ;;
+  "token lookup "*)
+    shift 2; [ $# = 0 ] || die "fake vault: only 'token lookup' (self) is supported"
+    auth; audit "lookup-self by $WHO"
+    printf 'Key         Value\n---         -----\npolicies    [%s]\n' "$WHO" ;;
+  "token revoke -self")
+    auth; [ "$WHO" != root ] || die "fake vault: refusing to revoke the root token"
+    audit "revoke-self by $WHO"; rm -f "$STATE/tokens/$(tokhash "$VAULT_TOKEN")"
+    printf 'Success! Revoked token (if it existed)\n' ;;
   *) die "fake vault: unsupported command: $*" ;;
 esac
 CLI
@@ -180,10 +261,10 @@ stop_server() {
 
 case $cmd in
   install)
-    mkdir -p "$(dirname "$BIN")" "$(dirname "$HEALTH")" "$STATE/data"
+    mkdir -p "$(dirname "$BIN")" "$(dirname "$HEALTH")" "$STATE/data" "$STATE/policies" "$STATE/tokens"
     chmod 0700 "$STATE"
     write_cli; write_health
-    touch "$STATE/calls.log"; chmod 0600 "$STATE/calls.log"
+    touch "$STATE/calls.log" "$STATE/auth.log"; chmod 0600 "$STATE/calls.log" "$STATE/auth.log"
     if [ ! -s "$STATE/token" ]; then (umask 077; printf 'fake-%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > "$STATE/token"); fi
     [ "$SERVER" = 0 ] || start_server
     echo "fake-vault.sh: FAKE vault installed at $BIN (state $STATE)" >&2 ;;

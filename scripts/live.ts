@@ -131,7 +131,7 @@ export function repairText(stack: string, items: readonly DriftItem[]): string {
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseLiveArgs(argv);
-    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)));
+    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), { stack: args.stack });
     if (args.sshKey === undefined) throw new Error("no SSH key: pass --ssh-key FILE or set INCUS_TENANT_SSH_KEY to the key's path");
     const live = parseLive(await sshRead(spec, args.sshKey, readCommand(spec)));
     const drift = diffLive(spec, live);

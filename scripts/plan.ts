@@ -37,7 +37,7 @@ export function parseArgs(argv: string[]): PlanArgs {
 export function main(argv: string[]): number {
   try {
     const args = parseArgs(argv);
-    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)));
+    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), { stack: args.stack });
     process.stdout.write(args.json ? `${JSON.stringify(planDocument(args.stack, spec), null, 2)}\n` : `${planText(args.stack, spec)}\n`);
     return 0;
   } catch (e) {

@@ -4,7 +4,7 @@
  */
 import { ZodIssue } from "zod";
 import { formatIpv4, parseCidr, parseIpv4 } from "./net";
-import { RULES } from "./rules";
+import { RULES, sourcesCoverAll } from "./rules";
 import { deriveServices } from "./services";
 import { deriveMigration } from "./migration";
 import { ParsedTenant, tenantSchema } from "./schema";
@@ -71,8 +71,9 @@ function deriveNat(t: ParsedTenant): NatRuleSpec[] {
     return protocols.flatMap((protocol) =>
       rule.ports.map((port) => {
         const destinationPort = rule.toPort ?? port;
-        // 0.0.0.0/0 anywhere in the list means any source (the rule was checked as public).
-        const sources = (rule.sources ?? []).includes("0.0.0.0/0") ? [] : (rule.sources ?? []);
+        // Sources that together cover every address (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1...) mean any
+        // source; on a sensitive port such a rule was refused, so here it is a public one.
+        const sources = sourcesCoverAll(rule.sources ?? []) ? [] : (rule.sources ?? []);
         return { key: `${protocol}-${port}`, protocol, port, container: rule.to, destinationIp: ip, destinationPort, destination: `${ip}:${destinationPort}`, sources: [...new Set(sources)].sort() };
       }),
     );
@@ -80,12 +81,28 @@ function deriveNat(t: ParsedTenant): NatRuleSpec[] {
   return rules.sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port);
 }
 
+/** What parseTenant knows besides the tenant itself. */
+export interface ParseOptions {
+  /** The Pulumi stack name: a stack named "prod" or "stage" must have that environment. */
+  readonly stack?: string;
+}
+
+/** The stacks whose name fixes the environment. */
+const ENVIRONMENT_STACKS: readonly string[] = ["prod", "stage"];
+
+/** A stack named prod or stage whose environment says the other. */
+function stackProblems(t: ParsedTenant, stack: string | undefined): Problem[] {
+  if (stack === undefined || !ENVIRONMENT_STACKS.includes(stack) || stack === t.environment) return [];
+  const message = `is "${t.environment}" but the stack is "${stack}": a ${stack} stack must say environment: ${stack}`;
+  return [{ path: "environment", message }];
+}
+
 /** Validates and derives. Throws SpecError with every problem (shape problems first, then rules). */
-export function parseTenant(raw: unknown): TenantSpec {
+export function parseTenant(raw: unknown, options: ParseOptions = {}): TenantSpec {
   const parsed = tenantSchema.safeParse(raw);
   if (!parsed.success) throw new SpecError(parsed.error.issues.map(issueToProblem));
   const t = parsed.data;
-  const problems = RULES.flatMap((rule) => rule(t));
+  const problems = [...stackProblems(t, options.stack), ...RULES.flatMap((rule) => rule(t))];
   if (problems.length > 0) throw new SpecError(problems);
 
   const subnet = parseCidr(t.network.subnet)!;

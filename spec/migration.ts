@@ -4,20 +4,16 @@
  * with field paths, and the derived, immutable MigrationSpec.
  *
  * Every migration command runs on the destination (Incus) host. It reaches the source host over
- * SSH (key on stdin: secret config `migrationSourceKey`, default the host's key) for what needs
+ * SSH (key on stdin: secret config `migrationSourceKey`, required; never the host's key) for what needs
  * LXD itself (versions, usage, trust, rsync of data), and the source LXD through an `incus
  * remote` for the containers (copy, stop, start).
  */
 import { z } from "zod";
 import type { ParsedTenant } from "./schema";
 import type { Problem } from "./types";
-import { trimSlash } from "./paths";
+import { absPath, host, hostPort, port, remoteName, sshHostKey, userName } from "./primitives";
 
-const absPath = z.string().regex(/^\/[^\0\n\r]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
-const port = z.number({ invalid_type_error: "must be a port number" }).int("must be a whole number").min(1, "must be a port from 1 to 65535").max(65535, "must be a port from 1 to 65535");
-const hostName = z.string().regex(/^[A-Za-z0-9.:-]+$/, "must be an IP address or host name");
-
-/** The secret config key holding the source host's SSH key (default: the host's key). */
+/** The secret config key holding the source host's SSH key (required with a migration section; no default). */
 export const MIGRATION_SOURCE_KEY = "migrationSourceKey";
 
 /** Where the migration manifest lives on the destination host. */
@@ -41,21 +37,26 @@ export const migrationSectionSchema = z
     source: z
       .object({
         /** SSH address of the source host. */
-        address: hostName,
+        address: host,
         /** SSH port. */
         port: port.default(22),
         /** SSH user; `sudo -n` is used when it is not root. */
-        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").default("root"),
+        user: userName.default("root"),
         /** Force sudo on or off (default: sudo unless user is root). */
         sudo: z.boolean().optional(),
-        /** Pinned SSH host key of the source host ("ssh-ed25519 AAAA..."). */
-        hostKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+$/, 'must be a public host key like "ssh-ed25519 AAAA..."').optional(),
+        /** Pinned SSH host key of the source host ("ssh-ed25519 AAAA..."); required: never reached unpinned. */
+        hostKey: sshHostKey,
       })
       .strict(),
     /** LXD's HTTPS address (core.https_address) as the destination reaches it; default <source.address>:8443. */
-    lxdAddress: z.string().regex(/^[A-Za-z0-9.-]+:[0-9]{1,5}$/, "must be host:port like 192.0.2.5:8443").optional(),
-    /** Name of the `incus remote` for the source LXD. */
-    remote: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a remote name (lower-case letters, digits, hyphens)").default("lxd-source"),
+    lxdAddress: hostPort.optional(),
+    /** Pinned SHA-256 fingerprint of LXD's certificate (64 hex digits, colons allowed); checked before `remote add`. */
+    lxdFingerprint: z
+      .string()
+      .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, "must be a SHA-256 fingerprint (64 hex digits, colons allowed)")
+      .optional(),
+    /** Name of the `incus remote` for the source LXD (never a built-in remote: "local", "images"). */
+    remote: remoteName.default("lxd-source"),
     /** Source container name = sourcePrefix + destination name (the runbook used "<tenant>-"). */
     sourcePrefix: z.string().regex(/^([A-Za-z][A-Za-z0-9-]*)?$/, "must be letters, digits or hyphens, starting with a letter").default(""),
     /** Destination names of the containers to move; each must be declared in `containers`. */
@@ -91,8 +92,17 @@ export interface MigrationContainerSpec {
 
 /** Derived, immutable migration description (TenantSpec.migration). */
 export interface MigrationSpec {
-  readonly source: { readonly address: string; readonly port: number; readonly user: string; readonly sudo: boolean; readonly hostKey?: string };
+  readonly source: {
+    readonly address: string;
+    readonly port: number;
+    readonly user: string;
+    readonly sudo: boolean;
+    /** Pinned SSH host key of the source (required). */
+    readonly hostKey: string;
+  };
   readonly lxdAddress: string;
+  /** Pinned sha256 of LXD's certificate, lower-case hex without colons (from `lxdFingerprint`). */
+  readonly lxdFingerprint?: string;
   readonly remote: string;
   readonly sourcePrefix: string;
   /** In the order listed in the stack (pre-copy lanes and per-container cutovers follow it). */
@@ -128,18 +138,21 @@ export function checkMigration(t: ParsedTenant): Problem[] {
       problems.push({ path, message: `"${name}" is not listed in migration.containers` });
       continue;
     }
-    if (trimSlash(d.source).split("/").length < 3) problems.push({ path: `${path}.source`, message: "must be at least two levels deep (it is deleted by cleanupSource)" });
-    if (trimSlash(d.destination).split("/").length < 3) problems.push({ path: `${path}.destination`, message: "must be at least two levels deep" });
+    // Paths are normalised by the schema (spec/primitives.ts): "//opt" arrives here as "/opt".
+    if (d.source.split("/").length < 3) {
+      const message = "must be at least two levels deep (it is deleted by cleanupSource)";
+      problems.push({ path: `${path}.source`, message });
+    }
+    if (d.destination.split("/").length < 3) {
+      problems.push({ path: `${path}.destination`, message: "must be at least two levels deep" });
+    }
     const c = t.containers[name];
-    if (c && !Object.values(c.devices).some((dev) => dev.type === "disk" && dev.source !== undefined && trimSlash(dev.source) === trimSlash(d.destination))) {
+    if (c && !Object.values(c.devices).some((dev) => dev.type === "disk" && dev.source === d.destination)) {
       problems.push({ path: `${path}.destination`, message: `must be the source of a disk device of container "${name}" (containers.${name}.devices) so the copy mounts it` });
     }
-    const other = destinations.get(trimSlash(d.destination));
+    const other = destinations.get(d.destination);
     if (other !== undefined) problems.push({ path: `${path}.destination`, message: `${d.destination} is already the destination of "${other}"` });
-    else destinations.set(trimSlash(d.destination), name);
-  }
-  if (m.source.address === t.host.address && m.source.port === t.host.port && m.remote === "local") {
-    problems.push({ path: "migration.remote", message: '"local" is the destination itself: choose another remote name' });
+    else destinations.set(d.destination, name);
   }
   return problems;
 }
@@ -154,21 +167,24 @@ export function deriveMigration(t: ParsedTenant): MigrationSpec | undefined {
       port: m.source.port,
       user: m.source.user,
       sudo: m.source.sudo ?? m.source.user !== "root",
-      ...(m.source.hostKey !== undefined ? { hostKey: m.source.hostKey } : {}),
+      hostKey: m.source.hostKey,
     },
     lxdAddress: m.lxdAddress ?? `${m.source.address}:8443`,
+    ...(m.lxdFingerprint !== undefined ? { lxdFingerprint: m.lxdFingerprint.replace(/:/g, "").toLowerCase() } : {}),
     remote: m.remote,
     sourcePrefix: m.sourcePrefix,
     containers: m.containers.map((name) => {
       const c = t.containers[name];
       const d = m.data[name];
-      const device = d ? Object.values(c.devices).find((dev) => dev.type === "disk" && trimSlash(dev.source ?? "") === trimSlash(d.destination)) : undefined;
+      const device = d && Object.values(c.devices).find((dev) => dev.type === "disk" && dev.source === d.destination);
       return {
         name,
         source: `${m.sourcePrefix}${name}`,
         ipv4: c.ipv4,
         healthPorts: [...new Set(c.ports)].sort((a, b) => a - b),
-        ...(d && device ? { data: { source: trimSlash(d.source), destination: trimSlash(d.destination), path: device.path as string, owner: d.owner } } : {}),
+        ...(d && device
+          ? { data: { source: d.source, destination: d.destination, path: device.path as string, owner: d.owner } }
+          : {}),
       };
     }),
     parallel: m.parallel,

@@ -37,3 +37,21 @@ export function parseCidr(text: string): Cidr | undefined {
 export function cidrContains(cidr: Cidr, ip: number): boolean {
   return ip >= cidr.network && ip <= cidr.broadcast;
 }
+
+/** True when two networks share at least one address. */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  return a.network <= b.broadcast && b.network <= a.broadcast;
+}
+
+/**
+ * True when the networks together hold every IPv4 address (their union is 0.0.0.0/0), e.g.
+ * 0.0.0.0/1 + 128.0.0.0/1: such a source list lets everyone in, like 0.0.0.0/0 itself.
+ */
+export function coversAll(networks: readonly Cidr[]): boolean {
+  let next = 0; // the lowest address not covered yet
+  for (const n of [...networks].sort((a, b) => a.network - b.network)) {
+    if (n.network > next) return false;
+    next = Math.max(next, n.broadcast + 1);
+  }
+  return next > 0xffffffff;
+}

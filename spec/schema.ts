@@ -3,16 +3,12 @@
  * fields to each other live in spec/rules.ts. Objects are strict so a typo is an error.
  */
 import { z } from "zod";
-import { parseCidr, parseIpv4 } from "./net";
 import { servicesShape } from "./services";
 import { migrationSectionSchema } from "./migration";
+import {
+  absPath, cidr, deviceName, dnsLabel, dnsName, host, iface, imageRef, ipv4, port, sshHostKey, userName,
+} from "./primitives";
 
-const ipv4 = z.string().refine((s) => parseIpv4(s) !== undefined, { message: "must be an IPv4 address like 10.0.2.10" });
-const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: "must be an IPv4 network like 10.0.2.0/24" });
-const port = z.number({ invalid_type_error: "must be a port number" }).int("must be a whole number").min(1, "must be a port from 1 to 65535").max(65535, "must be a port from 1 to 65535");
-const iface = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be a network interface name (1-15 letters, digits, . _ -)");
-const dnsName = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "must be a lower-case DNS name like example.com");
-const absPath = z.string().regex(/^\/[^\0\n\r]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
 const protocol = z.enum(["tcp", "udp"], { errorMap: () => ({ message: 'must be "tcp" or "udp"' }) });
 
 /** One device of a container. Only `disk` is supported; `proxy` parses so it can be refused by name. */
@@ -20,9 +16,9 @@ export const deviceSchema = z
   .object({
     /** Device type: "disk" (proxy devices are refused: NAT rules replace them). */
     type: z.string(),
-    /** Host path (disk). */
+    /** Host path (disk), normalised. */
     source: absPath.optional(),
-    /** Path inside the container (disk). */
+    /** Path inside the container (disk), normalised. */
     path: absPath.optional(),
     /** Mount read-only (disk). */
     readonly: z.boolean().optional(),
@@ -34,15 +30,15 @@ export const containerSchema = z
     /** Reserved IPv4 inside the tenant subnet (DHCP reservation on the eth0 nic). */
     ipv4,
     /** Image to create the container from; defaults to the tenant's `image`. */
-    image: z.string().regex(/^\S+$/, "must be an image reference without spaces").optional(),
+    image: imageRef.optional(),
     /** security.privileged (only `system` needs it). */
     privileged: z.boolean().default(false),
     /** security.protection.delete; defaults to true in prod, false in stage. */
     protect: z.boolean().optional(),
     /** TCP/UDP ports the container's services listen on (NAT and health checks use them). */
     ports: z.array(port).default([]),
-    /** Extra devices by name (disk only). */
-    devices: z.record(deviceSchema).default({}),
+    /** Extra devices by Incus device name (disk only). */
+    devices: z.record(deviceName, deviceSchema).default({}),
   })
   .strict();
 
@@ -72,20 +68,20 @@ export const tenantSchema = z
     /** The tenant's base domain (example.com). */
     domain: dnsName,
     /** Labels of the public names derived from environment + domain. */
-    hostnames: z.array(z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS label")).default(["chat", "system", "alm", "login"]),
+    hostnames: z.array(dnsLabel).default(["chat", "system", "alm", "login"]),
     /** The Incus host, reached over SSH. */
     host: z
       .object({
         /** SSH address of the host. */
-        address: z.string().regex(/^[A-Za-z0-9.:-]+$/, "must be an IP address or host name"),
+        address: host,
         /** SSH port; never DNATed, always allowed by the INPUT guard. */
         port: port.default(22),
         /** SSH user; commands run through `sudo -n` when it is not root. */
-        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").default("root"),
+        user: userName.default("root"),
         /** Force sudo on or off (default: sudo unless user is root). */
         sudo: z.boolean().optional(),
-        /** Pinned SSH host key ("ssh-ed25519 AAAA..."); strongly recommended. */
-        hostKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+$/, "must be a public host key like \"ssh-ed25519 AAAA...\"").optional(),
+        /** Pinned SSH host key ("ssh-ed25519 AAAA..."); required in prod (spec/rules.ts checkHost). */
+        hostKey: sshHostKey.optional(),
         /** The host's public interface: every DNAT rule is bound to it with -i. */
         externalInterface: iface,
         /** Public IPv4 the NAT rules answer on (defaults to address when that is an IPv4). */
@@ -111,7 +107,7 @@ export const tenantSchema = z
     /** Incus storage pool for the containers' root disks. */
     storagePool: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be a storage pool name").default("default"),
     /** Default image for containers. */
-    image: z.string().regex(/^\S+$/, "must be an image reference without spaces").default("images:debian/12"),
+    image: imageRef.default("images:debian/12"),
     /** The containers, by name. */
     containers: z.record(containerSchema).refine((c) => Object.keys(c).length > 0, { message: "must declare at least one container" }),
     /** NAT rules: external port(s) → container. */

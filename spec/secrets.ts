@@ -1,13 +1,18 @@
-/** Secret config keys a tenant needs besides its tenant section (Vault `fromConfig` values). */
+/** Secret config keys a tenant needs besides its tenant section (Vault `fromConfig` values, the migration key). */
 import { TenantSpec } from "./types";
+import { MIGRATION_SOURCE_KEY } from "./migration";
 
 /** `{ key, field }` for every `fromConfig` value, field being the stack path that names it. */
 export function requiredSecretKeys(spec: TenantSpec): { key: string; field: string }[] {
   const vault = spec.services.vault;
-  if (!vault) return [];
-  return vault.paths.flatMap((p) =>
-    p.keys.flatMap((k) => (k.source.kind === "config" ? [{ key: k.source.key, field: `vault.paths.${p.path}.keys.${k.name}.fromConfig` }] : [])),
+  const fromVault = (vault?.paths ?? []).flatMap((p) =>
+    p.keys.flatMap((k) =>
+      k.source.kind === "config" ? [{ key: k.source.key, field: `vault.paths.${p.path}.keys.${k.name}.fromConfig` }] : [],
+    ),
   );
+  // The migration source has its own key: the host's key is never sent to, or written for, another host.
+  const fromMigration = spec.migration ? [{ key: MIGRATION_SOURCE_KEY, field: "migration.source" }] : [];
+  return [...fromVault, ...fromMigration];
 }
 
 /**

@@ -6,9 +6,7 @@
  */
 import { z } from "zod";
 import type { Problem } from "./types";
-
-const absPath = z.string().regex(/^\/[^\0\n\r]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
-const containerName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, "must be a container name");
+import { absPath, containerName, url } from "./primitives";
 
 /** One key of a path: exactly one of generate, value, fromConfig (checked by checkVault). */
 export const vaultKeySchema = z
@@ -46,15 +44,21 @@ export const vaultSectionSchema = z
     /** Container Vault runs in; every vault command runs inside it with `incus exec`. */
     container: containerName.default("vault"),
     /** Vault address as seen from inside that container. */
-    address: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, "must be a URL like http://127.0.0.1:8200").default("http://127.0.0.1:8200"),
-    /** CA certificate inside the vault container (VAULT_CACERT and curl --cacert); unset: health check with -k. */
+    address: url.default("http://127.0.0.1:8200"),
+    /** CA certificate inside the vault container (VAULT_CACERT, curl --cacert); required with an https:// address. */
     caCert: absPath.optional(),
     /**
-     * File inside the vault container holding the token the writes use: a plain token file, or
-     * the runbooks' init.json (its "root_token" is used). Ignored when the container's own
-     * environment already sets VAULT_TOKEN. The token never appears in a command.
+     * File inside the vault container holding the bootstrap (root) token: a plain token file, or
+     * the runbooks' init.json (its "root_token" is used); the container's own VAULT_TOKEN, when
+     * set, takes its place. It is read only to create a path's scoped token (policy + token);
+     * the writes themselves use the scoped tokens. No token ever appears in a command.
      */
     tokenFile: absPath.default("/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json"),
+    /**
+     * Folder inside the vault container for the scoped tokens (one 0600 file per path, policy
+     * `incus-tenant-<tenant>-<path key>`); default: `incus-tenant-<tenant>` next to tokenFile.
+     */
+    scopedTokenDir: absPath.optional(),
     /** KV v2 mount. */
     mount: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be a mount name like secret").default("secret"),
     /** Paths by name. */
@@ -111,11 +115,19 @@ export interface VaultSpec {
   readonly address: string;
   readonly caCert?: string;
   readonly tokenFile: string;
+  /** Folder of the scoped token files (`<key>.token`, 0600) inside the vault container. */
+  readonly scopedTokenDir: string;
+  /** Prefix of the per-path policy names: `incus-tenant-<tenant>`. */
+  readonly policyPrefix: string;
   readonly mount: string;
   /** Paths sorted by path. */
   readonly paths: readonly VaultPathSpec[];
   readonly envFile?: VaultEnvFileSpec;
 }
+
+/** Why an https:// Vault without caCert is refused (its certificate would not be checked). */
+export const VAULT_CA_REQUIRED =
+  "is required when address is https:// (Vault's certificate is checked against it, never skipped)";
 
 /** Placeholder replaced by the tenant name in path names. */
 export const TENANT_PLACEHOLDER = "{tenant}";
@@ -158,6 +170,9 @@ export function checkVault(vault: VaultSection, pathPrefix = "vault", containers
   const problems: Problem[] = [];
   const add = (path: string, message: string): void => void problems.push({ path, message });
   if (containers !== undefined && !containers.includes(vault.container)) add(`${pathPrefix}.container`, `unknown container "${vault.container}"`);
+  if (vault.address.startsWith("https://") && vault.caCert === undefined) {
+    add(`${pathPrefix}.caCert`, VAULT_CA_REQUIRED);
+  }
   const keys = new Map<string, string>();
   for (const [path, p] of Object.entries(vault.paths)) {
     const at = `${pathPrefix}.paths.${path}`;
@@ -220,6 +235,8 @@ export function deriveVault(vault: VaultSection, tenant: string): VaultSpec {
     address: vault.address,
     ...(vault.caCert !== undefined ? { caCert: vault.caCert } : {}),
     tokenFile: vault.tokenFile,
+    scopedTokenDir: vault.scopedTokenDir ?? `${vault.tokenFile.replace(/\/[^/]*$/, "")}/incus-tenant-${tenant}`,
+    policyPrefix: `incus-tenant-${tenant}`,
     mount: vault.mount,
     paths,
     ...(env !== undefined

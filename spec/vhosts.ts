@@ -5,18 +5,11 @@
  */
 import { z } from "zod";
 import type { Problem } from "./types";
+import { isDnsLabel, isDnsName, joinPath, MESSAGES, plainAbsPath, port } from "./primitives";
 
 /** Where Caddy keeps certificates and ACME state (global `storage file_system` root). */
 export const CADDY_DATA_ROOT = "/opt/gbo/data/caddy";
 
-const DNS_NAME_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
-const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-const absPath = z
-  .string()
-  .regex(/^\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_.-]$/, "must be an absolute path of letters, digits, . _ - and / (no trailing slash)")
-  .refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
-const port = z.number({ invalid_type_error: "must be a port number" }).int("must be a whole number").min(1, "must be a port from 1 to 65535").max(65535, "must be a port from 1 to 65535");
 
 /** `tls`: exactly one of `acmeEmail` (production: Let's Encrypt) or `internal: true` (offline test bed). */
 const tlsSchema = z
@@ -40,10 +33,10 @@ export const proxySectionSchema = z
     container: z.string().default("proxy"),
     /** TLS snippet `tls_config`: `{ acmeEmail }` in prod, `{ internal: true }` on the test bed. */
     tls: tlsSchema,
-    /** Folder of the per-vhost files (`<sitesDir>/<vhost>.caddy`), imported by the main file. */
-    sitesDir: absPath.default("/etc/caddy/sites"),
-    /** The main Caddyfile (global block, tls_config snippet, import of the sites). */
-    mainFile: absPath.default("/etc/caddy/Caddyfile"),
+    /** Folder of the per-vhost files (`<sitesDir>/<vhost>.caddy`), imported by (so written into) the main file. */
+    sitesDir: plainAbsPath.default("/etc/caddy/sites"),
+    /** The main Caddyfile (global block, tls_config snippet, import of the sites); never inside sitesDir. */
+    mainFile: plainAbsPath.default("/etc/caddy/Caddyfile"),
     /** systemd unit running Caddy in the container (started when it is not running). */
     service: z.string().regex(/^[A-Za-z0-9@_.-]+$/, "must be a systemd unit name").default("caddy"),
   })
@@ -126,6 +119,9 @@ export interface DeriveVhostsInput {
   domainOf: (label: string) => string;
 }
 
+/** The file of vhost `key` in the (normalised) sites folder. */
+export const siteFilePath = (sitesDir: string, key: string): string => joinPath(sitesDir, `${key}.caddy`);
+
 /** The effective domain of a vhost. */
 export const vhostDomain = (label: string, v: { domain?: string }, domainOf: (label: string) => string): string => v.domain ?? domainOf(label);
 
@@ -141,15 +137,15 @@ export function checkVhosts(input: CheckVhostsInput): Problem[] {
   const owners = new Map<string, string>();
   for (const [label, v] of Object.entries(vhosts)) {
     const path = `vhosts.${label}`;
-    if (!LABEL_RE.test(label)) {
-      problems.push({ path, message: "vhost name must be a DNS label (1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen)" });
+    if (!isDnsLabel(label)) {
+      problems.push({ path, message: `vhost name ${MESSAGES.dnsLabel}` });
       continue;
     }
     const ports = input.containers.get(v.upstream.container);
     if (ports === undefined) problems.push({ path: `${path}.upstream.container`, message: `no container named "${v.upstream.container}"` });
     else if (!ports.includes(v.upstream.port)) problems.push({ path: `${path}.upstream.port`, message: `container "${v.upstream.container}" does not expose port ${v.upstream.port}` });
     const domain = vhostDomain(label, v, input.domainOf);
-    if (!DNS_NAME_RE.test(domain)) {
+    if (!isDnsName(domain)) {
       problems.push({ path: `${path}.domain`, message: `"${domain}" is not a valid DNS name (lower-case labels separated by dots, like chat.example.com)` });
       continue;
     }
@@ -184,7 +180,7 @@ export function deriveVhosts(input: DeriveVhostsInput): CaddySpec | undefined {
           upstreamIp: ipOf(v.upstream.container),
           upstreamPort: v.upstream.port,
           servedElsewhere: v.servedElsewhere,
-          file: `${p.sitesDir}/${key}.caddy`,
+          file: siteFilePath(p.sitesDir, key),
         };
       }),
   };

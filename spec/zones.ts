@@ -7,6 +7,7 @@ import { isIPv6 } from "net";
 import { z } from "zod";
 import { parseIpv4 } from "./net";
 import type { Problem } from "./types";
+import { absPath, containerName, ipv4, joinPath, plainAbsPath } from "./primitives";
 
 /** Where runbook 001 keeps the zone files inside the dns container (`/opt/gbo/data/<domain>.zone`). */
 export const DEFAULT_ZONES_DIR = "/opt/gbo/data";
@@ -15,8 +16,6 @@ export const DEFAULT_COREFILE = "/opt/gbo/conf/Corefile";
 export const RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"] as const;
 export type RecordType = (typeof RECORD_TYPES)[number];
 
-const ipv4 = z.string().refine((s) => parseIpv4(s) !== undefined, { message: "must be an IPv4 address like 10.0.2.10" });
-const absPath = z.string().regex(/^\/[^\0\n\r]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
 const ttl = z.number({ invalid_type_error: "must be a number of seconds" }).int("must be a whole number").min(0, "must be from 0 to 2147483647 seconds").max(2147483647, "must be from 0 to 2147483647 seconds");
 
 export const recordSchema = z
@@ -25,7 +24,11 @@ export const recordSchema = z
     name: z.string(),
     /** Record type. */
     type: z.enum(RECORD_TYPES, { errorMap: () => ({ message: `must be one of ${RECORD_TYPES.join(", ")}` }) }),
-    /** A: IPv4; AAAA: IPv6; CNAME/MX/NS: a full host name ("@" = the apex); TXT: text; SRV: "weight port target"; CAA: "flags tag value". */
+    /**
+     * A: IPv4; AAAA: IPv6; CNAME/MX/NS: a full host name ("@" = the apex), a trailing dot optional,
+     * never a bare label (`mail` is refused: write mail.example.com); TXT: printable text;
+     * SRV: "weight port target"; CAA: "flags tag value" (no control characters).
+     */
     value: z.string(),
     /** TTL of this record; defaults to the section's `ttl` ($TTL). */
     ttl: ttl.optional(),
@@ -45,14 +48,14 @@ export const zoneSchema = z
 export const dnsSectionSchema = z
   .object({
     /** Container that runs CoreDNS. */
-    container: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, "must be a container name").default("dns"),
-    /** Folder of the zone files inside the container (`<zone>.zone` each). */
-    zonesDir: absPath.default(DEFAULT_ZONES_DIR),
+    container: containerName.default("dns"),
+    /** Folder of the zone files inside the container (`<zone>.zone` each); written into the Corefile. */
+    zonesDir: plainAbsPath.default(DEFAULT_ZONES_DIR),
     /** Path of the Corefile inside the container. */
     corefile: absPath.default(DEFAULT_COREFILE),
     /** Default TTL ($TTL) of every zone, in seconds. */
     ttl: ttl.default(3600),
-    /** Name servers of every zone (apex NS records); the first one is the SOA primary. */
+    /** Name servers of every zone (apex NS records, full host names); the first one is the SOA primary. */
     nameservers: z.array(z.string()).min(1, "must list at least one name server"),
     /** SOA contact: an e-mail address (hostmaster@example.com) or its DNS form (hostmaster.example.com). */
     hostmaster: z.string(),
@@ -124,6 +127,17 @@ export function dnsNameError(name: string): string | undefined {
 }
 
 const hostError = (value: string): string | undefined => (value === "@" ? undefined : dnsNameError(value));
+/** True for a single label like "mail" (with or without a trailing dot): never a full host name. */
+const isBareLabel = (host: string): boolean => host !== "@" && !host.replace(/\.$/, "").includes(".");
+/**
+ * Targets are absolute names (a trailing dot optional). A bare label is refused rather than
+ * guessed: written as is it would name the top-level "mail.", not mail.<zone>.
+ */
+export const bareLabelMessage = (host: string, zone: string): string =>
+  `"${host}" is a bare label, not a full host name: write ${host.replace(/\.$/, "")}.${zone}`;
+/** Why a record value with a control character is refused (a line break would add lines to the zone file). */
+export const CONTROL_CHARACTER_MESSAGE =
+  "must not contain control characters (a line break would add lines to the zone file)";
 const absolute = (zone: string, host: string): string => (host === "@" ? `${zone}.` : `${host.replace(/\.$/, "").toLowerCase()}.`);
 const fqdnOf = (zone: string, name: string): string => (name === "@" ? zone : `${name.toLowerCase()}.${zone}`);
 const inZone = (zone: string, host: string): boolean => host === zone || host.endsWith(`.${zone}`);
@@ -136,8 +150,12 @@ export function txtStrings(text: string): string {
   return chunks.map((c) => `"${c.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`).join(" ");
 }
 
-/** Why `value` is wrong for `type`, or undefined. */
-function valueError(type: RecordType, value: string): string | undefined {
+/** The path of a zone's file in the zones folder (normalised folder). */
+export const zoneFilePath = (zonesDir: string, zone: string): string => joinPath(zonesDir, `${zone}.zone`);
+
+/** Why `value` is wrong for `type` in `zone`, or undefined. */
+function valueError(type: RecordType, value: string, zone: string): string | undefined {
+  if (/[\u0000-\u001f\u007f]/.test(value)) return CONTROL_CHARACTER_MESSAGE;
   switch (type) {
     case "A":
       return parseIpv4(value) === undefined ? `"${value}" is not an IPv4 address` : undefined;
@@ -147,14 +165,17 @@ function valueError(type: RecordType, value: string): string | undefined {
     case "MX":
     case "NS": {
       const e = hostError(value);
-      return e !== undefined || parseIpv4(value) !== undefined ? `"${value}" is not a host name${e !== undefined ? `: ${e}` : ""}` : undefined;
+      if (e !== undefined || parseIpv4(value) !== undefined) {
+        return `"${value}" is not a host name${e !== undefined ? `: ${e}` : ""}`;
+      }
+      return isBareLabel(value) ? bareLabelMessage(value, zone) : undefined;
     }
     case "TXT":
       return /^[\x20-\x7e]*$/.test(value) ? undefined : "TXT values must be printable ASCII text";
     case "SRV": {
       const m = SRV_RE.exec(value);
       if (!m || Number(m[1]) > 65535 || Number(m[2]) > 65535 || (m[3] !== "." && hostError(m[3]) !== undefined)) return `"${value}" must be "<weight> <port> <target>" like "5 5060 sip.example.com"`;
-      return undefined;
+      return m[3] !== "." && isBareLabel(m[3]) ? bareLabelMessage(m[3], zone) : undefined;
     }
     case "CAA": {
       const m = CAA_RE.exec(value);
@@ -208,9 +229,11 @@ function rnameOf(hostmaster: string): string | undefined {
 export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
   const problems: Problem[] = [];
   const add = (path: string, message: string): void => void problems.push({ path: `${pathPrefix}.${path}`, message });
+  const firstZone = Object.keys(dns.zones).sort(cmp)[0] ?? "example.com";
   const nameservers = dns.nameservers.map((ns, i) => {
     const e = hostError(ns);
     if (e !== undefined || ns === "@" || parseIpv4(ns) !== undefined) add(`nameservers[${i}]`, `"${ns}" is not a host name${e !== undefined ? `: ${e}` : ""}`);
+    else if (isBareLabel(ns)) add(`nameservers[${i}]`, bareLabelMessage(ns, firstZone));
     return e === undefined ? ns.replace(/\.$/, "").toLowerCase() : undefined;
   });
   nameservers.forEach((ns, i) => {
@@ -247,7 +270,7 @@ export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
       }
       if (r.name === "@" && r.type === "CNAME") fail("name", "a CNAME record is not allowed at the zone apex (@)");
       if (r.name === "@" && r.type === "NS") fail("name", `apex NS records come from ${pathPrefix}.nameservers`);
-      const ve = valueError(r.type, r.value);
+      const ve = valueError(r.type, r.value, zone);
       if (ve !== undefined) fail("value", ve);
       const wantsPriority = r.type === "MX" || r.type === "SRV";
       if (wantsPriority && r.priority === undefined) fail("priority", `an ${r.type} record needs a priority (0-65535)`);
@@ -292,7 +315,8 @@ export function deriveZones(dns: DnsSection): DnsSpec {
           return { name, fqdn: fqdnOf(zone, name), type: r.type, ...(r.ttl !== undefined ? { ttl: r.ttl } : {}), data: rdata(zone, r) };
         })
         .sort((a, b) => cmp(a.name === "@" ? "" : a.name, b.name === "@" ? "" : b.name) || TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type) || cmp(a.data, b.data));
-      return { name: zone, file: `${dns.zonesDir.replace(/\/+$/, "")}/${zone}.zone`, ttl: dns.ttl, primary: nameservers[0], hostmaster, nameservers, records };
+      const file = zoneFilePath(dns.zonesDir, zone);
+      return { name: zone, file, ttl: dns.ttl, primary: nameservers[0], hostmaster, nameservers, records };
     });
   return { container: dns.container, zonesDir: dns.zonesDir, corefile: dns.corefile, secondaries: [...new Set(dns.secondaries)].sort(cmp), ...(dns.syncHook !== undefined ? { syncHook: dns.syncHook } : {}), zones };
 }

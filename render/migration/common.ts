@@ -23,22 +23,35 @@ export const containerOf = (spec: TenantSpec, name: string): ContainerSpec => {
   return c;
 };
 
+/** The message a migration without a pinned source host key stops the renderer with. */
+export const NO_SOURCE_HOST_KEY =
+  "render/migration: migration.source.hostKey is required (the source host is never reached unauthenticated)";
+
 /**
- * Shared prelude: the key from stdin in a private temp file, the pinned source host key, `src`
- * (a command line on the source host, through sudo when needed), `SRC_SSH` for rsync -e, the
- * manifest directory, and `ops_wait` (waits for a copy the daemon still runs after its client died).
+ * The line that makes the manifest directory private: the folder 0700 and every file in it 0600
+ * (it holds copies of `lxc config show`, which can carry environment.* secrets). New files are
+ * 0600 already (the prelude's umask 077); this also fixes a folder made by an older version.
+ */
+export const MANIFEST_DIR_LINE =
+  `mkdir -p "$dir"; chmod 0700 "$dir"; find "$dir" -maxdepth 1 -type f ! -perm 0600 -exec chmod 0600 {} +`;
+
+/**
+ * Shared prelude: umask 077 for everything the script writes (the manifest included), the key
+ * from stdin in a private temp file, the pinned source host key (required: strict checking
+ * only), `src` (a command line on the source host, through sudo when needed), `SRC_SSH` for
+ * rsync -e, the manifest directory, and `ops_wait` (waits for a copy the daemon still runs after
+ * its client died).
  */
 export function prelude(spec: TenantSpec, m: MigrationSpec): string[] {
   const s = m.source;
+  if (s.hostKey === undefined) throw new Error(NO_SOURCE_HOST_KEY);
   const known = s.port === 22 ? s.address : `[${s.address}]:${s.port}`;
-  const hostKey = s.hostKey !== undefined
-    ? [`printf '%s\\n' ${shq(`${known} ${s.hostKey}`)} > "$tmp/known_hosts"`, `hk="-o StrictHostKeyChecking=yes -o UserKnownHostsFile=$tmp/known_hosts"`]
-    : [`hk="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"`];
   return [
     `tenant=${shq(spec.name)}; remote=${shq(m.remote)}; dir=${shq(m.manifestDir)}; pool=${shq(spec.storagePool)}; bridge=${shq(spec.network.bridge)}`,
     `tmp=$(mktemp -d); trap 'src_close; rm -rf "$tmp"' EXIT; src_close() { :; }`,
-    `umask 077; cat > "$tmp/key"; printf '\\n' >> "$tmp/key"; umask 022`,
-    ...hostKey,
+    `umask 077; cat > "$tmp/key"; printf '\\n' >> "$tmp/key"`,
+    `printf '%s\\n' ${shq(`${known} ${s.hostKey}`)} > "$tmp/known_hosts"`,
+    `hk="-o StrictHostKeyChecking=yes -o UserKnownHostsFile=$tmp/known_hosts"`,
     // One multiplexed connection for every call to the source host in this script.
     `SRC_SSH="ssh -i $tmp/key -p ${s.port} -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o IdentitiesOnly=yes -o LogLevel=ERROR -o ControlMaster=auto -o ControlPath=$tmp/cm -o ControlPersist=120 $hk"`,
     `src() { $SRC_SSH ${shq(`${s.user}@${s.address}`)} "${s.sudo ? "sudo -n " : ""}bash -c $(printf '%q' "$1")"; }`,
@@ -98,9 +111,10 @@ export const rsyncLines = (mc: MigrationContainerSpec, what: string): string[] =
   if (!mc.data) return [];
   const d = mc.data;
   return [
-    `mkdir -p ${shq(d.destination)}`,
-    `log "$name: data ${what}: rsync ${d.source}/ from the source host -> ${d.destination}/ ($(human "$(src ${shq(`du -sb ${shq(d.source)} | cut -f1`)})"))"`,
-    `rsync -aHX --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":${shq(`${d.source}/`)} ${shq(`${d.destination}/`)} > "$tmp/rsync.$name" || { echo "$name: rsync of ${d.source} failed" >&2; cat "$tmp/rsync.$name" >&2; return 1; }`,
+    // The data folder gets the usual 0755 (the script's umask 077 is for the manifest).
+    `(umask 022; mkdir -p ${shq(d.destination)})`,
+    `log "$name: data ${what}: rsync" ${shq(`${d.source}/`)} "from the source host ->" ${shq(`${d.destination}/`)} "($(human "$(src ${shq(`du -sb ${shq(d.source)} | cut -f1`)})"))"`,
+    `rsync -aHX --protect-args --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":${shq(`${d.source}/`)} ${shq(`${d.destination}/`)} > "$tmp/rsync.$name" || { echo "$name: rsync of" ${shq(d.source)} "failed" >&2; cat "$tmp/rsync.$name" >&2; return 1; }`,
     `log "$name: data ${what}: $(sed -n 's/^Total transferred file size: //p' "$tmp/rsync.$name") transferred"`,
   ];
 };

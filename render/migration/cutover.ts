@@ -4,7 +4,7 @@ import { MigrationContainerSpec, MigrationSpec } from "../../spec/migration";
 import { containerHash } from "../container";
 import { ScriptPair } from "../host";
 import { script, shArgs, shq } from "../shell";
-import { containerOf, containerVars, copyWithProgress, MARK_KEY, MOVED_KEY, need, overridesLines, prelude, rsyncLines, stripLines, treeSum } from "./common";
+import { containerOf, containerVars, copyWithProgress, MANIFEST_DIR_LINE, MARK_KEY, MOVED_KEY, need, overridesLines, prelude, rsyncLines, stripLines, treeSum } from "./common";
 
 /**
  * Functions shared by both cutover modes, for one container: `cut_<i>` (stop source, final
@@ -46,7 +46,7 @@ function cutoverFunctions(spec: TenantSpec, m: MigrationSpec, mc: MigrationConta
           ...rsyncLines(mc, "final delta pass (source stopped)").map((l) => `    ${l}`),
           `    step="data checksums"`,
           `    want_sum=$(src ${shq(treeSum(data.source))}); got_sum=$(${treeSum(data.destination)})`,
-          `    [ "$want_sum" = "$got_sum" ] || { echo "$name: checksum of ${data.destination} ($got_sum) differs from the source's ${data.source} ($want_sum)" >&2; return 1; }`,
+          `    [ "$want_sum" = "$got_sum" ] || { echo "$name: checksum of" ${shq(data.destination)} "($got_sum) differs from the source's" ${shq(data.source)} "($want_sum)" >&2; return 1; }`,
           `    log "$name: data checksums equal (sha256 of the tree $want_sum)"`,
         ]
       : []),
@@ -67,7 +67,7 @@ function cutoverFunctions(spec: TenantSpec, m: MigrationSpec, mc: MigrationConta
           `    uid=$(incus exec "$name" -- id -u "$u"); gid=$(incus exec "$name" -- getent group "$g" | cut -d: -f3); gid=\${gid:-$(incus exec "$name" -- id -g "$u")}`,
           `    base=0; [ ${c.privileged} = true ] || base=$(incus config get "$name" volatile.idmap.current | grep -o '"Hostid":[0-9]*' | head -n1 | cut -d: -f2)`,
           `    chown -R "$((base + uid)):$((base + gid))" ${shq(data.destination)}`,
-          `    log "$name: ${data.path} owned by $owner inside the container"`,
+          `    log "$name:" ${shq(data.path)} "owned by $owner inside the container"`,
         ]
       : []),
     ...health,
@@ -111,7 +111,7 @@ export function renderCutover(spec: TenantSpec, mcs: readonly MigrationContainer
   const body: string[] = [
     ...prelude(spec, m),
     `SRC=${shq(`${m.source.user}@${m.source.address}`)}`,
-    `mkdir -p "$dir"`,
+    MANIFEST_DIR_LINE,
     waitFor(m),
     ...summaryLines(m),
     `touched=""; step="start"`,
@@ -120,15 +120,15 @@ export function renderCutover(spec: TenantSpec, mcs: readonly MigrationContainer
     `  local rc=$? failed_step=$step; trap - ERR; set +e`,
     `  log "cutover failed at: $failed_step: rolling back"`,
     `  for i in $(echo $touched | tr ' ' '\\n' | sort -u); do "undo_$i"; done`,
-    `  echo "migration cutover of ${what} failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`,
+    `  echo "migration cutover of" ${shq(what)} "failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`,
     `  exit 1`,
     `}`,
     `trap rollback ERR; set -E`,
   ];
   if (mcs.length === 1) {
-    body.push(`log "cutover ${idx[0] + 1} of ${m.containers.length}: ${what}"`, `cut_${idx[0]}`);
+    body.push(`log "cutover ${idx[0] + 1} of ${m.containers.length}:" ${shq(what)}`, `cut_${idx[0]}`);
   } else {
-    body.push(`log "tenant-wide cutover of ${mcs.length} containers"`, ...idx.map((i, k) => `log "cutover ${k + 1} of ${mcs.length}: ${mcs[k].name}"; cut_${i}`));
+    body.push(`log "tenant-wide cutover of ${mcs.length} containers"`, ...idx.map((i, k) => `log "cutover ${k + 1} of ${mcs.length}:" ${shq(mcs[k].name)}; cut_${i}`));
   }
   body.push(`trap - ERR`, `log "cutover done: $(summary)"`);
   return { create: script(`migration cutover of ${what} (tenant ${spec.name})`, body) };
@@ -153,7 +153,7 @@ export function renderCleanup(spec: TenantSpec): ScriptPair {
     if (m.cleanupSource) {
       body.push(
         `if incus info "$ref" >/dev/null 2>&1; then incus stop "$ref" --force >/dev/null 2>&1 || true; incus delete --force "$ref"; log "$source deleted on the source LXD (${left} left)"; else log "$source already gone from the source"; fi`,
-        ...(mc.data ? [`src ${shq(`rm -rf -- ${shq(mc.data.source)}`)}; log "$name: source data ${mc.data.source} deleted"`] : []),
+        ...(mc.data ? [`src ${shq(`rm -rf -- ${shq(mc.data.source)}`)}; log "$name: source data" ${shq(mc.data.source)} "deleted"`] : []),
         `echo cleaned > "$dir/$name.source"`,
       );
     } else {

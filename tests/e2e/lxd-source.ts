@@ -4,7 +4,9 @@
  * a systemd unit started at boot) answering on port 80 with its name and data id, one per line.
  */
 import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
 import { readStackTenant } from "../../spec/stackfile";
+import { harnessConfig } from "./testbed";
 
 /** Runs a bash line on this host; returns stdout, throws with stderr on failure. */
 export const sh = (line: string): string =>
@@ -76,3 +78,20 @@ export function migrationTenant(env: Record<string, string>, o: MigrationTenantO
   };
   return t;
 }
+
+/**
+ * {@link harnessConfig} plus the secret `incus-tenant:migrationSourceKey` (required with a
+ * migration section): the test bed's LXD host is this host, reached over the same sshd, so the
+ * test bed's key doubles as the source key.
+ */
+export function migrationHarnessConfig(env: Record<string, string>, tenant: unknown): ReturnType<typeof harnessConfig> {
+  const h = harnessConfig(env, tenant);
+  return {
+    ...h,
+    config: { ...h.config, "incus-tenant:migrationSourceKey": fs.readFileSync(env.SSH_KEY, "utf8") },
+    secretKeys: [...h.secretKeys, "incus-tenant:migrationSourceKey"],
+  };
+}
+
+/** sha256 of LXD's server certificate as `lxc info` reports it (lower-case hex). */
+export const lxdFingerprint = (): string => sh("lxc info | sed -n 's/^  certificate_fingerprint: //p'").trim();

@@ -13,8 +13,8 @@ import * as path from "path";
 import { runProgram, RunResult } from "../harness";
 import { parseTenant } from "../../spec";
 import { MOVED_KEY } from "../../render/migration";
-import { client, containers, describeOnTestbed, harnessConfig, ROOT, tempState, TestbedEnv } from "./testbed";
-import { lxcStatus, makeSource, migrationTenant, sh, shOk, treeSum } from "./lxd-source";
+import { client, containers, describeOnTestbed, ROOT, tempState, TestbedEnv } from "./testbed";
+import { lxcStatus, makeSource, migrationHarnessConfig, migrationTenant, sh, shOk, treeSum } from "./lxd-source";
 
 jest.setTimeout(30 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
@@ -45,7 +45,13 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
   const state = tempState("migration-tenant");
   const lines: string[] = [];
   const apply = (t: unknown = tenant): Promise<RunResult> =>
-    runProgram({ programPath: INDEX, ...harnessConfig(env, t), stateFile: state, stack: "mt", log: (l) => lines.push(l) });
+    runProgram({
+      programPath: INDEX,
+      ...migrationHarnessConfig(env, t),
+      stateFile: state,
+      stack: "mt",
+      log: (l) => lines.push(l),
+    });
   const sums: Record<string, string> = {};
   let httpsBefore = "";
 
@@ -59,7 +65,8 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
   });
 
   afterAll(async () => {
-    const r = await runProgram({ programPath: INDEX, ...harnessConfig(env, tenant), stateFile: state, stack: "mt", destroy: true });
+    const config = migrationHarnessConfig(env, tenant);
+    const r = await runProgram({ programPath: INDEX, ...config, stateFile: state, stack: "mt", destroy: true });
     if (r.error) process.stdout.write(`destroy: ${r.error.message}\n`);
     for (const n of NAMES) {
       sh(`incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${source(n)} >/dev/null 2>&1; true`);

@@ -2,18 +2,32 @@
  * LXD → Incus migration end to end on the real test bed (issue 5): three running LXD containers
  * (one with a host disk device, one with an LXD proxy device, all with data files and an HTTP
  * service as a systemd unit) move to Incus through the real index.ts under the engine double.
- * Scenarios: a cutover failure injected at start rolls back; the copy process killed mid-copy,
- * then a re-run completes; the result runs at the configured addresses, without proxy devices,
- * with equal checksums, and answers through the NAT from the client namespace.
+ * Scenarios: lxdAddress pointing at a TLS endpoint with another certificate (a throwaway
+ * `openssl s_server` this file starts on 127.0.0.1 and stops by PID) stops the migration before
+ * anything moves (issue 11), as does a wrong pinned migration.lxdFingerprint; a cutover failure
+ * injected at start rolls back; the copy process killed mid-copy, then a re-run completes; the
+ * result runs at the configured addresses, without proxy devices, with equal checksums, and
+ * answers through the NAT from the client namespace; the manifest folder is 0700, its files 0600.
  */
-import { spawn, spawnSync } from "child_process";
+import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
 import * as path from "path";
 import { runProgram, RunResult } from "../harness";
 import { parseTenant } from "../../spec";
 import { MARK_KEY, MOVED_KEY } from "../../render/migration";
-import { client, containers, describeOnTestbed, harnessConfig, ROOT, tempState, TestbedEnv } from "./testbed";
-import { lxcStatus, makeSource, migrationTenant, sh, shOk, treeSum } from "./lxd-source";
+import { client, containers, describeOnTestbed, ROOT, tempState, TestbedEnv } from "./testbed";
+import {
+  lxcStatus,
+  lxdFingerprint,
+  makeSource,
+  migrationHarnessConfig,
+  migrationTenant,
+  sh,
+  shOk,
+  treeSum,
+} from "./lxd-source";
 
 jest.setTimeout(30 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
@@ -24,6 +38,21 @@ const SRC_DATA = "/var/tmp/itn-mig-src/mig-files";
 const DST_DATA = "/var/tmp/itn-mig-dst/mig-files";
 const MISSING = "/var/tmp/itn-mig-missing";
 const REMOTE = "itn-mig-src";
+const MANIFEST = "/var/lib/incus-tenant/migrations/mig";
+/** The remote's stored server certificate (Incus' client config of root, who runs the scripts). */
+const SERVERCERT = `/root/.config/incus/servercerts/${REMOTE}.crt`;
+/** sha256 of a PEM certificate file, lower-case hex without colons (as LXD prints it). */
+const fpOfFile = (file: string): string =>
+  sh(`openssl x509 -in ${file} -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'`).trim();
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 
 describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEnv) => {
   const tenant = migrationTenant(env, {
@@ -39,16 +68,29 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
       data: { "mig-files": { source: SRC_DATA, destination: DST_DATA, owner: "root:root" } },
       parallel: 1, // one at a time: the failure scenarios below assert on exactly which container moved
       healthTimeout: 60,
+      lxdFingerprint: lxdFingerprint(), // pinned: the happy path runs with the pin checked
     },
   });
   expect(parseTenant(tenant).migration?.containers.map((c) => c.source)).toEqual([...NAMES]);
   const state = tempState("migration");
   const apply = (t: unknown = tenant, log?: (l: string) => void): Promise<RunResult> =>
-    runProgram({ programPath: INDEX, ...harnessConfig(env, t), stateFile: state, stack: "mig", ...(log ? { log } : {}) });
+    runProgram({
+      programPath: INDEX,
+      ...migrationHarnessConfig(env, t),
+      stateFile: state,
+      stack: "mig",
+      ...(log ? { log } : {}),
+    });
   const sums: Record<string, string> = {};
   let httpsBefore = "";
+  /** The impostor: a TLS endpoint on 127.0.0.1 presenting a throwaway self-signed certificate. */
+  const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), "itn-mig-tls-"));
+  let impostor: ChildProcess | undefined;
+  let impostorPort = 0;
 
   beforeAll(() => {
+    // What a crashed earlier run of this file may have left of its remote (same exact name only).
+    spawnSync("bash", ["-c", `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -f ${SERVERCERT}`]);
     httpsBefore = sh("lxc config get core.https_address").trim();
     sh(`mkdir -p ${SRC_DATA} && head -c 12M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 50); do echo "file $i" > ${SRC_DATA}/f$i; done`);
     makeSource("mig-web");
@@ -59,7 +101,10 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
   });
 
   afterAll(async () => {
-    const r = await runProgram({ programPath: INDEX, ...harnessConfig(env, tenant), stateFile: state, stack: "mig", destroy: true });
+    if (impostor?.pid) process.kill(impostor.pid, "SIGTERM");
+    fs.rmSync(tlsDir, { recursive: true, force: true });
+    const config = migrationHarnessConfig(env, tenant);
+    const r = await runProgram({ programPath: INDEX, ...config, stateFile: state, stack: "mig", destroy: true });
     if (r.error) process.stdout.write(`destroy: ${r.error.message}\n`);
     for (const n of NAMES) {
       spawnSync("bash", ["-c", `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`]);
@@ -80,6 +125,60 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     expect(fs.existsSync("/var/lib/incus-tenant/migrations/mig/manifest.txt")).toBe(false);
   });
 
+  test("lxdAddress presenting another certificate than LXD's: the trust step stops before anything moves", async () => {
+    const key = `${tlsDir}/key.pem`;
+    const crt = `${tlsDir}/crt.pem`;
+    sh(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=itn-impostor " +
+        `-keyout ${key} -out ${crt} 2>/dev/null`,
+    );
+    impostorPort = await freePort();
+    const accept = `127.0.0.1:${impostorPort}`;
+    const args = ["s_server", "-accept", accept, "-cert", crt, "-key", key, "-quiet", "-www"];
+    impostor = spawn("openssl", args, { stdio: "ignore" });
+    const up = () => shOk(`timeout 2 openssl s_client -connect ${accept} < /dev/null > /dev/null 2>&1`);
+    for (let i = 0; i < 50 && !up(); i++) sh("sleep 0.1");
+    // LXD already listens (on its own 8443): the destination is pointed at the impostor instead.
+    if (sh("lxc config get core.https_address").trim() === "") sh("lxc config set core.https_address 127.0.0.1:8443");
+    const impostorFp = fpOfFile(`${tlsDir}/crt.pem`);
+    const lxdFp = lxdFingerprint();
+    expect(impostorFp).toMatch(/^[0-9a-f]{64}$/);
+    expect(lxdFp).toMatch(/^[0-9a-f]{64}$/);
+    expect(impostorFp).not.toBe(lxdFp);
+    const wrong = JSON.parse(JSON.stringify(tenant));
+    wrong.migration.lxdAddress = `127.0.0.1:${impostorPort}`;
+    const r = await apply(wrong);
+    expect(r.error?.message).toContain(
+      `the certificate at 127.0.0.1:${impostorPort} (sha256 ${impostorFp}) is not the certificate ` +
+        `of LXD on 127.0.0.1 (sha256 ${lxdFp}, read over SSH): the remote was not added and nothing was moved`,
+    );
+    const ran = r.ran.map((c) => `${c.name} ${c.exitCode}`);
+    expect(ran).toEqual(expect.arrayContaining(["mig-migration-preflight 0", "mig-migration-trust 1"]));
+    expect(ran.filter((c) => /precopy|cutover|cleanup|instance|nat/.test(c))).toEqual([]);
+    // Nothing moved, nothing trusted: no destination instance, no remote, no stored certificate, sources running.
+    for (const n of NAMES) {
+      expect(shOk(`incus info ${n}`)).toBe(false);
+      expect(lxcStatus(n)).toBe("RUNNING");
+    }
+    expect(sh("incus remote list --format csv").split("\n").map((l) => l.split(",")[0])).not.toContain(REMOTE);
+    expect(fs.existsSync(SERVERCERT)).toBe(false);
+    expect(sh("lxc config trust list --format csv")).not.toContain("incus-tenant-mig");
+  });
+
+  test("a wrong pinned migration.lxdFingerprint stops the trust step the same way", async () => {
+    const pinned = JSON.parse(JSON.stringify(tenant));
+    const bad = "00".repeat(32);
+    pinned.migration.lxdFingerprint = bad;
+    const r = await apply(pinned);
+    expect(r.error?.message).toContain(
+      `LXD on 127.0.0.1 has the certificate sha256 ${lxdFingerprint()}, ` +
+        `not the pinned migration.lxdFingerprint ${bad}: the remote was not added and nothing was moved`,
+    );
+    expect(r.ran.some((c) => c.name.includes("precopy"))).toBe(false);
+    expect(sh("incus remote list --format csv").split("\n").map((l) => l.split(",")[0])).not.toContain(REMOTE);
+    for (const n of NAMES) expect(shOk(`incus info ${n}`)).toBe(false);
+  });
+
   test("the copy process killed mid-copy fails that step only; sources keep serving", async () => {
     // Poll for the copy process from a separate process (the harness spawns ssh only after the
     // log line returns) and kill exactly that PID.
@@ -96,6 +195,8 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     for (const n of NAMES) expect(lxcStatus(n)).toBe("RUNNING");
     expect(r.ran.some((c) => c.name.includes("cutover"))).toBe(false);
     expect(sh("cat /var/lib/incus-tenant/migrations/mig/manifest.txt")).toContain("mig-files <- mig-files");
+    // The remote holds exactly LXD's certificate (checked by the trust step after `remote add`).
+    expect(fpOfFile(SERVERCERT)).toBe(lxdFingerprint());
   });
 
   test("a cutover failure injected at the copy's start rolls back: source running again, no half copy, error names what moved", async () => {
@@ -138,6 +239,11 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     expect(sh("incus config device list mig-db")).not.toContain("web");
     expect(sh("lxc config device list mig-files")).toContain("data");
     expect(sh("incus config device get mig-files data source").trim()).toBe(DST_DATA);
+    // The manifest (copies of `lxc config show`) is private: folder 0700, every file 0600.
+    expect(sh(`stat -c %a ${MANIFEST}`).trim()).toBe("700");
+    const modes = sh(`find ${MANIFEST} -mindepth 1 -printf '%f %y %m\\n'`).trim().split("\n");
+    expect(modes.length).toBeGreaterThan(5);
+    for (const l of modes) expect(l).toMatch(/^\S+ f 600$/);
   });
 
   test("a re-run changes nothing", async () => {

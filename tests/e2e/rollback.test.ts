@@ -2,7 +2,9 @@
  * Automatic firewall rollback on the real test bed: a NAT change whose confirming SSH connection
  * cannot be made is undone by the host itself within `host.confirmTimeout`, the apply fails
  * naming the confirmation, and once SSH is back a re-apply converges (the confirmation reports
- * the rollback and re-applies over its new connection). This test runs its OWN sshd on
+ * the rollback and re-applies over its new connection). An older change whose confirmation was
+ * cut leaves a newer, confirmed change alone when its watchdog wakes up (generations, see
+ * render/firewall.ts). This test runs its OWN sshd on
  * 127.0.0.1:2223 (same keys as the test bed's) and stops only that one, by PID, so other tests
  * keep their SSH.
  */
@@ -17,6 +19,8 @@ jest.setTimeout(10 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
 const PORT = 2223;
 const TIMEOUT_S = 5;
+/** confirmTimeout of the older/newer case: a whole second apply fits in it. */
+const OLDER_TIMEOUT_S = 15;
 
 /** Our own sshd, stopped and started by PID. */
 class OwnSshd {
@@ -124,5 +128,60 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
     await new Promise((res) => setTimeout(res, (TIMEOUT_S + 3) * 1000));
     expect(liveDnat()).toEqual(to(81));
     expect((await apply(moved)).ran).toEqual([]);
+  });
+
+  test("an older unconfirmed watchdog leaves a newer confirmed change alone", async () => {
+    // Long enough for a whole second apply to land before the older watchdog wakes up.
+    const slow = (port: number, sources?: string[]) => {
+      const t = JSON.parse(JSON.stringify(tenant));
+      t.host.confirmTimeout = OLDER_TIMEOUT_S;
+      t.nat[0].toPort = port;
+      if (sources) t.nat[0].sources = sources;
+      return t;
+    };
+    const dir = "/var/lib/incus-tenant/rollback/rb-tcp-6080";
+    const newerLines = [
+      `-A ITN-rb-PRE -s ${env.CLIENT_IP}/32 -i ${env.EXT_IF} -p tcp -m tcp --dport 6080` +
+        ' -m comment --comment "incus-tenant:rb:tcp-6080" -j DNAT --to-destination 198.18.2.60:80',
+    ];
+    // The older change (back to port 80): its confirmation cannot connect, its watchdog is armed.
+    let cut = false;
+    let olderAt = 0;
+    const older = await apply(slow(80), (line) => {
+      if (!cut && /^create rb-nat-tcp-6080-dnat ok/.test(line)) {
+        cut = true;
+        olderAt = Date.now();
+        sshd.stop();
+      }
+    });
+    expect(cut).toBe(true);
+    expect(older.error?.message).toMatch(/rb-nat-tcp-6080-confirm failed: ssh to root@127\.0\.0\.1:2223 failed/);
+    expect(liveDnat()).toEqual(to(80));
+    const olderId = fs.readFileSync(path.join(dir, "pending"), "utf8").trim();
+    // The newer change (port 80 from the client only), confirmed over a working connection.
+    sshd.start();
+    const newer = await apply(slow(80, [`${env.CLIENT_IP}/32`]));
+    expect(newer.error).toBeUndefined();
+    expect(newer.ran.map((c) => `${c.op} ${c.name}`)).toEqual([
+      "create rb-nat-tcp-6080-dnat",
+      "create rb-nat-tcp-6080-confirm",
+    ]);
+    const newerAfter = (Date.now() - olderAt) / 1000;
+    expect(newerAfter).toBeLessThan(OLDER_TIMEOUT_S); // else this case would prove nothing
+    expect(liveDnat()).toEqual(newerLines);
+    // Past the older watchdog's deadline: the newer, confirmed lines are still there, everywhere.
+    await new Promise((res) => setTimeout(res, (OLDER_TIMEOUT_S - newerAfter + 5) * 1000));
+    expect(liveDnat()).toEqual(newerLines);
+    expect(fs.existsSync(path.join(dir, `${olderId}.rolled-back`))).toBe(false);
+    const gen = fs.readFileSync(path.join(dir, "gen"), "utf8").trim();
+    expect(fs.readFileSync(path.join(dir, `${olderId}.log`), "utf8")).toBe(
+      `incus-tenant: incus-tenant:rb:tcp-6080: watchdog ${olderId}: superseded by the newer generation ${gen};` +
+        " leaving the rule alone\n",
+    );
+    const rulesV4 = fs.readFileSync("/etc/iptables/rules.v4", "utf8");
+    expect(rulesV4.split("\n").filter((l) => l.startsWith("-A ITN-rb-PRE "))).toEqual(newerLines);
+    const when = `${newerAfter.toFixed(1)} s after the older one`;
+    process.stdout.write(`older watchdog ${olderId}: left generation ${gen} alone (newer change confirmed ${when})\n`);
+    expect((await apply(slow(80, [`${env.CLIENT_IP}/32`]))).ran).toEqual([]);
   });
 });

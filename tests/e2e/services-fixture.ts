@@ -17,6 +17,8 @@ export const SITES_DIR = "/etc/caddy/sites";
 export const PORTS = { http: 8080, https: 8443, dns: 5353 } as const;
 /** The fake Vault's state folder inside svc-vault (see scripts/fake-vault.sh). */
 export const FAKE_VAULT_STATE = "/var/lib/fake-vault";
+/** Where the svc tenant's scoped Vault tokens live in svc-vault (the default: next to tokenFile). */
+export const SCOPED_TOKEN_DIR = `${FAKE_VAULT_STATE}/incus-tenant-svc`;
 /** The value of the one `fromConfig` secret (a test value; it must never show up anywhere but Vault). */
 export const LLM_API_KEY = "itn-test-llm-key-7f3c9a51d2e84b06";
 export const MY_CONTAINERS = ["svc-proxy", "svc-dns", "svc-vault", "svc-system"] as const;
@@ -150,6 +152,19 @@ export const fakeVault = (action: "seal" | "unseal"): string => inc("svc-vault",
 
 /** Lines of the fake Vault's argument log. */
 export const vaultCalls = (): string[] => (readIn("svc-vault", `${FAKE_VAULT_STATE}/calls.log`) ?? "").split("\n").filter((l) => l !== "");
+
+/** Lines of the fake Vault's authorization log: "<capability> <path> by root|<policies>" (never a token). */
+export const vaultAuth = (): string[] =>
+  (readIn("svc-vault", `${FAKE_VAULT_STATE}/auth.log`) ?? "").split("\n").filter((l) => l !== "");
+
+/** The fake Vault's root token and the svc tenant's scoped tokens (file name → token), to prove none leaks. */
+export function vaultTokens(): Record<string, string> {
+  const out: Record<string, string> = { root: (readIn("svc-vault", `${FAKE_VAULT_STATE}/token`) ?? "").trim() };
+  const listing = inc("svc-vault", ["sh", "-c", `ls ${SCOPED_TOKEN_DIR} 2>/dev/null || true`]);
+  const files = listing.split("\n").filter((f) => f.endsWith(".token"));
+  for (const f of files) out[f] = (readIn("svc-vault", `${SCOPED_TOKEN_DIR}/${f}`) ?? "").trim();
+  return out;
+}
 
 /** What the fake Vault stored at mount/path (compact JSON as received), or undefined. */
 export const vaultData = (mount: string, kvPath: string): string | undefined => readIn("svc-vault", `${FAKE_VAULT_STATE}/data/${mount}/${kvPath}.json`)?.trim();

@@ -11,7 +11,10 @@
  *   The Corefile is written but nothing reads it.
  * - Vault: the FAKE VAULT of scripts/fake-vault.sh (a TEST STAND-IN, not HashiCorp Vault): a
  *   `vault` command that records its arguments (never stdin) in calls.log and stores what
- *   `kv put` read on stdin, plus a health endpoint on 127.0.0.1:8200 that can be sealed.
+ *   `kv put` read on stdin, plus a health endpoint on 127.0.0.1:8200 that can be sealed. It keeps
+ *   policies and tokens and refuses a write whose token's policies do not grant it, logging each
+ *   decision (auth.log): so the tests prove each path is written by its own scoped token and the
+ *   root token only wrote policies and created tokens.
  * Caddy is the real caddy 2.6 of the image (`tls internal`: the offline test bed has no ACME).
  */
 import * as path from "path";
@@ -121,8 +124,49 @@ describeOnTestbed("services on the real test bed: Caddy vhosts, DNS zone (served
     expect(fx.dig(env, fx.ZONE, "NS", true)).toEqual([`ns1.${fx.ZONE}.`]);
     expect(fx.dig(env, fx.ZONE, "SOA")).toEqual([`ns1.${fx.ZONE}. hostmaster.example.com. ${serial1} 3600 900 1209600 300`]);
 
-    // Vault (fake): exactly one `kv put ... -` per path, values only on stdin, stored as sent.
-    expect(fx.vaultCalls().sort()).toEqual(["kv put -mount=secret gbo/llm - ", "kv put -mount=secret gbo/tenants/svc/infrastructure - "]);
+    // Vault (fake): per path, one policy and one scoped token made with the root token, then
+    // exactly one `kv put ... -` with the scoped token; values only on stdin, stored as sent.
+    expect(fx.vaultCalls().sort()).toEqual(
+      [
+        "policy write incus-tenant-svc-gbo-llm - ",
+        "token create -orphan -policy=incus-tenant-svc-gbo-llm -ttl=8760h " +
+          "-display-name=incus-tenant-svc-gbo-llm -field=token ",
+        "kv put -mount=secret gbo/llm - ",
+        "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure - ",
+        "token create -orphan -policy=incus-tenant-svc-gbo-tenants-svc-infrastructure -ttl=8760h " +
+          "-display-name=incus-tenant-svc-gbo-tenants-svc-infrastructure -field=token ",
+        "kv put -mount=secret gbo/tenants/svc/infrastructure - ",
+      ].sort(),
+    );
+    expect(fx.vaultAuth().sort()).toEqual(
+      [
+        "policy write incus-tenant-svc-gbo-llm by root",
+        "token create incus-tenant-svc-gbo-llm by root",
+        "create secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
+        "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
+        "token create incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
+        "create secret/data/gbo/tenants/svc/infrastructure by incus-tenant-svc-gbo-tenants-svc-infrastructure",
+      ].sort(),
+    );
+    expect(fx.readIn("svc-vault", `${fx.FAKE_VAULT_STATE}/policies/incus-tenant-svc-gbo-llm`)).toBe(
+      "# managed by incus-tenant: writes of secret/gbo/llm\n" +
+        'path "secret/data/gbo/llm" { capabilities = ["create", "update"] }\n' +
+        'path "secret/metadata/gbo/llm" { capabilities = ["delete"] }\n',
+    );
+    const modes = fx.inc("svc-vault", ["sh", "-c", `stat -c '%n %a' ${fx.SCOPED_TOKEN_DIR} ${fx.SCOPED_TOKEN_DIR}/*`]);
+    const files = ["gbo-llm.token", "gbo-tenants-svc-infrastructure.token"].flatMap((f) => [f, `${f}.policy`]);
+    const want = [`${fx.SCOPED_TOKEN_DIR} 700`, ...files.map((f) => `${fx.SCOPED_TOKEN_DIR}/${f} 600`)];
+    expect(modes.trim().split("\n")).toEqual(want);
+    const tokens = fx.vaultTokens();
+    expect(Object.keys(tokens).sort()).toEqual(["gbo-llm.token", "gbo-tenants-svc-infrastructure.token", "root"]);
+    // The scoped token of one path cannot write the other (the fake answers like Vault: 403).
+    const put = "vault kv put -mount=secret gbo/tenants/svc/infrastructure - 2>&1";
+    const withLlmToken = `VAULT_TOKEN=$(cat ${fx.SCOPED_TOKEN_DIR}/gbo-llm.token) ${put}; echo "exit $?"`;
+    const cross = fx.inc("svc-vault", ["sh", "-c", withLlmToken], '{"tables_host":"evil"}');
+    expect(cross).toBe("Error: Code: 403. Errors: * permission denied\nexit 2\n");
+    expect(fx.vaultAuth().pop()).toBe(
+      "update secret/data/gbo/tenants/svc/infrastructure DENIED for incus-tenant-svc-gbo-llm",
+    );
     const gen = fx.generatedSecrets(state);
     expect(Object.keys(gen).sort()).toEqual(["svc-vault-gbo-llm-password", "svc-vault-gbo-tenants-svc-infrastructure-tables_password"]);
     expect(gen["svc-vault-gbo-llm-password"]).toHaveLength(24);
@@ -134,12 +178,14 @@ describeOnTestbed("services on the real test bed: Caddy vhosts, DNS zone (served
     expect(fx.readIn("svc-system", "/opt/gbo/bin/.env")).toBe("VAULT_ADDR=http://198.18.2.22:8200\n");
     expect(fx.inc("svc-system", ["stat", "-c", "%a", "/opt/gbo/bin/.env"]).trim()).toBe("600");
 
-    const secrets = [fx.LLM_API_KEY, ...Object.values(gen)];
+    const secrets = [fx.LLM_API_KEY, ...Object.values(gen), ...Object.values(tokens)];
+    expect(secrets.every((x) => x.length >= 24)).toBe(true);
     const commands = fx.commandTexts(state);
     expect(commands.length).toBeGreaterThan(9);
     expect(logs.join("\n")).toContain("create svc-vault-gbo-llm-put ok");
     const places: [string, string][] = [
       ["fake vault calls.log (every argument)", fx.vaultCalls().join("\n")],
+      ["fake vault auth.log", fx.vaultAuth().join("\n")],
       ["harness log lines and the program's console log", logs.join("\n")],
       ["plain outputs", JSON.stringify(r.outputs)],
       ...commands.map((c): [string, string] => [`command text of ${c.name}`, c.texts.join("\n")]),
@@ -238,13 +284,34 @@ describeOnTestbed("services on the real test bed: Caddy vhosts, DNS zone (served
     const r = await apply(changed, "unsealed vault");
     expect(r.error).toBeUndefined();
     expect(names(r)).toEqual(["create svc-vault-gbo-llm-put"]);
-    expect(fx.vaultCalls()).toEqual([...calls, "kv put -mount=secret gbo/llm - "]);
+    // The stored scoped token writes; the root token is not used again.
+    expect(fx.vaultCalls()).toEqual([...calls, "token lookup ", "kv put -mount=secret gbo/llm - "]);
+    expect(fx.vaultAuth().slice(-2)).toEqual([
+      "lookup-self by incus-tenant-svc-gbo-llm",
+      "update secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
+    ]);
     const gen = fx.generatedSecrets(state);
     expect(fx.vaultData("secret", "gbo/llm")).toBe(JSON.stringify({ api_key: fx.LLM_API_KEY, password: gen["svc-vault-gbo-llm-password"], url: "http://198.18.2.23:8082" }));
     expect(stored).toContain(gen["svc-vault-gbo-llm-password"]); // the generated value stayed stable
   });
 
-  test("(6) destroy: containers, NAT rules and chains of svc are gone", async () => {
+  test("(6) a keepOnDestroy: false path leaves the stack: deleted with its scoped token, then revoked", async () => {
+    const without = fx.clone(withLogin);
+    delete without.vault.paths["gbo/llm"];
+    const r = await apply(without, "vault path removed");
+    expect(r.error).toBeUndefined();
+    expect(names(r)).toEqual(["delete svc-vault-gbo-llm-put"]);
+    expect(fx.vaultAuth().slice(-3)).toEqual([
+      "lookup-self by incus-tenant-svc-gbo-llm",
+      "delete secret/metadata/gbo/llm by incus-tenant-svc-gbo-llm",
+      "revoke-self by incus-tenant-svc-gbo-llm",
+    ]);
+    expect(fx.vaultData("secret", "gbo/llm")).toBeUndefined();
+    expect(fx.readIn("svc-vault", `${fx.SCOPED_TOKEN_DIR}/gbo-llm.token`)).toBeUndefined();
+    expect(fx.vaultData("secret", "gbo/tenants/svc/infrastructure")).toContain('"tables_database":"svc"');
+  });
+
+  test("(7) destroy: containers, NAT rules and chains of svc are gone", async () => {
     const r = await destroy();
     expect(r.error).toBeUndefined();
     destroyed = true;

@@ -5,6 +5,7 @@
  * on demand, and the components under Pulumi's mock runtime.
  */
 import { spawnSync } from "child_process";
+import { MESSAGES } from "../../spec/primitives";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -51,8 +52,8 @@ describe("spec: proxy and vhosts sections", () => {
     [{ tls: { acmeEmail: "a@example.com", internal: true } }, [{ path: "tls", message: "must set exactly one of acmeEmail or internal: true" }]],
     [{ tls: { acmeEmail: "nobody" } }, [{ path: "tls.acmeEmail", message: "must be an e-mail address like admin@example.com" }]],
     [{ tls: { internal: false } }, [{ path: "tls.internal", message: "must be true (or leave it out)" }]],
-    [{ tls: { internal: true }, sitesDir: "etc/caddy" }, [{ path: "sitesDir", message: "must be an absolute path of letters, digits, . _ - and / (no trailing slash)" }]],
-    [{ tls: { internal: true }, mainFile: "/etc/../Caddyfile" }, [{ path: "mainFile", message: "must not contain '..'" }]],
+    [{ tls: { internal: true }, sitesDir: "etc/caddy" }, [{ path: "sitesDir", message: MESSAGES.plainAbsPath }]],
+    [{ tls: { internal: true }, mainFile: "/etc/../Caddyfile" }, [{ path: "mainFile", message: MESSAGES.plainAbsPath }]],
   ])("proxy %j is refused", (raw, expected) => expect(zodProblems(proxySectionSchema.safeParse(raw))).toEqual(expected));
   test("vhost shape problems", () => {
     expect(zodProblems(vhostsSectionSchema.safeParse({ chat: { upstream: { container: "system", port: 70000 }, tls: 1 } }))).toEqual([
@@ -186,6 +187,8 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     journalctl: `echo "stand-in journal: caddy exited"`,
     runuser: `echo "runuser $1 $2" >> "$ITN_FAKE/calls"; exec "\${@:4}"`,
     chown: `echo "chown $*" >> "$ITN_FAKE/calls"`,
+    mktemp: `echo "mktemp $*" >> "$ITN_FAKE/mktemp.log"; exec /usr/bin/mktemp "$@"`,
+    tee: `[ -e "$ITN_FAKE/fail-tee" ] && { echo "tee: write error: No space left on device" >&2; exit 1; }; exec /usr/bin/tee "$@"`,
   };
   let fake: string;
   let spec: CaddySpec;
@@ -283,6 +286,21 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("Error: stand-in caddy: validate refused");
     expect(fs.readFileSync(spec.proxy.mainFile, "utf8")).toBe(before);
+  });
+
+  test("the new content goes through a fresh mktemp file, removed again when the write fails", () => {
+    const file = vhost("login").file;
+    const before = fs.readFileSync(file, "utf8");
+    fs.writeFileSync(`${fake}/fail-tee`, "");
+    fs.rmSync(`${fake}/mktemp.log`, { force: true });
+    const r = apply(vhost("login", 5861));
+    fs.rmSync(`${fake}/fail-tee`);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("tee: write error: No space left on device");
+    expect(r.stderr).toContain(`${file}: could not write it in container proxy`);
+    expect(fs.readFileSync(`${fake}/mktemp.log`, "utf8")).toBe(`mktemp ${file}.XXXXXXXX\n`);
+    expect(fs.readFileSync(file, "utf8")).toBe(before);
+    expect(sites().filter((f) => /^login\.caddy\.[A-Za-z0-9]{8}$/.test(f))).toEqual([]);
   });
 
   test("caddy not running and the unit fails to start: restore and say so", () => {

@@ -7,7 +7,7 @@ import { parseTenant } from "../../spec";
 import { renderContainer } from "../../render/container";
 import { renderNatRule } from "../../render/nat";
 import { remoteBash } from "../../render/shell";
-import { baseTenant, stackTenant } from "./fixtures";
+import { baseTenant, DOC_HOST_KEY, stackTenant } from "./fixtures";
 import { planDocument, planText } from "../../render/plan";
 import { fakeGenerated, runIndex, TEST_SECRETS, unwrapSecrets } from "./mockRuntime";
 
@@ -65,7 +65,15 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
   test("every command: same pinned connection, script in create, no env, no update", () => {
     for (const c of commands(run.resources)) {
       const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
-      expect(inputs.connection).toEqual({ host: stack === "prod" ? "203.0.113.10" : "203.0.113.20", port: 22, user: "admin", privateKey: KEY, dialErrorLimit: 3, perDialTimeout: 15 });
+      expect(inputs.connection).toEqual({
+        host: stack === "prod" ? "203.0.113.10" : "203.0.113.20",
+        port: 22,
+        user: "admin",
+        hostKey: DOC_HOST_KEY,
+        privateKey: KEY,
+        dialErrorLimit: 3,
+        perDialTimeout: 15,
+      });
       expect(inputs.create).toMatch(/^sudo -n bash -c '# managed by incus-tenant: /);
       expect(inputs.addPreviousOutputInEnv).toBe(false);
       expect(inputs.environment).toBeUndefined();

@@ -9,6 +9,9 @@ import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { parseTenant, SpecError } from "../../spec";
 import { MANIFEST_ROOT } from "../../spec/migration";
 import { MARK_KEY, MOVED_KEY, renderCleanup, renderCutover, renderPrecopy, renderPreflight, renderTrust } from "../../render/migration";
+import { MANIFEST_DIR_LINE, NO_SOURCE_HOST_KEY } from "../../render/migration/common";
+import { MISSING_SOURCE_KEY_MESSAGE } from "../../components/tenant";
+import { spawnSync } from "child_process";
 import { containerHash } from "../../render/container";
 import { remoteBash } from "../../render/shell";
 import { Executor, runProgram } from "../harness";
@@ -48,10 +51,26 @@ const problems = (mutate: Mutate): string[] => {
 const INVALID: [string, Mutate, string[]][] = [
   ["unknown field", (t) => (t.migration.paralel = 2), ['migration: unknown field "paralel"']],
   ["no source", (t) => delete t.migration.source, ["migration.source: is required"]],
-  ["bad source address", (t) => (t.migration.source.address = "a b"), ["migration.source.address: must be an IP address or host name"]],
+  [
+    "bad source address",
+    (t) => (t.migration.source.address = "a b"),
+    ["migration.source.address: must be an IPv4 address or a host name like incus1.example.com (no port)"],
+  ],
   ["bad source host key", (t) => (t.migration.source.hostKey = "AAAA"), ['migration.source.hostKey: must be a public host key like "ssh-ed25519 AAAA..."']],
+  [
+    "bad lxd fingerprint",
+    (t) => (t.migration.lxdFingerprint = "b4fd3331"),
+    ["migration.lxdFingerprint: must be a SHA-256 fingerprint (64 hex digits, colons allowed)"],
+  ],
   ["bad lxd address", (t) => (t.migration.lxdAddress = "192.0.2.5"), ["migration.lxdAddress: must be host:port like 192.0.2.5:8443"]],
-  ["bad remote name", (t) => (t.migration.remote = "Lxd Source"), ["migration.remote: must be a remote name (lower-case letters, digits, hyphens)"]],
+  [
+    "bad remote name",
+    (t) => (t.migration.remote = "Lxd Source"),
+    [
+      "migration.remote: must be a remote name (lower-case letters, digits, hyphens) other than " +
+        'Incus\'s built-in "local" and "images"',
+    ],
+  ],
   ["bad prefix", (t) => (t.migration.sourcePrefix = "-x"), ["migration.sourcePrefix: must be letters, digits or hyphens, starting with a letter"]],
   ["empty container list", (t) => (t.migration.containers = []), ["migration.containers: must list at least one container"]],
   ["unknown container", (t) => t.migration.containers.push("mail"), ['migration.containers[3]: no container named "mail" in containers']],
@@ -67,7 +86,14 @@ const INVALID: [string, Mutate, string[]][] = [
   ["data of an unlisted container", (t) => (t.migration.data.dns = { source: "/srv/dns/x", destination: "/srv/y/z" }), ['migration.data.dns: "dns" is not listed in migration.containers']],
   ["data destination not mounted", (t) => (t.migration.data.files.destination = "/opt/gbo/tenants/acme/other"), ['migration.data.files.destination: must be the source of a disk device of container "files" (containers.files.devices) so the copy mounts it']],
   ["data source too shallow", (t) => (t.migration.data.files.source = "/opt"), ["migration.data.files.source: must be at least two levels deep (it is deleted by cleanupSource)"]],
-  ["data relative source", (t) => (t.migration.data.files.source = "opt/gbo"), ["migration.data.files.source: must be an absolute path"]],
+  [
+    "data relative source",
+    (t) => (t.migration.data.files.source = "opt/gbo"),
+    [
+      'migration.data.files.source: must be an absolute path (starting with "/", without "." or ".." ' +
+        "segments or control characters)",
+    ],
+  ],
   ["bad owner", (t) => (t.migration.data.files.owner = "gb user"), ['migration.data.files.owner: must be "user" or "user:group"']],
 ];
 
@@ -110,7 +136,10 @@ describe("migration scripts", () => {
     expect(again).toEqual(all);
     for (const s of all) {
       expect(s.split("\n").slice(1, 3)).toEqual(["set -euo pipefail", `log() { printf 'incus-tenant: %s\\n' "$*" >&2; }`]);
-      expect(s).toContain(`umask 077; cat > "$tmp/key"; printf '\\n' >> "$tmp/key"; umask 022`);
+      // umask 077 for the whole script (the manifest's files are 0600), strict host key checking only.
+      expect(s).toContain(`\numask 077; cat > "$tmp/key"; printf '\\n' >> "$tmp/key"\n`);
+      expect(s).not.toContain("; umask 022\n");
+      expect(s).not.toContain("StrictHostKeyChecking=no");
       expect(s).toContain(`printf '%s\\n' '192.0.2.5 ${m.source.hostKey}' > "$tmp/known_hosts"`);
       expect(s).toContain(`hk="-o StrictHostKeyChecking=yes -o UserKnownHostsFile=$tmp/known_hosts"`);
       expect(s).not.toMatch(/PRIVATE KEY/);
@@ -119,7 +148,7 @@ describe("migration scripts", () => {
 
   test("preflight: versions, every problem collected before anything is written, 1.2 x free disk", () => {
     const s = renderPreflight(spec).create;
-    expect(s).toContain(`problem "source container $source (for $name) does not exist on LXD at 192.0.2.5"`);
+    expect(s).toContain(`problem "source container $source (for $name) does not exist on LXD at "192.0.2.5`);
     expect(s).toContain(`problem "destination name $name is taken by an instance that is not this migration's copy (${MARK_KEY}=\${got:-unset})"`);
     expect(s).toContain("needed=$(( want[$dev] * 12 / 10 ))");
     expect(s).toContain(`printf 'migration preflight found %d problem(s); nothing was changed:\\n' "\${#problems[@]}" >&2`);
@@ -137,6 +166,106 @@ describe("migration scripts", () => {
     expect(t.delete).toContain(`fp=$(cat "$dir/trusted.fp"); if src "lxc config trust remove $fp"`);
   });
 
+  test("trust: LXD's certificate, read over SSH, must be the one at lxdAddress before anything trusts it", () => {
+    const lines = renderTrust(spec).create.split("\n");
+    const at = lines.indexOf("lxd_addr=192.0.2.5:8443; src_host=192.0.2.5");
+    expect(at).toBeGreaterThan(0);
+    const nothing = "the remote was not added and nothing was moved";
+    expect(lines.slice(at, at + 8)).toEqual([
+      "lxd_addr=192.0.2.5:8443; src_host=192.0.2.5",
+      `fp_of() { openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'; }`,
+      `lxd_fp=$(src 'lxc info' 2>/dev/null | sed -n 's/^  certificate_fingerprint: //p' | head -n1 || true)`,
+      `[ -n "$lxd_fp" ] || { echo "could not read the certificate fingerprint of LXD on $src_host over SSH ` +
+        `(lxc info): ${nothing}" >&2; exit 1; }`,
+      `seen_fp=$(timeout 15 openssl s_client -connect "$lxd_addr" < /dev/null 2>/dev/null | fp_of || true)`,
+      `[ -n "$seen_fp" ] || { echo "no TLS certificate could be read at $lxd_addr (openssl s_client): ` +
+        `${nothing}" >&2; exit 1; }`,
+      `[ "$seen_fp" = "$lxd_fp" ] || { echo "the certificate at $lxd_addr (sha256 $seen_fp) is not the certificate ` +
+        `of LXD on $src_host (sha256 $lxd_fp, read over SSH): ${nothing}" >&2; exit 1; }`,
+      `log "LXD at $lxd_addr presents its own certificate (sha256 \${lxd_fp:0:16}..., read over SSH)"`,
+    ]);
+    // Order: https address, then the check, then LXD's trust of our certificate, then the remote.
+    const idx = (needle: string) => lines.findIndex((l) => l.includes(needle));
+    expect(idx("lxc config get core.https_address")).toBeLessThan(at);
+    expect(at).toBeLessThan(idx("lxc config trust add"));
+    expect(idx("lxc config trust add")).toBeLessThan(idx("incus remote add"));
+    const sc = `sc="\${HOME:-/root}/.config/incus/servercerts/$remote.crt"`;
+    const remote = lines.slice(idx(sc), idx(`got_fp=$(stored_fp)`) + 1);
+    expect(remote.filter((l) => !l.includes("incus remote add") && !l.includes("pointed at"))).toEqual([
+      `${sc}; stored_fp() { if [ -f "$sc" ]; then fp_of < "$sc"; fi; }`,
+      `if [ -n "$url" ] && [ "$(stored_fp)" != "$lxd_fp" ]; then log "remote $remote stored another certificate ` +
+        `(sha256 $(stored_fp)) than LXD's: replacing it"; incus remote remove "$remote"; url=""; fi`,
+      `got_fp=$(stored_fp); [ "$got_fp" = "$lxd_fp" ] || { incus remote remove "$remote" >/dev/null 2>&1 || true; ` +
+        `echo "the remote $remote stored the certificate sha256 \${got_fp:-none}, not LXD's sha256 $lxd_fp ` +
+        `(read over SSH): the remote was removed again and nothing was moved" >&2; exit 1; }`,
+    ]);
+    expect(idx("stored another certificate")).toBeLessThan(idx("incus remote add"));
+    expect(idx("incus remote add")).toBeLessThan(idx("got_fp=$(stored_fp)"));
+    expect(renderTrust(spec).create).not.toContain("pinned migration.lxdFingerprint");
+  });
+
+  test("trust: a pinned migration.lxdFingerprint (colons, any case) is normalised and must equal LXD's own", () => {
+    const t = migTenant();
+    const hex = "b4fd33311ce3dc8fc946a65d296cac9b104669c44d4ea8d2d899a4f51ded59dc";
+    t.migration.lxdFingerprint = hex.toUpperCase().replace(/(..)(?!$)/g, "$1:");
+    expect(t.migration.lxdFingerprint).toMatch(/^B4:FD:33:/);
+    const pinned = parseTenant(t);
+    expect(pinned.migration?.lxdFingerprint).toBe(hex);
+    const lines = renderTrust(pinned).create.split("\n");
+    const at = lines.findIndex((l) => l.startsWith("lxd_fp=$(src 'lxc info'"));
+    expect(lines[at + 2]).toBe(
+      `[ "$lxd_fp" = ${hex} ] || { echo "LXD on $src_host has the certificate sha256 $lxd_fp, not the pinned ` +
+        `migration.lxdFingerprint "${hex}": the remote was not added and nothing was moved" >&2; exit 1; }`,
+    );
+    expect(lines[at + 3].startsWith("seen_fp=")).toBe(true);
+  });
+
+  test("no pinned source host key: the renderers refuse (never StrictHostKeyChecking=no)", () => {
+    const source = { ...m.source, hostKey: undefined };
+    const unpinned = { ...spec, migration: { ...m, source } } as unknown as typeof spec;
+    expect(NO_SOURCE_HOST_KEY).toBe(
+      "render/migration: migration.source.hostKey is required (the source host is never reached unauthenticated)",
+    );
+    const renders = [
+      () => renderPreflight(unpinned),
+      () => renderTrust(unpinned),
+      () => renderPrecopy(unpinned, files),
+      () => renderCutover(unpinned, [files]),
+      () => renderCleanup(unpinned),
+    ];
+    for (const f of renders) expect(f).toThrow(NO_SOURCE_HOST_KEY);
+  });
+
+  test("manifest: scripts creating the folder make it 0700, its files 0600; the data folder keeps 0755", () => {
+    expect(MANIFEST_DIR_LINE).toBe(
+      `mkdir -p "$dir"; chmod 0700 "$dir"; find "$dir" -maxdepth 1 -type f ! -perm 0600 -exec chmod 0600 {} +`,
+    );
+    for (const text of [renderPreflight(spec).create, renderTrust(spec).create, renderCutover(spec, [files]).create]) {
+      expect(text.split("\n")).toContain(MANIFEST_DIR_LINE);
+      expect(text.split("\n").map((l) => l.trim())).not.toContain(`mkdir -p "$dir"`);
+    }
+    expect(renderPrecopy(spec, files).create).toContain("\n  (umask 022; mkdir -p /opt/gbo/tenants/acme/files)\n");
+    // For real: an older folder (0755, a 0644 file), then the prelude's umask and the line, then a new file.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "itn-manifest-"));
+    try {
+      const dir = path.join(root, "migrations", "acme");
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      fs.chmodSync(dir, 0o755);
+      fs.writeFileSync(path.join(dir, "old.source.yaml"), "environment.SECRET: x\n", { mode: 0o644 });
+      const umask = renderTrust(spec).create.split("\n").find((l) => l.startsWith("umask 077;"));
+      const head = `set -euo pipefail; dir=${dir}; tmp=${root}`;
+      const text = [head, umask, MANIFEST_DIR_LINE, `echo x > "$dir/new.state"`];
+      const r = spawnSync("bash", ["-c", text.join("\n")], { input: "KEY", encoding: "utf8" });
+      expect(r.stderr).toBe("");
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+      for (const f of ["old.source.yaml", "new.state"]) {
+        expect([f, fs.statSync(path.join(dir, f)).mode & 0o777]).toEqual([f, 0o600]);
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test("pre-copy: stateless copy of the running source, marker, no autostart, resume by refresh, undeclared devices dropped, data pass 1", () => {
     const s = renderPrecopy(spec, files).create;
     expect(s).toContain(`name=files; source=acme-files; ref="$remote:$source"; mark="$remote:$source";`);
@@ -144,7 +273,7 @@ describe("migration scripts", () => {
     expect(s).toContain(`incus copy "$ref" "$name" --instance-only --stateless --refresh -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`);
     expect(s).toContain(`    disk) [ "$d" = root ] || over+=(-d "$d,required=false");;`);
     expect(s).toContain(`case ' data=/opt/gbo/tenants/acme/files ' in *" $d=$(incus config device get "$name" "$d" source) "*) true;; *) false;; esac;`);
-    expect(s).toContain(`rsync -aHX --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":/opt/gbo/files/ /opt/gbo/tenants/acme/files/`);
+    expect(s).toContain(`rsync -aHX --protect-args --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":/opt/gbo/files/ /opt/gbo/tenants/acme/files/`);
     expect(s).toContain(`log "$name: pre-copy 1 of 3: copying $(human "$size") from $ref while it keeps serving"`);
     expect(s.indexOf("ops_wait \"$name\"\n")).toBeGreaterThan(0);
   });
@@ -175,12 +304,12 @@ describe("migration scripts", () => {
     expect(at.every((i) => i > 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     expect(s).not.toContain("snapshot");
-    expect(s).toContain(`echo "migration cutover of acme-files -> files failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`);
+    expect(s).toContain(`echo "migration cutover of" 'acme-files -> files' "failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`);
     expect(s).toContain(`echo "moved to Incus:\${moved:- none}; not moved (still on LXD):\${not:- none}"`);
     expect(s).toContain(`if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then incus start "$ref" && log "$name: source $ref started again"; fi`);
     expect(s).toContain("trap rollback ERR; set -E");
     const tenant = renderCutover(spec, m.containers).create;
-    expect(tenant).toContain(`log "cutover 1 of 3: files"; cut_0\nlog "cutover 2 of 3: proxy"; cut_1\nlog "cutover 3 of 3: tables"; cut_2`);
+    expect(tenant).toContain(`log "cutover 1 of 3:" files; cut_0\nlog "cutover 2 of 3:" proxy; cut_1\nlog "cutover 3 of 3:" tables; cut_2`);
   });
 
   test("cleanup: keeps the sources unless cleanupSource, and then only after every container is verified", () => {
@@ -191,7 +320,7 @@ describe("migration scripts", () => {
     const s = renderCleanup(parseTenant(t)).create;
     expect(s).toContain(`for n in files proxy tables; do [ "$(incus config get "$n" ${MOVED_KEY} 2>/dev/null)" = true ] || { echo "cleanup: $n is not moved and verified; the sources are kept" >&2; exit 1; }; done`);
     expect(s).toContain(`incus delete --force "$ref"; log "$source deleted on the source LXD (2 left)"`);
-    expect(s).toContain(`src 'rm -rf -- /opt/gbo/files'; log "$name: source data /opt/gbo/files deleted"`);
+    expect(s).toContain(`src 'rm -rf -- /opt/gbo/files'; log "$name: source data" /opt/gbo/files "deleted"`);
   });
 });
 
@@ -239,17 +368,28 @@ describe("Migration component under setMocks", () => {
     expect((unwrapSecrets(byName("acme-migration-trust").inputs) as Record<string, any>).delete).toBe(remoteBash(renderTrust(spec).delete!, true));
   });
 
-  test("without migrationSourceKey the host's key reaches the source host", async () => {
+  test("without migrationSourceKey nothing is registered; the error names it (no host-key fallback)", async () => {
     const r = await runIndex(migTenant(), "prod", KEY, {});
-    expect(r.error).toBeUndefined();
-    const pre = r.resources.find((x) => x.name === "acme-migration-preflight")!;
-    expect((unwrapSecrets(pre.inputs) as Record<string, any>).stdin).toBe(KEY);
+    // index.ts refuses first (spec/secrets.ts), before any resource; the Tenant refuses too if built directly.
+    expect(r.error?.message).toBe(
+      'missing secret config (1):\n  - migration.source: secret "incus-tenant:migrationSourceKey" is not set: ' +
+        "pulumi config set --secret incus-tenant:migrationSourceKey",
+    );
+    expect(MISSING_SOURCE_KEY_MESSAGE).toBe(
+      'missing secret config (1):\n  - migration.source: secret "incus-tenant:migrationSourceKey" is not set ' +
+        "(the SSH key this host uses to reach the LXD source host; " +
+        "the host's own key is never sent there): pulumi config set --secret incus-tenant:migrationSourceKey < KEYFILE",
+    );
+    // Nothing is registered at all: not even index.ts's read-only self StackReference.
+    expect(r.resources.map((x) => x.type)).toEqual([]);
+    // A tenant without a migration section needs no such key.
+    expect((await runIndex(baseTenant(), "prod", KEY, {})).error).toBeUndefined();
   });
 
   test("tenant-wide cutover is one command", async () => {
     const t = migTenant();
     t.migration.cutover = "tenant";
-    const r = await runIndex(t, "prod", KEY, {});
+    const r = await runIndex(t, "prod", KEY, { migrationSourceKey: SOURCE_KEY });
     expect(r.resources.filter((x) => x.name.includes("cutover")).map((x) => x.name)).toEqual(["acme-migration-cutover"]);
   });
 });
@@ -267,7 +407,12 @@ describe("ordering under the engine double", () => {
     };
     const t = migTenant();
     mutate(t);
-    const config: Record<string, string> = { "incus-tenant:tenant": JSON.stringify(t), "incus-tenant:sshPrivateKey": KEY, "incus-tenant:allowMassChange": "true" };
+    const config: Record<string, string> = {
+      "incus-tenant:tenant": JSON.stringify(t),
+      "incus-tenant:sshPrivateKey": KEY,
+      "incus-tenant:migrationSourceKey": SOURCE_KEY,
+      "incus-tenant:allowMassChange": "true",
+    };
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const np = require("../../render/networkPlan");
@@ -275,7 +420,15 @@ describe("ordering under the engine double", () => {
     } catch {
       // the program has no approval gate
     }
-    const r = await runProgram({ programPath: path.join(ROOT, "index.ts"), config, secretKeys: ["incus-tenant:sshPrivateKey"], stateFile: path.join(dir, "state.json"), stack: "prod", executor, log: (l) => log.push(l) });
+    const r = await runProgram({
+      programPath: path.join(ROOT, "index.ts"),
+      config,
+      secretKeys: ["incus-tenant:sshPrivateKey", "incus-tenant:migrationSourceKey"],
+      stateFile: path.join(dir, "state.json"),
+      stack: "prod",
+      executor,
+      log: (l) => log.push(l),
+    });
     fs.rmSync(dir, { recursive: true, force: true });
     expect(r.error).toBeUndefined();
     return log.map((l) => l.replace(/ \(.*$/, ""));

@@ -1,12 +1,13 @@
 /**
  * Runs rendered scripts for real inside a throwaway network namespace (root only), with the
- * host paths the scripts write (/etc/iptables/rules.v4, the lock) redirected to a temp folder.
+ * host paths the scripts write (/etc/iptables/rules.v4, the lock, the NAT rollback folder)
+ * redirected to a temp folder.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { IPTABLES_LOCK, RULES_FILE } from "../../render/iptables";
+import { IPTABLES_LOCK, ROLLBACK_DIR, RULES_FILE } from "../../render/iptables";
 
 /** Why real-tool tests cannot run here, or undefined when they can. */
 export function netnsUnavailable(): string | undefined {
@@ -25,7 +26,13 @@ export class ThrowawayNetns {
   }
   /** Runs a rendered script with bash in the namespace; returns status and output. */
   run(script: string, stdin = ""): { status: number; stdout: string; stderr: string } {
-    const text = script.split(RULES_FILE).join(path.join(this.dir, "rules.v4")).split(IPTABLES_LOCK).join(path.join(this.dir, "lock"));
+    const text = script
+      .split(RULES_FILE)
+      .join(path.join(this.dir, "rules.v4"))
+      .split(IPTABLES_LOCK)
+      .join(path.join(this.dir, "lock"))
+      .split(ROLLBACK_DIR)
+      .join(path.join(this.dir, "rollback"));
     const r = spawnSync("ip", ["netns", "exec", this.name, "bash", "-c", text], { input: stdin, encoding: "utf8" });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }

@@ -44,55 +44,87 @@ describe("iptables lines (exact, iptables-save canonical form)", () => {
 });
 
 describe("scripts (exact text)", () => {
-  test("NAT rule create script: converge, then arm the rollback watchdog when the lines changed", () => {
+  test("NAT rule create script: under one lock, converge and arm a new generation's watchdog when the lines changed", () => {
     expect(renderNatRule(spec, rule("tcp-443")).create).toBe(`# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 of tenant acme (rollback after 30s unless confirmed)
 set -euo pipefail
 log() { printf 'incus-tenant: %s\\n' "$*" >&2; }
 rb=/var/lib/incus-tenant/rollback/acme-tcp-443; tag=incus-tenant:acme:tcp-443
 mkdir -p "$rb"
-before=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
-exec 9>/run/incus-tenant.iptables.lock
-flock -w 120 9
+{ exec 9>/run/incus-tenant.iptables.lock && flock -w 120 9; } || { log 'incus-tenant:acme:tcp-443: could not take the iptables lock /run/incus-tenant.iptables.lock within 120 s (another change is running); aborting, nothing changed'; exit 1; }
 iptables -w -t nat -L ITN-acme-PRE -n >/dev/null 2>&1 || iptables -w -t nat -N ITN-acme-PRE
 want=$(cat <<'ITN_EOF'
 -A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination 10.0.2.10:443
 ITN_EOF
 )
-have=$(iptables-save -t nat | grep -F -- '--comment "incus-tenant:acme:tcp-443"' || true)
-if [ "$have" = "$want" ]; then
-  log 'incus-tenant:acme:tcp-443: unchanged'
-else
-  old=$(iptables-save -t nat | grep -F -- '--comment "incus-tenant:acme:tcp-443"' || true)
-  { echo '*nat'; [ -z "$old" ] || printf '%s\\n' "$old" | sed 's/^-A /-D /'; [ -z "$want" ] || printf '%s\\n' "$want" | cat; echo COMMIT; } | iptables-restore -w --noflush
-  log 'incus-tenant:acme:tcp-443: applied' "$(printf '%s\\n' "$want" | grep -c . || true) rule(s)"
+have=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
+pending=$(cat "$rb/pending" 2>/dev/null || true)
+if [ -n "$pending" ] && [ "$have" != "$(cat "$rb/$pending.new" 2>/dev/null || true)" ]; then
+  rm -f "$rb/pending"; log "$tag: the unconfirmed change $pending is no longer live; forgotten"; pending=""
 fi
+if [ "$have" = "$want" ] && [ -n "$pending" ]; then
+  echo "rollback armed: $pending (still unconfirmed)"
+  log "$tag: unchanged; the change $pending is still unconfirmed"
+elif [ "$have" = "$want" ]; then
+  log "$tag: unchanged"
+else
+  if [ -n "$pending" ]; then old=$(cat "$rb/$pending.old"); else old=$have; fi
+  gen=$(( $(cat "$rb/gen" 2>/dev/null || echo 0) + 1 ))
+  id="$gen-$(date -u +%Y%m%d%H%M%S)"
+  printf '%s\\n' "$old" | grep . > "$rb/$id.old" || true
+  printf '%s\\n' "$want" > "$rb/$id.new"
+  printf '%s\\n' "$tag" > "$rb/tag"; echo "$gen" > "$rb/gen"
+  if [ "$old" = "$want" ]; then rm -f "$rb/pending"; else echo "$id" > "$rb/pending"; fi
+  { echo '*nat'; [ -z "$have" ] || printf '%s\\n' "$have" | sed 's/^-A /-D /'; [ -z "$want" ] || printf '%s\\n' "$want"; echo COMMIT; } | iptables-restore -w --noflush || {
+    if [ -n "$pending" ]; then echo "$pending" > "$rb/pending"; else rm -f "$rb/pending"; fi; exit 1
+  }
+  [ -z "$pending" ] || log "$tag: supersedes the unconfirmed change $pending (its watchdog stands down)"
+  if [ "$old" = "$want" ]; then
+    log "$tag: changed back to its last confirmed lines; nothing to confirm"
+  else
+    watchdog=$(cat <<'ITN_WATCHDOG'
+rb=$1; id=$2; t=$3; tag=$4
+log() { printf 'incus-tenant: %s\\n' "$*" >&2; logger -t incus-tenant "$*" 2>/dev/null || true; }
+sleep "$t"
+{ exec 9>/run/incus-tenant.iptables.lock && flock -w 120 9; } || { log 'incus-tenant:acme:tcp-443: watchdog: could not take the iptables lock /run/incus-tenant.iptables.lock within 120 s (another change is running); aborting, nothing changed'; exit 1; }
+gen=$(cat "$rb/gen" 2>/dev/null || true)
+if [ -e "$rb/$id.confirmed" ]; then log "$tag: watchdog $id: confirmed; nothing to do"; exit 0; fi
+if [ "$gen" != "\${id%%-*}" ]; then
+  log "$tag: watchdog $id: superseded by the newer generation $gen; leaving the rule alone"; exit 0
+fi
+if [ "$(cat "$rb/pending" 2>/dev/null || true)" != "$id" ]; then
+  log "$tag: watchdog $id: no longer pending; leaving the rule alone"; exit 0
+fi
+cur=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
+if [ "$cur" != "$(cat "$rb/$id.new")" ]; then
+  rm -f "$rb/pending"
+  log "$tag: watchdog $id: the rule was changed by something else since; leaving it alone"; exit 0
+fi
+old=$(cat "$rb/$id.old")
+{ echo '*nat'; [ -z "$cur" ] || printf '%s\\n' "$cur" | sed 's/^-A /-D /'; [ -z "$old" ] || printf '%s\\n' "$old"; echo COMMIT; } | iptables-restore -w --noflush || { log "$tag: watchdog $id: iptables-restore failed"; exit 1; }
+rm -f "$rb/pending"
+date -u +%Y-%m-%dT%H:%M:%SZ > "$rb/$id.rolled-back"
 mkdir -p /etc/iptables
 tmp=$(mktemp /etc/iptables/rules.v4.XXXXXX)
-iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4
-exec 9>&-
-after=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
-if [ "$before" != "$after" ]; then
-  id="$(date -u +%Y%m%d%H%M%S)-$$"
-  printf '%s\\n' "$before" | grep . > "$rb/$id.old" || true
-  watchdog=$(cat <<'ITN_WATCHDOG'
-rb=$1; id=$2; t=$3; tag=$4
-sleep "$t"
-[ -e "$rb/$id.confirmed" ] && exit 0
-exec 9>/run/incus-tenant.iptables.lock
-flock -w 120 9
-[ -e "$rb/$id.confirmed" ] && exit 0
-cur=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
-old=$(cat "$rb/$id.old")
-{ echo '*nat'; [ -z "$cur" ] || printf '%s\\n' "$cur" | sed 's/^-A /-D /'; [ -z "$old" ] || printf '%s\\n' "$old"; echo COMMIT; } | iptables-restore -w --noflush
-tmp=$(mktemp /etc/iptables/rules.v4.XXXXXX) && iptables-save > "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4
-date -u +%Y-%m-%dT%H:%M:%SZ > "$rb/$id.rolled-back"
-logger -t incus-tenant "NAT change $tag rolled back: not confirmed within \${t}s" 2>/dev/null || true
+iptables-save > "$tmp" || { rm -f "$tmp"; exit 1; }
+for _p in /var/lib/incus-tenant/rollback/*/pending; do
+  [ -f "$_p" ] || continue
+  _d=\${_p%/pending}; _id=$(cat "$_p"); _tag=$(cat "$_d/tag" 2>/dev/null || true)
+  [ -n "$_tag" ] && [ -f "$_d/$_id.old" ] && [ -f "$_d/$_id.new" ] || continue
+  [ "$(grep -F -- "--comment \\"$_tag\\"" "$tmp" || true)" = "$(cat "$_d/$_id.new")" ] || continue
+  awk -v c="--comment \\"$_tag\\"" -v f="$_d/$_id.old" '/^\\*/ { t = $0 } t == "*nat" && /^-A / && index($0, c) { next } t == "*nat" && $0 == "COMMIT" { while ((getline l < f) > 0) print l } { print }' "$tmp" > "$tmp.s" && mv -f "$tmp.s" "$tmp" \\
+    || { rm -f "$tmp" "$tmp.s"; exit 1; }
+done
+chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4 || { rm -f "$tmp"; exit 1; }
+log "NAT change $tag rolled back: not confirmed within \${t}s"
 ITN_WATCHDOG
 )
-  setsid nohup bash -c "$watchdog" watchdog "$rb" "$id" 30 "$tag" > /dev/null 2>&1 < /dev/null &
-  echo "rollback armed: $id (30s)"
-  log "$tag: changed; the previous lines come back in 30s unless a new SSH connection confirms"
-fi`);
+    setsid nohup bash -c "$watchdog" watchdog "$rb" "$id" 30 "$tag" \\
+      > /dev/null 2>> "$rb/$id.log" < /dev/null 9>&- &
+    echo "rollback armed: $id (30s)"
+    log "$tag: changed; the previous lines come back in 30s unless a new SSH connection confirms"
+  fi
+fi
+exec 9>&-`);
   });
   test("every script starts with the managed-by header and strict mode", () => {
     const all = [renderForwarding(spec), renderChains(spec), renderGuard(spec), renderPersistence(), ...spec.containers.map((c) => renderContainer(spec, c)), ...spec.nat.map((r) => renderNatRule(spec, r))];
@@ -158,7 +190,8 @@ real("rendered rules on a real iptables (throwaway network namespace)", () => {
     const applied = ns.save("nat");
     expect(applied).toEqual(expect.arrayContaining([...chainLines(spec).jumps, ...chainLines(spec).masquerade, ...spec.nat.flatMap((r) => dnatLines(spec, r))]));
     expect(ns.save("filter").filter((l) => l.startsWith("-A INPUT")).slice(0, 2)).toEqual(guardLines(22));
-    expect(ns.persisted()).toContain(dnatLines(spec, rule("tcp-443"))[0]);
+    // The NAT changes are not confirmed yet: rules.v4 (written by the chains and the guard) lacks them.
+    expect(ns.persisted()).not.toContain(dnatLines(spec, rule("tcp-443"))[0]);
 
     const again = ns.run(renderNatRule(spec, rule("tcp-443")).create);
     expect(again.stderr).toContain("incus-tenant:acme:tcp-443: unchanged");

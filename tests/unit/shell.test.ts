@@ -1,5 +1,5 @@
 import { spawnSync } from "child_process";
-import { heredoc, remoteBash, script, shArgs, shq } from "../../render/shell";
+import { heredoc, managedHeader, remoteBash, script, shArgs, shq } from "../../render/shell";
 
 /** Runs `printf '%s\0' <words>` through a real bash and returns the words it saw. */
 const bashWords = (words: string): string[] => {
@@ -38,5 +38,14 @@ describe("script helpers", () => {
     const r = spawnSync("bash", ["-c", `cat ${heredoc("$HOME `id` 'x'")}`], { encoding: "utf8" });
     expect(r.stdout).toBe("$HOME `id` 'x'\n");
     expect(() => heredoc("a\nITN_EOF\nb")).toThrow("heredoc: body contains the delimiter ITN_EOF");
+  });
+});
+
+describe("managedHeader", () => {
+  test("control characters are escaped: the header stays one comment line, whatever `what` holds", () => {
+    expect(managedHeader("a\nb\r\tc\x01\x7f", ";")).toBe("; managed by incus-tenant: a\\nb\\r\\tc\\x01\\x7f");
+    const text = script("tenant x\necho INJECTED\r\necho AGAIN", ["echo ok"]);
+    expect(spawnSync("bash", ["-c", text], { encoding: "utf8" }).stdout).toBe("ok\n");
+    expect(text.split("\n")[0]).toBe("# managed by incus-tenant: tenant x\\necho INJECTED\\r\\necho AGAIN");
   });
 });

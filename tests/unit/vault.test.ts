@@ -11,7 +11,17 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { checkVault, deriveVault, RawVaultSection, VaultSpec, vaultSectionSchema } from "../../spec/vault";
-import { renderVaultEnvFile, renderVaultPreflight, renderVaultPut, SEALED_MESSAGE, vaultPlan } from "../../render/vault";
+import {
+  HTTPS_WITHOUT_CA,
+  policyName,
+  policyText,
+  renderVaultEnvFile,
+  renderVaultPreflight,
+  renderVaultPut,
+  scopedTokenFile,
+  SEALED_MESSAGE,
+  vaultPlan,
+} from "../../render/vault";
 import { remoteBash } from "../../render/shell";
 import { ROOT } from "./fixtures";
 import { unwrapSecrets } from "./mockRuntime";
@@ -32,16 +42,32 @@ describe("vault section validation", () => {
     expect(v.envFile?.variables).toEqual([["VAULT_ADDR", "https://10.0.2.13:8200"], ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"]]);
   });
 
-  test("defaults: container vault, http://127.0.0.1:8200, mount secret, keepOnDestroy true, special false, envFile system:/opt/gbo/bin/.env", () => {
+  test(
+    "defaults: container vault, http://127.0.0.1:8200, mount secret, scoped tokens next to tokenFile, " +
+      "keepOnDestroy true, special false, envFile system:/opt/gbo/bin/.env",
+    () => {
     const v = deriveVault(vaultSectionSchema.parse({ paths: { "gbo/jwt": one({ secret: gen }) }, envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } } }), "acme");
     expect(v).toEqual({
       container: "vault",
       address: "http://127.0.0.1:8200",
       tokenFile: "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json",
+      scopedTokenDir: "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/incus-tenant-acme",
+      policyPrefix: "incus-tenant-acme",
       mount: "secret",
       paths: [{ path: "gbo/jwt", key: "gbo-jwt", keys: [{ name: "secret", source: { kind: "generate", length: 32, special: false } }], keepOnDestroy: true }],
       envFile: { container: "system", path: "/opt/gbo/bin/.env", variables: [["VAULT_ADDR", "https://10.0.2.13:8200"]] },
     });
+  },
+  );
+
+  test("scopedTokenDir: given, it is used as is; the policy prefix names the tenant", () => {
+    const paths = { "gbo/jwt": one({ secret: gen }) };
+    const raw = { tokenFile: "/root/init.json", scopedTokenDir: "/etc/incus-tenant/tokens", paths };
+    const v = deriveVault(vaultSectionSchema.parse(raw), "beta");
+    const want = ["/root/init.json", "/etc/incus-tenant/tokens", "incus-tenant-beta"];
+    expect([v.tokenFile, v.scopedTokenDir, v.policyPrefix]).toEqual(want);
+    const bare = deriveVault(vaultSectionSchema.parse({ tokenFile: "/init.json" }), "beta");
+    expect(bare.scopedTokenDir).toBe("/incus-tenant-beta");
   });
 
   const cases: [string, RawVaultSection, { path: string; message: string }[], string[] | undefined][] = [
@@ -104,10 +130,23 @@ describe("vault section validation", () => {
 });
 
 const small = (over: Partial<RawVaultSection> = {}): VaultSpec =>
-  deriveVault(vaultSectionSchema.parse({ paths: { "gbo/tables": one({ host: { value: "10.0.2.12" }, password: gen, api: { fromConfig: "llmKey" } }), "gbo/tenants/{tenant}/infrastructure": { keepOnDestroy: false, keys: { host: { value: "10.0.2.12" } } } }, ...over }), "acme");
+  deriveVault(
+    vaultSectionSchema.parse({
+      paths: {
+        "gbo/tables": one({ host: { value: "10.0.2.12" }, password: gen, api: { fromConfig: "llmKey" } }),
+        "gbo/tenants/{tenant}/infrastructure": {
+          keepOnDestroy: false,
+          keys: { host: { value: "10.0.2.12" } },
+        },
+      },
+      ...over,
+    }),
+    "acme",
+  );
 
 const HEALTH = (addr: string) => [
-  `code=$(incus exec -n vault -- curl -s -k --max-time 10 -o /dev/null -w '%{http_code}' '${addr}/v1/sys/health?standbyok=true' || true)`,
+  `code=$(incus exec -n vault -- curl -s --max-time 10 -o /dev/null -w '%{http_code}' ` +
+    `'${addr}/v1/sys/health?standbyok=true' || true)`,
   `case "$code" in`,
   `  200) log 'vault at ${addr}: initialized and unsealed' ;;`,
   `  503) echo 'Vault is sealed: unseal it with 3 of 5 keys' >&2; exit 1 ;;`,
@@ -115,40 +154,115 @@ const HEALTH = (addr: string) => [
   `  *) log "vault health check answered \${code:-nothing}"; echo 'Vault is unreachable at ${addr}' >&2; exit 1 ;;`,
   "esac",
 ];
-const HEAD = (what: string) => [`# managed by incus-tenant: ${what}`, "set -euo pipefail", `log() { printf 'incus-tenant: %s\\n' "$*" >&2; }`];
-const INNER_TOKEN = [
-  `export PATH=/opt/gbo/bin:$PATH`,
-  'if [ -z "${VAULT_TOKEN:-}" ]; then',
-  "  t=/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json",
-  `  [ -r "$t" ] || { echo "no Vault token: $t is not readable in container vault" >&2; exit 1; }`,
-  `  if grep -q '"root_token"' "$t"; then VAULT_TOKEN=$(sed -n 's/.*"root_token"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/\\1/p' "$t"); else VAULT_TOKEN=$(tr -d '[:space:]' < "$t"); fi`,
-  '  [ -n "$VAULT_TOKEN" ] || { echo "no Vault token in $t" >&2; exit 1; }',
-  "  export VAULT_TOKEN",
+const HEAD = (what: string) => [
+  `# managed by incus-tenant: ${what}`,
+  "set -euo pipefail",
+  `log() { printf 'incus-tenant: %s\\n' "$*" >&2; }`,
+];
+const DIR = "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/incus-tenant-acme";
+const INNER_HEAD = [
+  "set -eu",
+  "export VAULT_ADDR=http://127.0.0.1:8200",
+  "export PATH=/opt/gbo/bin:$PATH",
+  "umask 077",
+];
+const TABLES_POLICY = [
+  "# managed by incus-tenant: writes of secret/gbo/tables",
+  'path "secret/data/gbo/tables" { capabilities = ["create", "update"] }',
+].join("\n");
+const INFRA_POLICY = [
+  "# managed by incus-tenant: writes of secret/gbo/tenants/acme/infrastructure",
+  'path "secret/data/gbo/tenants/acme/infrastructure" { capabilities = ["create", "update"] }',
+  'path "secret/metadata/gbo/tenants/acme/infrastructure" { capabilities = ["delete"] }',
+].join("\n");
+/** The scoped-token lines of one path (key = resource key, where = mount/path). */
+const SCOPED = (key: string, where: string, policy: string) => [
+  `w=${DIR}/${key}.token; pol=incus-tenant-acme-${key}; want=${q(policy)}`,
+  "boot=${VAULT_TOKEN:-}; unset VAULT_TOKEN",
+  `if [ -s "$w" ] && [ "$(cat "$w.policy" 2>/dev/null)" = "$want" ] && ` +
+    `VAULT_TOKEN=$(cat "$w") vault token lookup >/dev/null 2>&1 < /dev/null; then :; else`,
+  '  if [ -z "$boot" ]; then',
+  "    t=/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json",
+  `    [ -r "$t" ] || { echo "no Vault token: $t is not readable in container" vault >&2; exit 1; }`,
+  `    if grep -q '"root_token"' "$t"; then ` +
+    `boot=$(sed -n 's/.*"root_token"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/\\1/p' "$t"); ` +
+    `else boot=$(tr -d '[:space:]' < "$t"); fi`,
+  '    [ -n "$boot" ] || { echo "no Vault token in $t" >&2; exit 1; }',
+  "  fi",
+  `  printf '%s\\n' "$want" | VAULT_TOKEN=$boot vault policy write "$pol" - >/dev/null`,
+  `  new=$(VAULT_TOKEN=$boot vault token create -orphan -policy="$pol" -ttl=8760h ` +
+    `-display-name="$pol" -field=token < /dev/null)`,
+  `  mkdir -p ${DIR}; chmod 0700 ${DIR}`,
+  `  f=$(mktemp "$w.XXXXXX"); printf '%s\\n' "$new" > "$f"; chmod 0600 "$f"; mv -f "$f" "$w"`,
+  `  f=$(mktemp "$w.XXXXXX"); printf '%s\\n' "$want" > "$f"; chmod 0600 "$f"; mv -f "$f" "$w.policy"`,
+  `  echo 'incus-tenant: vault: scoped token for ${where} created (policy incus-tenant-acme-${key})' >&2`,
+  "fi",
+  'boot=; VAULT_TOKEN=$(cat "$w"); export VAULT_TOKEN',
+];
+const REVOKE = (key: string, where: string) => [
+  `w=${DIR}/${key}.token`,
+  'if [ -s "$w" ]; then',
+  `  if VAULT_TOKEN=$(cat "$w") vault token revoke -self >/dev/null 2>&1 < /dev/null; then rm -f "$w" "$w.policy"; ` +
+    `echo 'incus-tenant: vault: scoped token for ${where} revoked' >&2;`,
+  `  else echo "incus-tenant: warning: could not revoke the scoped token in $w (kept; it expires by itself)" >&2; fi`,
   "fi",
 ];
+const GONE =
+  "if ! incus info vault >/dev/null 2>&1; then log 'vault: container vault is gone, nothing to delete'; exit 0; fi";
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 describe("vault renderers (exact text)", () => {
   const v = small();
-  test("preflight: health endpoint inside the vault container, exact messages", () => {
-    expect(renderVaultPreflight(v)).toEqual({ create: [...HEAD("vault preflight in container vault"), ...HEALTH("http://127.0.0.1:8200")].join("\n") });
-  });
-
-  test("put: health, then vault kv put -mount=secret PATH - with the values on stdin; delete keeps by default", () => {
-    const inner = ["set -eu", "export VAULT_ADDR=http://127.0.0.1:8200", ...INNER_TOKEN, "vault kv put -mount=secret gbo/tables - >/dev/null"].join("\n");
-    expect(renderVaultPut(v, v.paths[0])).toEqual({
-      create: [...HEAD("vault path secret/gbo/tables (values on stdin)"), ...HEALTH("http://127.0.0.1:8200"), `incus exec -T vault -- sh -c ${q(inner)}`, "log 'vault: secret/gbo/tables written (keys: api host password)'"].join("\n"),
-      delete: [...HEAD("vault path secret/gbo/tables (delete)"), "log 'vault: secret/gbo/tables kept (keepOnDestroy is true)'"].join("\n"),
+  test("preflight: health endpoint in the vault container (plain http: no -k, nothing to skip), exact messages", () => {
+    expect(renderVaultPreflight(v)).toEqual({
+      create: [...HEAD("vault preflight in container vault"), ...HEALTH("http://127.0.0.1:8200")].join("\n"),
     });
   });
 
-  test("delete with keepOnDestroy false: gone container is fine, else health then kv metadata delete", () => {
+  test("policy of a path: its data (create, update), its metadata (delete) only when deleted with the stack", () => {
+    expect(policyText(v, v.paths[0])).toBe(TABLES_POLICY);
+    expect(policyText(v, v.paths[1])).toBe(INFRA_POLICY);
+    expect([policyName(v, v.paths[0]), scopedTokenFile(v, v.paths[0])]).toEqual([
+      "incus-tenant-acme-gbo-tables",
+      `${DIR}/gbo-tables.token`,
+    ]);
+  });
+
+  test("put: health, the path's scoped token (bootstrap token only to create it), kv put; delete revokes", () => {
+    const inner = [
+      ...INNER_HEAD,
+      ...SCOPED("gbo-tables", "secret/gbo/tables", TABLES_POLICY),
+      "vault kv put -mount=secret gbo/tables - >/dev/null",
+    ].join("\n");
+    expect(renderVaultPut(v, v.paths[0])).toEqual({
+      create: [
+        ...HEAD("vault path secret/gbo/tables (values on stdin)"),
+        ...HEALTH("http://127.0.0.1:8200"),
+        `incus exec -T vault -- sh -c ${q(inner)}`,
+        "log 'vault: secret/gbo/tables written (keys: api host password)'",
+      ].join("\n"),
+      delete: [
+        ...HEAD("vault path secret/gbo/tables (delete)"),
+        "log 'vault: secret/gbo/tables kept (keepOnDestroy is true)'",
+        GONE,
+        `incus exec -n vault -- sh -c ${q([...INNER_HEAD, ...REVOKE("gbo-tables", "secret/gbo/tables")].join("\n"))}`,
+      ].join("\n"),
+    });
+  });
+
+  test("delete, keepOnDestroy false: container gone is fine, else health, kv metadata delete, revoke", () => {
     const p = v.paths[1];
-    const inner = ["set -eu", "export VAULT_ADDR=http://127.0.0.1:8200", ...INNER_TOKEN, "vault kv metadata delete -mount=secret gbo/tenants/acme/infrastructure >/dev/null"].join("\n");
+    const where = "secret/gbo/tenants/acme/infrastructure";
+    const inner = [
+      ...INNER_HEAD,
+      ...SCOPED("gbo-tenants-acme-infrastructure", where, INFRA_POLICY),
+      `vault kv metadata delete -mount=secret gbo/tenants/acme/infrastructure >/dev/null`,
+      ...REVOKE("gbo-tenants-acme-infrastructure", where),
+    ].join("\n");
     expect(renderVaultPut(v, p).delete).toBe(
       [
         ...HEAD("vault path secret/gbo/tenants/acme/infrastructure (delete)"),
-        "if ! incus info vault >/dev/null 2>&1; then log 'vault: container vault is gone, nothing to delete'; exit 0; fi",
+        GONE,
         ...HEALTH("http://127.0.0.1:8200"),
         `incus exec -n vault -- sh -c ${q(inner)}`,
         "log 'vault: secret/gbo/tenants/acme/infrastructure deleted with all its versions'",
@@ -156,19 +270,43 @@ describe("vault renderers (exact text)", () => {
     );
   });
 
-  test("caCert: curl --cacert instead of -k, and VAULT_CACERT for the CLI", () => {
+  test("https: curl --cacert (never -k), VAULT_CACERT for the CLI; https without caCert refused", () => {
     const w = small({ address: "https://127.0.0.1:8200", caCert: "/opt/gbo/conf/vault/ca.crt" });
     const text = renderVaultPut(w, w.paths[0]).create;
-    expect(text).toContain("curl -s --cacert /opt/gbo/conf/vault/ca.crt --max-time 10 ");
-    expect(text).toContain("export VAULT_ADDR=https://127.0.0.1:8200 VAULT_CACERT=/opt/gbo/conf/vault/ca.crt\n");
+    expect(text.split("\n")[3]).toBe(
+      "code=$(incus exec -n vault -- curl -s --cacert /opt/gbo/conf/vault/ca.crt --max-time 10 -o /dev/null " +
+        "-w '%{http_code}' 'https://127.0.0.1:8200/v1/sys/health?standbyok=true' || true)",
+    );
+    expect(text).toContain(
+      "export VAULT_ADDR=https://127.0.0.1:8200 VAULT_CACERT=/opt/gbo/conf/vault/ca.crt\n",
+    );
     expect(text).not.toContain(" -k ");
+    const bare: VaultSpec = { ...small(), address: "https://127.0.0.1:8200" };
+    expect(() => renderVaultPreflight(bare)).toThrow(HTTPS_WITHOUT_CA);
+    expect(HTTPS_WITHOUT_CA).toBe(
+      "render/vault: an https:// Vault address needs caCert (its certificate is never left unchecked)",
+    );
   });
 
   test("env file renderer refuses any non-VAULT_* or secret variable", () => {
-    const bad = (variables: [string, string][]): VaultSpec => ({ ...small(), envFile: { container: "system", path: "/opt/gbo/bin/.env", variables } });
-    expect(() => renderVaultEnvFile(bad([["VAULT_ADDR", "x"], ["PORT", "5858"]]))).toThrow("refusing to write PORT to /opt/gbo/bin/.env: only non-secret VAULT_* variables go there");
-    expect(() => renderVaultEnvFile(bad([["VAULT_TOKEN", "s.x"]]))).toThrow("refusing to write VAULT_TOKEN to /opt/gbo/bin/.env: only non-secret VAULT_* variables go there");
-    expect(() => renderVaultEnvFile(bad([["VAULT_ADDR", "a\nPORT=1"]]))).toThrow("refusing to write VAULT_ADDR to /opt/gbo/bin/.env: the value must be a non-empty single line");
+    const bad = (variables: [string, string][]): VaultSpec => ({
+      ...small(),
+      envFile: { container: "system", path: "/opt/gbo/bin/.env", variables },
+    });
+    expect(() =>
+      renderVaultEnvFile(
+        bad([
+          ["VAULT_ADDR", "x"],
+          ["PORT", "5858"],
+        ]),
+      ),
+    ).toThrow("refusing to write PORT to /opt/gbo/bin/.env: only non-secret VAULT_* variables go there");
+    expect(() => renderVaultEnvFile(bad([["VAULT_TOKEN", "s.x"]]))).toThrow(
+      "refusing to write VAULT_TOKEN to /opt/gbo/bin/.env: only non-secret VAULT_* variables go there",
+    );
+    expect(() => renderVaultEnvFile(bad([["VAULT_ADDR", "a\nPORT=1"]]))).toThrow(
+      "refusing to write VAULT_ADDR to /opt/gbo/bin/.env: the value must be a non-empty single line",
+    );
   });
 
   test("plan part: paths and key names with their source kind, never a value", () => {
@@ -177,8 +315,20 @@ describe("vault renderers (exact text)", () => {
       address: "http://127.0.0.1:8200",
       mount: "secret",
       paths: [
-        { path: "gbo/tables", keepOnDestroy: true, keys: [{ name: "api", from: "config" }, { name: "host", from: "value" }, { name: "password", from: "generate" }] },
-        { path: "gbo/tenants/acme/infrastructure", keepOnDestroy: false, keys: [{ name: "host", from: "value" }] },
+        {
+          path: "gbo/tables",
+          keepOnDestroy: true,
+          keys: [
+            { name: "api", from: "config" },
+            { name: "host", from: "value" },
+            { name: "password", from: "generate" },
+          ],
+        },
+        {
+          path: "gbo/tenants/acme/infrastructure",
+          keepOnDestroy: false,
+          keys: [{ name: "host", from: "value" }],
+        },
       ],
     });
   });
@@ -247,54 +397,179 @@ describe("rendered scripts against the FAKE vault (scripts/fake-vault.sh) throug
   test("the fake's files are 0600/0700 and the health endpoint answers 200", () => {
     expect(fs.statSync(path.join(state, "token")).mode & 0o777).toBe(0o600);
     expect(fs.statSync(state).mode & 0o777).toBe(0o700);
-    expect(spawnSync("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${port}/v1/sys/health`], { encoding: "utf8" }).stdout).toBe("200");
+    expect(
+      spawnSync(
+        "curl",
+        ["-s", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${port}/v1/sys/health`],
+        { encoding: "utf8" },
+      ).stdout,
+    ).toBe("200");
   });
 
-  test("put: values arrive from stdin; no secret in the command text, its output, the vault calls or the incus calls", () => {
+  const auth = () =>
+    fs
+      .readFileSync(path.join(state, "auth.log"), "utf8")
+      .trimEnd()
+      .split("\n")
+      .filter((l) => l !== "");
+  const rootToken = () => fs.readFileSync(path.join(state, "token"), "utf8").trim();
+  const dir = () => path.join(state, "incus-tenant-acme");
+  const scoped = (key: string) => fs.readFileSync(path.join(dir(), `${key}.token`), "utf8").trim();
+
+  test("first put: the bootstrap token writes the policy, creates the scoped token (0600); it writes", () => {
     const text = renderVaultPut(v, v.paths[0]).create;
     const r = run(text, JSON.stringify(SECRETS));
     expect(r.stderr).toContain("incus-tenant: vault: secret/gbo/tables written (keys: api host password)");
+    expect(r.stderr).toContain(
+      "incus-tenant: vault: scoped token for secret/gbo/tables created (policy incus-tenant-acme-gbo-tables)",
+    );
     expect(r.status).toBe(0);
     const got = JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout);
     expect(got.data.data).toEqual(SECRETS);
-    expect(calls().trimEnd().split("\n").filter((l) => l.startsWith("kv\\ put") || l.startsWith("kv put"))).toEqual(["kv put -mount=secret gbo/tables - "]);
+    expect(
+      calls()
+        .split("\n")
+        .filter((l) => l !== ""),
+    ).toEqual([
+      "policy write incus-tenant-acme-gbo-tables - ",
+      "token create -orphan -policy=incus-tenant-acme-gbo-tables -ttl=8760h " +
+        "-display-name=incus-tenant-acme-gbo-tables -field=token ",
+      "kv put -mount=secret gbo/tables - ",
+      "kv get -format=json -mount=secret gbo/tables ",
+    ]);
+    // Only the policy write and the token creation used the root token; the write used the scoped one.
+    expect(auth()).toEqual([
+      "policy write incus-tenant-acme-gbo-tables by root",
+      "token create incus-tenant-acme-gbo-tables by root",
+      "create secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
+      "read secret/data/gbo/tables by root",
+    ]);
+    expect(fs.readFileSync(path.join(state, "policies/incus-tenant-acme-gbo-tables"), "utf8")).toBe(
+      `${policyText(v, v.paths[0])}\n`,
+    );
+    expect(fs.statSync(dir()).mode & 0o777).toBe(0o700);
+    expect(fs.readdirSync(dir()).sort()).toEqual(["gbo-tables.token", "gbo-tables.token.policy"]);
+    for (const f of fs.readdirSync(dir()))
+      expect([f, fs.statSync(path.join(dir(), f)).mode & 0o777]).toEqual([f, 0o600]);
+    expect(scoped("gbo-tables")).toMatch(/^fake-scoped-[0-9a-f]{32}$/);
     expect(fs.statSync(path.join(state, "data/secret/gbo/tables.json")).mode & 0o777).toBe(0o600);
-    for (const s of [SECRETS.password, SECRETS.api]) {
-      for (const where of [text, remoteBash(text, true), r.stdout, r.stderr, calls(), shimLog()]) expect(where).not.toContain(s);
+    for (const s of [SECRETS.password, SECRETS.api, rootToken(), scoped("gbo-tables")]) {
+      for (const where of [
+        text,
+        remoteBash(text, true),
+        r.stdout,
+        r.stderr,
+        calls(),
+        auth().join("\n"),
+        shimLog(),
+      ])
+        expect(where).not.toContain(s);
     }
   });
 
-  test("re-running the same put is harmless (new version, same data)", () => {
-    const r = run(renderVaultPut(v, v.paths[0]).create, JSON.stringify(SECRETS));
+  test("re-running the put uses the stored scoped token only: the bootstrap token file may even be missing", () => {
+    const before = auth().length;
+    const off = { ...v, tokenFile: path.join(tmp, "no-such-token") }; // reading it would fail the put
+    const r = run(renderVaultPut(off, off.paths[0]).create, JSON.stringify(SECRETS));
+    expect(r.stderr).not.toContain("scoped token for secret/gbo/tables created");
     expect(r.status).toBe(0);
+    expect(auth().slice(before)).toEqual([
+      "lookup-self by incus-tenant-acme-gbo-tables",
+      "update secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
+    ]);
     const got = JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout);
     expect(got.data).toEqual({ data: SECRETS, metadata: { version: 2 } });
   });
 
-  test("the token can come from the runbooks' init.json (root_token)", () => {
-    const token = fs.readFileSync(path.join(state, "token"), "utf8").trim();
-    const init = path.join(tmp, "init.json");
-    fs.writeFileSync(init, `{\n  "recovery_keys_b64": [],\n  "root_token": "${token}",\n  "unseal_threshold": 3\n}\n`, { mode: 0o600 });
-    const w = { ...v, tokenFile: init };
-    expect(run(renderVaultPut(w, w.paths[1]).create, '{"host":"10.0.2.12"}').status).toBe(0);
+  test("a scoped token writes nothing outside its own path (the fake refuses it like Vault: 403)", () => {
+    const before = auth().length;
+    const r = spawnSync(
+      path.join(tmp, "usr/local/bin/vault"),
+      ["kv", "put", "-mount=secret", "gbo/tenants/acme/infrastructure", "-"],
+      {
+        env: { PATH: "/usr/bin:/bin", VAULT_TOKEN: scoped("gbo-tables") },
+        input: '{"host":"evil"}',
+        encoding: "utf8",
+      },
+    );
+    expect(r.status).toBe(2);
+    expect(lastLine(r.stderr)).toBe("Error: Code: 403. Errors: * permission denied");
+    expect(auth().slice(before)).toEqual([
+      "create secret/data/gbo/tenants/acme/infrastructure DENIED for incus-tenant-acme-gbo-tables",
+    ]);
+    const r2 = spawnSync(
+      path.join(tmp, "usr/local/bin/vault"),
+      ["kv", "metadata", "delete", "-mount=secret", "gbo/tables"],
+      { env: { PATH: "/usr/bin:/bin", VAULT_TOKEN: scoped("gbo-tables") }, encoding: "utf8" },
+    );
+    expect(r2.status).toBe(2); // keepOnDestroy true: no delete capability either
+    expect(vault("kv", "get", "-mount=secret", "gbo/tenants/acme/infrastructure").status).toBe(2);
   });
 
-  test("a wrong token fails with the fake's permission error and writes nothing", () => {
+  test("the bootstrap token can come from the runbooks' init.json (root_token)", () => {
+    const init = path.join(tmp, "init.json");
+    fs.writeFileSync(
+      init,
+      `{\n  "recovery_keys_b64": [],\n  "root_token": "${rootToken()}",\n  "unseal_threshold": 3\n}\n`,
+      { mode: 0o600 },
+    );
+    const w = { ...v, tokenFile: init };
+    const r = run(renderVaultPut(w, w.paths[1]).create, '{"host":"10.0.2.12"}');
+    expect(r.stderr).toContain(
+      "scoped token for secret/gbo/tenants/acme/infrastructure created " +
+        "(policy incus-tenant-acme-gbo-tenants-acme-infrastructure)",
+    );
+    expect(r.status).toBe(0);
+    expect(auth().slice(-3)).toEqual([
+      "policy write incus-tenant-acme-gbo-tenants-acme-infrastructure by root",
+      "token create incus-tenant-acme-gbo-tenants-acme-infrastructure by root",
+      "create secret/data/gbo/tenants/acme/infrastructure by incus-tenant-acme-gbo-tenants-acme-infrastructure",
+    ]);
+  });
+
+  test("a scoped token that is no longer valid is replaced from the bootstrap token; the new one writes", () => {
+    const old = scoped("gbo-tables");
+    expect(
+      spawnSync(path.join(tmp, "usr/local/bin/vault"), ["token", "revoke", "-self"], {
+        env: { PATH: "/usr/bin:/bin", VAULT_TOKEN: old },
+        encoding: "utf8",
+      }).status,
+    ).toBe(0);
+    const r = run(renderVaultPut(v, v.paths[0]).create, JSON.stringify(SECRETS));
+    expect(r.stderr).toContain(
+      "incus-tenant: vault: scoped token for secret/gbo/tables created (policy incus-tenant-acme-gbo-tables)",
+    );
+    expect(r.status).toBe(0);
+    expect(scoped("gbo-tables")).not.toBe(old);
+    expect(auth().slice(-3)).toEqual([
+      "policy write incus-tenant-acme-gbo-tables by root",
+      "token create incus-tenant-acme-gbo-tables by root",
+      "update secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
+    ]);
+  });
+
+  test("a wrong bootstrap token (no scoped token yet) fails with the fake's 403 and writes nothing", () => {
     const bad = path.join(tmp, "bad-token");
     fs.writeFileSync(bad, "nope\n", { mode: 0o600 });
-    const r = run(renderVaultPut({ ...v, tokenFile: bad }, v.paths[0]).create, '{"password":"other-value-123"}');
+    const w = { ...v, tokenFile: bad, scopedTokenDir: path.join(tmp, "other-tokens") };
+    const r = run(renderVaultPut(w, w.paths[0]).create, '{"password":"other-value-123"}');
     expect(r.status).not.toBe(0);
     expect(lastLine(r.stderr)).toBe("Error: Code: 403. Errors: * permission denied");
-    expect(JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout).data.data).toEqual(SECRETS);
+    expect(fs.existsSync(path.join(tmp, "other-tokens"))).toBe(false);
+    expect(
+      JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout).data.data,
+    ).toEqual(SECRETS);
   });
 
   test("malformed stdin is refused by the fake (flat JSON object of strings only)", () => {
     const r = run(renderVaultPut(v, v.paths[0]).create, '{"a": 1}');
     expect(r.status).not.toBe(0);
-    expect(lastLine(r.stderr)).toBe("Error: failed to parse JSON input: expected one object of string values");
+    expect(lastLine(r.stderr)).toBe(
+      "Error: failed to parse JSON input: expected one object of string values",
+    );
   });
 
-  test("sealed: the put stops with the exact message and never reaches vault kv put", () => {
+  test("sealed: the put stops with the exact message and never reaches vault", () => {
     const before = calls();
     spawnSync("bash", [FAKE, "seal", "--root", tmp]);
     try {
@@ -320,43 +595,80 @@ describe("rendered scripts against the FAKE vault (scripts/fake-vault.sh) throug
     const away = { ...v, address: "http://127.0.0.1:1" };
     const r = run(renderVaultPreflight(away).create);
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("incus-tenant: vault health check answered 000\nVault is unreachable at http://127.0.0.1:1\n");
+    expect(r.stderr).toBe(
+      "incus-tenant: vault health check answered 000\nVault is unreachable at http://127.0.0.1:1\n",
+    );
     expect(run(renderVaultPreflight(v).create).status).toBe(0);
   });
 
-  test("delete: kept by default; keepOnDestroy false removes every version; both fine when already gone", () => {
+  test("delete: kept by default (token revoked); keepOnDestroy false: all versions gone; re-runs fine", () => {
     const keep = run(renderVaultPut(v, v.paths[0]).delete as string);
     expect(keep.status).toBe(0);
-    expect(keep.stderr).toBe("incus-tenant: vault: secret/gbo/tables kept (keepOnDestroy is true)\n");
+    expect(keep.stderr).toBe(
+      "incus-tenant: vault: secret/gbo/tables kept (keepOnDestroy is true)\n" +
+        "incus-tenant: vault: scoped token for secret/gbo/tables revoked\n",
+    );
+    expect(fs.existsSync(path.join(dir(), "gbo-tables.token"))).toBe(false);
+    expect(auth().slice(-1)).toEqual(["revoke-self by incus-tenant-acme-gbo-tables"]);
     expect(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").status).toBe(0);
     const del = renderVaultPut(v, v.paths[1]).delete as string;
     expect(vault("kv", "get", "-mount=secret", "gbo/tenants/acme/infrastructure").status).toBe(0);
-    expect(run(del).status).toBe(0);
+    const first = run(del);
+    expect(first.status).toBe(0);
+    expect(auth().slice(-3)).toEqual([
+      "lookup-self by incus-tenant-acme-gbo-tenants-acme-infrastructure",
+      "delete secret/metadata/gbo/tenants/acme/infrastructure by incus-tenant-acme-gbo-tenants-acme-infrastructure",
+      "revoke-self by incus-tenant-acme-gbo-tenants-acme-infrastructure",
+    ]);
     expect(vault("kv", "get", "-mount=secret", "gbo/tenants/acme/infrastructure").status).toBe(2);
+    expect(fs.existsSync(path.join(dir(), "gbo-tenants-acme-infrastructure.token"))).toBe(false);
     expect(run(del).status).toBe(0);
-    const gone = spawnSync("sh", ["-c", remoteBash(del, false)], { env: { ...env, SHIM_CONTAINERS: "system" }, encoding: "utf8" });
+    expect(run(renderVaultPut(v, v.paths[0]).delete as string).status).toBe(0);
+    const gone = spawnSync("sh", ["-c", remoteBash(del, false)], {
+      env: { ...env, SHIM_CONTAINERS: "system" },
+      encoding: "utf8",
+    });
     expect(gone.status).toBe(0);
     expect(gone.stderr).toBe("incus-tenant: vault: container vault is gone, nothing to delete\n");
   });
 
   test("env file: only our VAULT_* lines change, other lines stay, names-only warning, backup, 0600, idempotent", () => {
     const file = path.join(tmp, "opt/gbo/bin/.env");
-    const w: VaultSpec = { ...v, envFile: { container: "system", path: file, variables: [["VAULT_ADDR", "https://10.0.2.13:8200"], ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"]] } };
+    const w: VaultSpec = {
+      ...v,
+      envFile: {
+        container: "system",
+        path: file,
+        variables: [
+          ["VAULT_ADDR", "https://10.0.2.13:8200"],
+          ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"],
+        ],
+      },
+    };
     const text = renderVaultEnvFile(w).create;
     const first = run(text);
     expect(first.status).toBe(0);
-    expect(fs.readFileSync(file, "utf8")).toBe("VAULT_ADDR=https://10.0.2.13:8200\nVAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n");
+    expect(fs.readFileSync(file, "utf8")).toBe(
+      "VAULT_ADDR=https://10.0.2.13:8200\nVAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n",
+    );
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     fs.writeFileSync(file, "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n");
     const second = run(text);
     expect(second.status).toBe(0);
-    expect(fs.readFileSync(file, "utf8")).toBe("VAULT_TOKEN=s.operator-token-777\nPORT=5858\nVAULT_ADDR=https://10.0.2.13:8200\nVAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n");
-    expect(second.stderr).toContain(`incus-tenant: warning: ${file} also holds non-VAULT variables (only VAULT_* belong there): PORT \n`);
+    expect(fs.readFileSync(file, "utf8")).toBe(
+      "VAULT_TOKEN=s.operator-token-777\nPORT=5858\nVAULT_ADDR=https://10.0.2.13:8200\n" +
+        "VAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n",
+    );
+    expect(second.stderr).toContain(
+      `incus-tenant: warning: ${file} also holds non-VAULT variables (only VAULT_* belong there): PORT \n`,
+    );
     expect(second.stderr).not.toContain("5858");
     expect(second.stderr).not.toContain("operator-token");
     const backups = fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"));
     expect(backups).toHaveLength(1);
-    expect(fs.readFileSync(path.join(path.dirname(file), backups[0]), "utf8")).toBe("VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n");
+    expect(fs.readFileSync(path.join(path.dirname(file), backups[0]), "utf8")).toBe(
+      "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n",
+    );
     const third = run(text);
     expect(third.stderr).toContain(`incus-tenant: ${file}: unchanged`);
     expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"))).toHaveLength(1);

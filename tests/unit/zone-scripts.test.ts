@@ -30,7 +30,9 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
     expect(r.status).toBe(0);
     expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
     expect(host.backups("/opt/gbo/data")).toEqual([]);
-    expect(host.calls()).toContain(`file push --mode 0644 - dns${FILE}.incus-tenant-new`);
+    const tempName = new RegExp(`^file push --mode 0644 - dns${FILE.replace(/\./g, "\\.")}\\.[A-Za-z0-9]{8}$`);
+    expect(host.calls().filter((c) => tempName.test(c))).toHaveLength(1);
+    expect(host.temps("/opt/gbo/data")).toEqual([]);
     expect(host.calls().some((c) => c.includes("pkill"))).toBe(false);
   });
   test("unchanged: same serial, nothing written, even on a later day", () => {
@@ -90,7 +92,20 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
     expect(r.stderr).toContain("NS 'ns9.example.com' has no address records (A or AAAA)");
     expect(r.stderr).toContain("zone example.com: named-checkzone refused the new zone file; the old one stays in place");
     expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
-    expect(host.read(`${FILE}.incus-tenant-new`)).toBeUndefined();
+    expect(host.temps("/opt/gbo/data")).toEqual([]);
+  });
+  test("the temp file has a fresh mktemp name and is removed when the push fails", () => {
+    apply(zoneA(), "20261122");
+    host.flag(".push-fails", "");
+    const r = apply(zoneB(), "20261122");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Error: stand-in push failed");
+    const calls = (prefix: string) => host.calls().filter((c) => c.startsWith(prefix));
+    expect(calls("exec dns -- mktemp ")).toEqual([`exec dns -- mktemp ${FILE}.XXXXXXXX`]);
+    const temp = /^exec dns -- rm -f \/opt\/gbo\/data\/example\.com\.zone\.[A-Za-z0-9]{8}$/;
+    expect(calls("exec dns -- rm -f ")).toEqual([expect.stringMatching(temp)]);
+    expect(host.temps("/opt/gbo/data")).toEqual([]);
+    expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
   });
   test("no named-checkzone in the container: skipped with a log line", () => {
     host.flag(".no-checkzone", "");

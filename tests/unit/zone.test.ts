@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { formatPath } from "../../spec";
+import { MESSAGES } from "../../spec/primitives";
 import { checkZones, dnsSectionSchema, zoneNameProblem } from "../../spec/zones";
 import { renderCorefile, renderCorefileScripts, renderZone, renderZoneBody, renderZoneScripts, TODAY_COMMAND } from "../../render/zone";
 import type { DnsSpec } from "../../spec/zones";
@@ -130,7 +131,7 @@ const INVALID: [string, Mutate, string[]][] = [
   ["secondary not IPv4", (d) => (d.secondaries = ["198.51.100"]), ["dns.secondaries[0]: must be an IPv4 address like 10.0.2.10"]],
   ["no name server", (d) => (d.nameservers = []), ["dns.nameservers: must list at least one name server"]],
   ["no zone", (d) => (d.zones = {}), ["dns.zones: must declare at least one zone"]],
-  ["sync hook not absolute", (d) => (d.syncHook = "sync-zones.sh"), ["dns.syncHook: must be an absolute path"]],
+  ["sync hook not absolute", (d) => (d.syncHook = "sync-zones.sh"), [`dns.syncHook: ${MESSAGES.absPath}`]],
   ["negative TTL", (d) => (recs(d)[0].ttl = -1), ["dns.zones.example.com.records[0].ttl: must be from 0 to 2147483647 seconds"]],
 ];
 

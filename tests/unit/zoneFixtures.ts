@@ -50,10 +50,12 @@ case "$1" in
     case "\${args[0]}" in
       pkill) exit "$(cat "$FAKE_ROOT/.pkill-rc" 2>/dev/null || echo 0)";;
       sh) [ ! -e "$FAKE_ROOT/.no-checkzone" ] || exit 1;;
+      mktemp) out=$("\${args[@]}") || exit; printf '%s\\n' "\${out#"$FAKE_ROOT/$c"}"; exit 0;;
     esac
     exec "\${args[@]}";;
   file)
-    [ "$2" = push ] || exit 2; shift 2; while [ "$1" != - ]; do shift; done
+    [ "$2" = push ] || exit 2; [ ! -e "$FAKE_ROOT/.push-fails" ] || { echo "Error: stand-in push failed" >&2; exit 1; }
+    shift 2; while [ "$1" != - ]; do shift; done
     dest=$2; cat > "$FAKE_ROOT/\${dest%%/*}/\${dest#*/}";;
   *) exit 2;;
 esac
@@ -74,6 +76,11 @@ esac
     const r = spawnSync("bash", ["-c", text], { encoding: "utf8", env: { ...process.env, PATH: `${this.bin}:${process.env.PATH}`, FAKE_ROOT: this.root, ITN_TODAY: today } });
     return { status: r.status, stderr: r.stderr };
   }
+  /** Files of `dir` named `<file>.XXXXXXXX` (mktemp temp files of the scripts). */
+  temps = (dir: string): string[] =>
+    fs.existsSync(this.file(dir))
+      ? fs.readdirSync(this.file(dir)).filter((f) => /\.[A-Za-z0-9]{8}$/.test(f) && !f.includes(".bak-"))
+      : [];
   backups = (dir: string): string[] => (fs.existsSync(this.file(dir)) ? fs.readdirSync(this.file(dir)).filter((f) => f.includes(".bak-")) : []);
   destroy = (): void => fs.rmSync(this.root, { recursive: true, force: true });
 }
