@@ -17,7 +17,9 @@ const tenant = new Tenant(spec.name, {
   secretConfig: (key) => config.requireSecret(key),
   approval: {
     // The last applied network plan: this stack's own output, read through a self reference.
-    previous: new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`).getOutput("networkPlan"),
+    previous: new pulumi.StackReference(
+      `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+    ).getOutput("networkPlan"),
     approve: config.get("approveNetworkPlan"),
     allowMassChange: config.getBoolean("allowMassChange") ?? false,
   },

@@ -28,7 +28,11 @@ export class CaddyProxy extends pulumi.ComponentResource {
   constructor(name: string, args: CaddyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:caddy:CaddyProxy", name, {}, opts);
     this.mainFile = args.caddy.proxy.mainFile;
-    this.main = new remote.Command(`${name}-main`, commandArgs(args.connection, renderCaddyMainScripts(args.caddy), args.sudo), { parent: this, dependsOn: args.dependsOn ?? [] });
+    this.main = new remote.Command(
+      `${name}-main`,
+      commandArgs(args.connection, renderCaddyMainScripts(args.caddy), args.sudo),
+      { parent: this, dependsOn: args.dependsOn ?? [] },
+    );
     this.registerOutputs({ mainFile: this.mainFile });
   }
 }
@@ -55,7 +59,11 @@ export class CaddyVhost extends pulumi.ComponentResource {
   constructor(name: string, args: CaddyVhostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:caddy:CaddyVhost", name, {}, opts);
     this.domain = args.vhost.domain;
-    this.site = new remote.Command(`${name}-site`, commandArgs(args.connection, renderVhostScripts(args.caddy, args.vhost), args.sudo), { parent: this, dependsOn: args.dependsOn ?? [] });
+    this.site = new remote.Command(
+      `${name}-site`,
+      commandArgs(args.connection, renderVhostScripts(args.caddy, args.vhost), args.sudo),
+      { parent: this, dependsOn: args.dependsOn ?? [] },
+    );
     this.registerOutputs({ domain: this.domain });
   }
 }
@@ -81,11 +89,21 @@ export interface CreateCaddyArgs {
  */
 export function createCaddy(args: CreateCaddyArgs): { proxy: CaddyProxy; vhosts: CaddyVhost[] } {
   const link = { connection: args.connection, sudo: args.sudo };
-  const proxy = new CaddyProxy(`${args.name}-caddy`, { caddy: args.caddy, ...link, dependsOn: args.dependsOn }, { parent: args.parent });
+  const proxy = new CaddyProxy(
+    `${args.name}-caddy`,
+    { caddy: args.caddy, ...link, dependsOn: args.dependsOn },
+    { parent: args.parent },
+  );
   const vhosts: CaddyVhost[] = [];
   for (const vhost of args.caddy.vhosts) {
     const previous = vhosts.length > 0 ? [vhosts[vhosts.length - 1].site] : [];
-    vhosts.push(new CaddyVhost(`${args.name}-vhost-${vhost.key}`, { caddy: args.caddy, vhost, ...link, dependsOn: [proxy.main, ...previous] }, { parent: args.parent }));
+    vhosts.push(
+      new CaddyVhost(
+        `${args.name}-vhost-${vhost.key}`,
+        { caddy: args.caddy, vhost, ...link, dependsOn: [proxy.main, ...previous] },
+        { parent: args.parent },
+      ),
+    );
   }
   return { proxy, vhosts };
 }

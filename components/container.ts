@@ -25,7 +25,11 @@ export class Container extends pulumi.ComponentResource {
   constructor(name: string, args: ContainerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:incus:Container", name, {}, opts);
     this.ipv4 = args.container.ipv4;
-    this.instance = new remote.Command(`${name}-instance`, commandArgs(args.connection, renderContainer(args.spec, args.container), args.sudo), { parent: this });
+    this.instance = new remote.Command(
+      `${name}-instance`,
+      commandArgs(args.connection, renderContainer(args.spec, args.container), args.sudo),
+      { parent: this },
+    );
     this.registerOutputs({ ipv4: this.ipv4 });
   }
 }

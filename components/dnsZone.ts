@@ -32,7 +32,11 @@ export class DnsZone extends pulumi.ComponentResource {
     super("incus-tenant:dns:DnsZone", name, {}, opts);
     this.zoneName = args.zone.name;
     this.file = args.zone.file;
-    this.command = new remote.Command(`${name}-zone`, commandArgs(args.connection, renderZoneScripts(args.dns, args.zone), args.sudo), { parent: this, dependsOn: opts?.dependsOn });
+    this.command = new remote.Command(
+      `${name}-zone`,
+      commandArgs(args.connection, renderZoneScripts(args.dns, args.zone), args.sudo),
+      { parent: this, dependsOn: opts?.dependsOn },
+    );
     this.registerOutputs({ zoneName: this.zoneName, file: this.file });
   }
 }
@@ -55,7 +59,11 @@ export class Corefile extends pulumi.ComponentResource {
   constructor(name: string, args: CorefileArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:dns:Corefile", name, {}, opts);
     this.path = args.dns.corefile;
-    this.command = new remote.Command(`${name}-corefile`, commandArgs(args.connection, renderCorefileScripts(args.dns), args.sudo), { parent: this, dependsOn: opts?.dependsOn });
+    this.command = new remote.Command(
+      `${name}-corefile`,
+      commandArgs(args.connection, renderCorefileScripts(args.dns), args.sudo),
+      { parent: this, dependsOn: opts?.dependsOn },
+    );
     this.registerOutputs({ path: this.path });
   }
 }
@@ -76,7 +84,8 @@ export interface CreateDnsArgs {
 }
 
 /** Child name of a zone: dots become hyphens ("example.com" -> "<name>-zone-example-com"). */
-export const zoneResourceName = (name: string, zone: string): string => `${name}-zone-${zone.replace(/\./g, "-")}`;
+export const zoneResourceName = (name: string, zone: string): string =>
+  `${name}-zone-${zone.replace(/\./g, "-")}`;
 
 /**
  * Zones first, then the Corefile (so a new server block never points at a missing file; a
@@ -84,7 +93,14 @@ export const zoneResourceName = (name: string, zone: string): string => `${name}
  */
 export function createDns(args: CreateDnsArgs): { corefile: Corefile; zones: DnsZone[] } {
   const { dns, connection, sudo, parent, name, dependsOn } = args;
-  const zones = dns.zones.map((zone) => new DnsZone(zoneResourceName(name, zone.name), { dns, zone, connection, sudo }, { parent, dependsOn }));
-  const corefile = new Corefile(`${name}-corefile`, { dns, connection, sudo }, { parent, dependsOn: [...dependsOn, ...zones.map((z) => z.command)] });
+  const zones = dns.zones.map(
+    (zone) =>
+      new DnsZone(zoneResourceName(name, zone.name), { dns, zone, connection, sudo }, { parent, dependsOn }),
+  );
+  const corefile = new Corefile(
+    `${name}-corefile`,
+    { dns, connection, sudo },
+    { parent, dependsOn: [...dependsOn, ...zones.map((z) => z.command)] },
+  );
   return { corefile, zones };
 }

@@ -16,7 +16,10 @@ export interface HostArgs {
 }
 
 /** The connection every remote.Command of the tenant uses. */
-export function connectionOf(host: HostSpec, privateKey: pulumi.Input<string>): types.input.remote.ConnectionArgs {
+export function connectionOf(
+  host: HostSpec,
+  privateKey: pulumi.Input<string>,
+): types.input.remote.ConnectionArgs {
   return {
     host: host.address,
     port: host.port,
@@ -33,7 +36,11 @@ export function connectionOf(host: HostSpec, privateKey: pulumi.Input<string>): 
  * stdin), no `update` (the provider then re-runs the idempotent create script with the new
  * inputs), and no environment (it needs AcceptEnv on sshd).
  */
-export function commandArgs(conn: types.input.remote.ConnectionArgs, pair: ScriptPair, sudo: boolean): remote.CommandArgs {
+export function commandArgs(
+  conn: types.input.remote.ConnectionArgs,
+  pair: ScriptPair,
+  sudo: boolean,
+): remote.CommandArgs {
   return {
     connection: conn,
     create: remoteBash(pair.create, sudo),
@@ -56,7 +63,10 @@ export class Host extends pulumi.ComponentResource {
     this.connection = connectionOf(spec.host, args.privateKey);
     this.sudo = spec.host.sudo;
     const cmd = (key: string, pair: ScriptPair, dependsOn: pulumi.Resource[] = []): remote.Command =>
-      new remote.Command(`${name}-${key}`, commandArgs(this.connection, pair, this.sudo), { parent: this, dependsOn });
+      new remote.Command(`${name}-${key}`, commandArgs(this.connection, pair, this.sudo), {
+        parent: this,
+        dependsOn,
+      });
     const guard = cmd("guard", renderGuard(spec));
     const forwarding = cmd("forwarding", renderForwarding(spec), [guard]);
     const chains = cmd("chains", renderChains(spec), [guard]);

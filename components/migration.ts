@@ -9,7 +9,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote, types } from "@pulumi/command";
 import { TenantSpec } from "../spec/types";
-import { renderCleanup, renderCutover, renderPrecopy, renderPreflight, renderTrust } from "../render/migration";
+import {
+  renderCleanup,
+  renderCutover,
+  renderPrecopy,
+  renderPreflight,
+  renderTrust,
+} from "../render/migration";
 import { ScriptPair } from "../render/host";
 import { commandArgs } from "./host";
 

@@ -29,12 +29,21 @@ export class NatRule extends pulumi.ComponentResource {
   constructor(name: string, args: NatRuleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("incus-tenant:net:NatRule", name, {}, opts);
     this.line = natLine(args.rule);
-    this.dnat = new remote.Command(`${name}-dnat`, commandArgs(args.connection, renderNatRule(args.spec, args.rule), args.sudo), { parent: this });
+    this.dnat = new remote.Command(
+      `${name}-dnat`,
+      commandArgs(args.connection, renderNatRule(args.spec, args.rule), args.sudo),
+      { parent: this },
+    );
     // Its own command, hence a NEW SSH connection: confirms the change before the host's
     // watchdog restores the previous lines (render/firewall.ts).
     this.confirm = new remote.Command(
       `${name}-confirm`,
-      { ...commandArgs(args.connection, { create: "" }, args.sudo), create: this.dnat.stdout.apply((out) => remoteBash(natConfirm(args.spec, args.rule, armedId(out)), args.sudo)) },
+      {
+        ...commandArgs(args.connection, { create: "" }, args.sudo),
+        create: this.dnat.stdout.apply((out) =>
+          remoteBash(natConfirm(args.spec, args.rule, armedId(out)), args.sudo),
+        ),
+      },
       { parent: this, dependsOn: [this.dnat] },
     );
     this.registerOutputs({ line: this.line });

@@ -43,15 +43,28 @@ export function createServices(args: ServicesArgs): ServicesOutputs {
   const outputs: Record<string, pulumi.Input<unknown>> = {};
   if (caddy) {
     createCaddy({ caddy, connection, sudo, parent, name, dependsOn: instance(caddy.proxy.container) });
-    outputs.vhosts = caddy.vhosts.map((v) => `${v.domain} -> ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`);
+    outputs.vhosts = caddy.vhosts.map(
+      (v) => `${v.domain} -> ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`,
+    );
   }
   if (dns) {
     createDns({ dns, connection, sudo, parent, name, dependsOn: instance(dns.container) });
     outputs.zones = dns.zones.map((z) => z.name);
   }
   if (vault) {
-    const dependsOn = [...instance(vault.container), ...(vault.envFile ? instance(vault.envFile.container) : [])];
-    outputs.vault = createVault({ vault, connection, sudo, parent, name: `${name}-vault`, dependsOn, secretConfig: args.secretConfig }).outputs;
+    const dependsOn = [
+      ...instance(vault.container),
+      ...(vault.envFile ? instance(vault.envFile.container) : []),
+    ];
+    outputs.vault = createVault({
+      vault,
+      connection,
+      sudo,
+      parent,
+      name: `${name}-vault`,
+      dependsOn,
+      secretConfig: args.secretConfig,
+    }).outputs;
   }
   return { outputs };
 }

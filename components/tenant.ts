@@ -23,7 +23,9 @@ export interface TenantArgs {
 }
 
 const missingSecret = (key: string): pulumi.Output<string> => {
-  throw new Error(`vault: secret config "${key}" is not available: pulumi config set --secret incus-tenant:${key}`);
+  throw new Error(
+    `vault: secret config "${key}" is not available: pulumi config set --secret incus-tenant:${key}`,
+  );
 };
 
 /** The error a tenant with a migration section but no `incus-tenant:migrationSourceKey` stops with. */
@@ -73,27 +75,54 @@ export class Tenant extends pulumi.ComponentResource {
     // Everything waits on the host, and the host on the approval verdict: an unapproved network
     // change fails the program before the host (or anything after it) is even registered.
     const gate: pulumi.Input<pulumi.Resource[]> = args.approval
-      ? new NetworkApproval(`${name}-approval`, { plan: this.networkPlan, ...args.approval }, { parent: this }).hash.apply((): pulumi.Resource[] => [])
+      ? new NetworkApproval(
+          `${name}-approval`,
+          { plan: this.networkPlan, ...args.approval },
+          { parent: this },
+        ).hash.apply((): pulumi.Resource[] => [])
       : [];
-    this.host = new Host(`${name}-host`, { spec, privateKey: args.sshPrivateKey }, { parent: this, dependsOn: gate });
+    this.host = new Host(
+      `${name}-host`,
+      { spec, privateKey: args.sshPrivateKey },
+      { parent: this, dependsOn: gate },
+    );
     const link = { connection: this.host.connection, sudo: this.host.sudo };
     // Migrated containers are converged by their Container only after their cutover.
     let migration: Migration | undefined;
     if (spec.migration && sourceKey !== undefined) {
       // Waits on the approval gate, not on the host's NAT setup (the preflight touches nothing).
-      migration = new Migration(`${name}-migration`, { spec, ...link, sourceKey }, { parent: this, dependsOn: gate });
+      migration = new Migration(
+        `${name}-migration`,
+        { spec, ...link, sourceKey },
+        { parent: this, dependsOn: gate },
+      );
     }
     const containers: Record<string, Container> = {};
     for (const c of spec.containers) {
       const moved = migration?.movedBy[c.name];
-      containers[c.name] = new Container(`${name}-${c.name}`, { spec, container: c, ...link }, { parent: this, dependsOn: [...this.host.ready, ...(moved ? [moved] : [])] });
+      containers[c.name] = new Container(
+        `${name}-${c.name}`,
+        { spec, container: c, ...link },
+        { parent: this, dependsOn: [...this.host.ready, ...(moved ? [moved] : [])] },
+      );
     }
     const natRules: Record<string, NatRule> = {};
     for (const rule of spec.nat) {
-      natRules[rule.key] = new NatRule(`${name}-nat-${rule.key}`, { spec, rule, ...link }, { parent: this, dependsOn: [...this.host.ready, containers[rule.container].instance] });
+      natRules[rule.key] = new NatRule(
+        `${name}-nat-${rule.key}`,
+        { spec, rule, ...link },
+        { parent: this, dependsOn: [...this.host.ready, containers[rule.container].instance] },
+      );
     }
     this.containers = containers;
-    this.services = createServices({ spec, ...link, containers, parent: this, name, secretConfig: args.secretConfig ?? missingSecret }).outputs;
+    this.services = createServices({
+      spec,
+      ...link,
+      containers,
+      parent: this,
+      name,
+      secretConfig: args.secretConfig ?? missingSecret,
+    }).outputs;
     this.natRules = natRules;
     this.containerIps = Object.fromEntries(spec.containers.map((c) => [c.name, c.ipv4]));
     this.natTable = spec.nat.map(natLine);

@@ -50,7 +50,12 @@ export class VaultPath extends pulumi.ComponentResource {
       if (s.kind === "generate") {
         const pw = new random.RandomPassword(
           `${name}-${k.name}`,
-          { length: s.length, special: s.special, ...(s.special ? { overrideSpecial: GENERATED_SPECIALS } : {}), keepers: { path: path.path, key: k.name } },
+          {
+            length: s.length,
+            special: s.special,
+            ...(s.special ? { overrideSpecial: GENERATED_SPECIALS } : {}),
+            keepers: { path: path.path, key: k.name },
+          },
           { parent: this },
         );
         values[k.name] = pulumi.secret(pw.result);
@@ -60,10 +65,24 @@ export class VaultPath extends pulumi.ComponentResource {
         values[k.name] = args.secretConfig(s.key);
       }
     }
-    const stdin = pulumi.secret(pulumi.all(values).apply((o) => JSON.stringify(Object.fromEntries(Object.keys(o).sort().map((n) => [n, o[n]])))));
+    const stdin = pulumi.secret(
+      pulumi.all(values).apply((o) =>
+        JSON.stringify(
+          Object.fromEntries(
+            Object.keys(o)
+              .sort()
+              .map((n) => [n, o[n]]),
+          ),
+        ),
+      ),
+    );
     this.put = new remote.Command(
       `${name}-put`,
-      { ...commandArgs(args.connection, renderVaultPut(args.vault, path), args.sudo), stdin, logging: "none" },
+      {
+        ...commandArgs(args.connection, renderVaultPut(args.vault, path), args.sudo),
+        stdin,
+        logging: "none",
+      },
       { parent: this, additionalSecretOutputs: ["stdout", "stderr"] },
     );
     this.registerOutputs({ path: this.path, keys: this.keyNames });
@@ -92,12 +111,35 @@ export interface VaultOutputs {
   readonly paths: readonly { readonly path: string; readonly keys: readonly string[] }[];
 }
 
-export function createVault(args: CreateVaultArgs): { preflight: remote.Command; paths: VaultPath[]; envFile?: remote.Command; outputs: VaultOutputs } {
+export function createVault(args: CreateVaultArgs): {
+  preflight: remote.Command;
+  paths: VaultPath[];
+  envFile?: remote.Command;
+  outputs: VaultOutputs;
+} {
   const { vault, connection, sudo, name } = args;
-  const preflight = new remote.Command(`${name}-preflight`, commandArgs(connection, renderVaultPreflight(vault), sudo), { parent: args.parent, dependsOn: args.dependsOn });
-  const paths = vault.paths.map((p) => new VaultPath(`${name}-${p.key}`, { vault, path: p, connection, sudo, secretConfig: args.secretConfig }, { parent: args.parent, dependsOn: [preflight] }));
+  const preflight = new remote.Command(
+    `${name}-preflight`,
+    commandArgs(connection, renderVaultPreflight(vault), sudo),
+    { parent: args.parent, dependsOn: args.dependsOn },
+  );
+  const paths = vault.paths.map(
+    (p) =>
+      new VaultPath(
+        `${name}-${p.key}`,
+        { vault, path: p, connection, sudo, secretConfig: args.secretConfig },
+        { parent: args.parent, dependsOn: [preflight] },
+      ),
+  );
   const envFile =
-    vault.envFile !== undefined ? new remote.Command(`${name}-env`, commandArgs(connection, renderVaultEnvFile(vault), sudo), { parent: args.parent, dependsOn: args.dependsOn }) : undefined;
-  const outputs: VaultOutputs = { paths: vault.paths.map((p) => ({ path: p.path, keys: p.keys.map((k) => k.name) })) };
+    vault.envFile !== undefined
+      ? new remote.Command(`${name}-env`, commandArgs(connection, renderVaultEnvFile(vault), sudo), {
+          parent: args.parent,
+          dependsOn: args.dependsOn,
+        })
+      : undefined;
+  const outputs: VaultOutputs = {
+    paths: vault.paths.map((p) => ({ path: p.path, keys: p.keys.map((k) => k.name) })),
+  };
   return { preflight, paths, ...(envFile !== undefined ? { envFile } : {}), outputs };
 }

@@ -41,7 +41,9 @@ export function renderMainCaddyfile(caddy: CaddySpec): string {
 /** One site file, from the runbook's template. */
 export function renderVhost(vhost: VhostSpec): string {
   return [
-    managedHeader(`caddy vhost ${vhost.key} (${vhost.domain} -> ${vhost.upstreamContainer} ${vhost.upstreamIp}:${vhost.upstreamPort})`),
+    managedHeader(
+      `caddy vhost ${vhost.key} (${vhost.domain} -> ${vhost.upstreamContainer} ${vhost.upstreamIp}:${vhost.upstreamPort})`,
+    ),
     `${vhost.domain} {`,
     "\timport tls_config",
     `\treverse_proxy ${vhost.upstreamIp}:${vhost.upstreamPort} {`,
@@ -87,7 +89,13 @@ function prelude(p: CaddyProxySpec, file: string): string[] {
 }
 
 /** Converges one file in the proxy container to `content`, then validates and reloads. */
-function applyFile(p: CaddyProxySpec, file: string, content: string, ensureDirs: string[], prepare: string[] = []): string[] {
+function applyFile(
+  p: CaddyProxySpec,
+  file: string,
+  content: string,
+  ensureDirs: string[],
+  prepare: string[] = [],
+): string[] {
   const dir = file.replace(/\/[^/]+$/, "") || "/";
   const dirs = [...new Set([dir, ...ensureDirs])].map(shq).join(" ");
   return [
@@ -116,19 +124,30 @@ function applyFile(p: CaddyProxySpec, file: string, content: string, ensureDirs:
  * that user too, so the files it creates (e.g. the local CA of `tls internal`) stay usable.
  */
 function storageLines(p: CaddyProxySpec): string[] {
-  return [`inc mkdir -p ${shq(p.dataRoot)}`, `if [ -n "$user" ] && [ "$user" != root ]; then inc chown "$user:" ${shq(p.dataRoot)}; fi`];
+  return [
+    `inc mkdir -p ${shq(p.dataRoot)}`,
+    `if [ -n "$user" ] && [ "$user" != root ]; then inc chown "$user:" ${shq(p.dataRoot)}; fi`,
+  ];
 }
 
 /** The proxy's main file. No delete: destroying the tenant must not leave Caddy without a config. */
 export function renderCaddyMainScripts(caddy: CaddySpec): ScriptPair {
   const p = caddy.proxy;
-  return { create: script(`caddy main file ${p.mainFile} in container ${p.container}`, applyFile(p, p.mainFile, renderMainCaddyfile(caddy), [p.sitesDir], storageLines(p))) };
+  return {
+    create: script(
+      `caddy main file ${p.mainFile} in container ${p.container}`,
+      applyFile(p, p.mainFile, renderMainCaddyfile(caddy), [p.sitesDir], storageLines(p)),
+    ),
+  };
 }
 
 /** One vhost's file: apply, and delete (removes only this file, then validate + reload). */
 export function renderVhostScripts(caddy: CaddySpec, vhost: VhostSpec): ScriptPair {
   const p = caddy.proxy;
-  const create = script(`caddy vhost ${vhost.key} (${vhost.domain}) in container ${p.container}`, applyFile(p, vhost.file, renderVhost(vhost), []));
+  const create = script(
+    `caddy vhost ${vhost.key} (${vhost.domain}) in container ${p.container}`,
+    applyFile(p, vhost.file, renderVhost(vhost), []),
+  );
   const del = script(`caddy vhost ${vhost.key} (${vhost.domain}) in container ${p.container} (delete)`, [
     ...prelude(p, vhost.file),
     `if ! incus info "$c" >/dev/null 2>&1; then log "container $c is gone: nothing to remove"; exit 0; fi`,

@@ -14,14 +14,27 @@ export const ADDRESS_TIMEOUT_S = 120;
 
 /** Short hash of everything the script applies to an existing container (the image only matters at creation). */
 export function containerHash(spec: TenantSpec, c: ContainerSpec): string {
-  const desired = { ipv4: c.ipv4, bridge: spec.network.bridge, privileged: c.privileged, protect: c.protect, devices: c.devices, tenant: spec.name };
+  const desired = {
+    ipv4: c.ipv4,
+    bridge: spec.network.bridge,
+    privileged: c.privileged,
+    protect: c.protect,
+    devices: c.devices,
+    tenant: spec.name,
+  };
   return createHash("sha256").update(JSON.stringify(desired)).digest("hex").slice(0, 16);
 }
 
 function diskLines(c: ContainerSpec): string[] {
   return c.devices.flatMap((d) => {
-    const get = (key: string): string => `"$(incus config device get "$name" ${shq(d.name)} ${key} 2>/dev/null || true)"`;
-    const same = [`[ ${get("type")} = disk ]`, `[ ${get("source")} = ${shq(d.source)} ]`, `[ ${get("path")} = ${shq(d.path)} ]`, `[ ${get("readonly")} = ${d.readonly} ]`].join(" && ");
+    const get = (key: string): string =>
+      `"$(incus config device get "$name" ${shq(d.name)} ${key} 2>/dev/null || true)"`;
+    const same = [
+      `[ ${get("type")} = disk ]`,
+      `[ ${get("source")} = ${shq(d.source)} ]`,
+      `[ ${get("path")} = ${shq(d.path)} ]`,
+      `[ ${get("readonly")} = ${d.readonly} ]`,
+    ].join(" && ");
     return [
       `if ! { ${same}; }; then`,
       `  incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`,

@@ -33,7 +33,10 @@ export function renderForwarding(spec: TenantSpec): ScriptPair {
       "sysctl -q -w net.ipv4.ip_forward=1",
       `[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || { echo 'net.ipv4.ip_forward did not turn on' >&2; exit 1; }`,
     ]),
-    delete: script(`ip forwarding for tenant ${spec.name} (remove drop-in)`, [`rm -f ${shq(file)}`, `log ${shq(`${file}: removed`)}`]),
+    delete: script(`ip forwarding for tenant ${spec.name} (remove drop-in)`, [
+      `rm -f ${shq(file)}`,
+      `log ${shq(`${file}: removed`)}`,
+    ]),
   };
 }
 
@@ -42,14 +45,22 @@ export function renderChains(spec: TenantSpec): ScriptPair {
   const { jumps, masquerade } = chainLines(spec);
   const chains = [spec.chains.prerouting, spec.chains.postrouting];
   const converge = (j: string[], m: string[]): string[] => [
-    convergeRules({ table: "nat", tag: `incus-tenant:${spec.name}:masquerade`, want: m, ensureChains: chains }),
+    convergeRules({
+      table: "nat",
+      tag: `incus-tenant:${spec.name}:masquerade`,
+      want: m,
+      ensureChains: chains,
+    }),
     convergeRules({ table: "nat", tag: `incus-tenant:${spec.name}:jump`, want: j, ensureChains: chains }),
   ];
   return {
     create: script(`nat chains of tenant ${spec.name}`, converge(jumps, masquerade)),
     delete: script(`nat chains of tenant ${spec.name} (remove)`, [
       ...converge([], []).reverse(),
-      ...chains.map((ch) => `if iptables -w -t nat -L ${shq(ch)} -n >/dev/null 2>&1; then iptables -w -t nat -F ${shq(ch)}; iptables -w -t nat -X ${shq(ch)}; log ${shq(`${ch}: removed`)}; fi`),
+      ...chains.map(
+        (ch) =>
+          `if iptables -w -t nat -L ${shq(ch)} -n >/dev/null 2>&1; then iptables -w -t nat -F ${shq(ch)}; iptables -w -t nat -X ${shq(ch)}; log ${shq(`${ch}: removed`)}; fi`,
+      ),
       // Persist under the lock, without another rule's still unconfirmed change (render/iptables.ts).
       lockOrAbort(`nat chains of tenant ${spec.name}`),
       persistRules(),
@@ -65,7 +76,12 @@ export function renderChains(spec: TenantSpec): ScriptPair {
 export function renderGuard(spec: TenantSpec): ScriptPair {
   return {
     create: script(`INPUT guard (loopback + SSH port ${spec.host.port} first)`, [
-      convergeRules({ table: "filter", tag: "incus-tenant:guard", want: guardLines(spec.host.port), atTop: "INPUT" }),
+      convergeRules({
+        table: "filter",
+        tag: "incus-tenant:guard",
+        want: guardLines(spec.host.port),
+        atTop: "INPUT",
+      }),
       `first_drop=$(iptables -w -S INPUT | grep -nE -- '-j (DROP|REJECT)' | head -n1 | cut -d: -f1 || true)`,
       `ssh_at=$(iptables -w -S INPUT | grep -nF -- ${shq(`--dport ${spec.host.port} -m comment --comment "incus-tenant:guard" -j ACCEPT`)} | head -n1 | cut -d: -f1)`,
       `if [ -n "$first_drop" ] && [ "$first_drop" -lt "$ssh_at" ]; then echo "INPUT has a DROP before the SSH guard (line $first_drop): refusing to continue" >&2; exit 1; fi`,

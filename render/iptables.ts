@@ -106,7 +106,9 @@ export function chainLines(spec: TenantSpec): { jumps: string[]; masquerade: str
       `-A PREROUTING -i ${spec.host.externalInterface} ${comment(tag)} -j ${c.prerouting}`,
       `-A POSTROUTING ${comment(tag)} -j ${c.postrouting}`,
     ],
-    masquerade: [`-A ${c.postrouting} -s ${sub} ! -d ${sub} ${comment(`incus-tenant:${spec.name}:masquerade`)} -j MASQUERADE`],
+    masquerade: [
+      `-A ${c.postrouting} -s ${sub} ! -d ${sub} ${comment(`incus-tenant:${spec.name}:masquerade`)} -j MASQUERADE`,
+    ],
   };
 }
 
@@ -134,7 +136,10 @@ export interface ConvergeArgs {
 
 /** Shell text converging the tagged lines of one table (see the module comment). */
 export function convergeRules(a: ConvergeArgs): string {
-  const ensure = (a.ensureChains ?? []).map((ch) => `iptables -w -t ${a.table} -L ${shq(ch)} -n >/dev/null 2>&1 || iptables -w -t ${a.table} -N ${shq(ch)}`);
+  const ensure = (a.ensureChains ?? []).map(
+    (ch) =>
+      `iptables -w -t ${a.table} -L ${shq(ch)} -n >/dev/null 2>&1 || iptables -w -t ${a.table} -N ${shq(ch)}`,
+  );
   const current = a.atTop
     ? `iptables-save -t ${a.table} | grep -F -- ${shq(`-A ${a.atTop} `)} | head -n ${a.want.length} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`
     : `iptables-save -t ${a.table} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`;

@@ -14,6 +14,8 @@ export function renderNatRule(spec: TenantSpec, rule: NatRuleSpec): ScriptPair {
   const tag = natTag(spec.name, rule);
   return {
     create: armedNatCreate(spec, rule),
-    delete: script(`nat rule ${rule.key} of tenant ${spec.name} (remove)`, [convergeRules({ table: "nat", tag, want: [] })]),
+    delete: script(`nat rule ${rule.key} of tenant ${spec.name} (remove)`, [
+      convergeRules({ table: "nat", tag, want: [] }),
+    ]),
   };
 }

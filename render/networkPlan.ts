@@ -22,7 +22,8 @@ export const MASS_CHANGE_MIN_ITEMS = 10;
 /** More than this fraction of existing items deleted or changed is a mass change. */
 export const MASS_CHANGE_FRACTION = 0.3;
 
-const sorted = (items: PlanItem[]): PlanItem[] => [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+const sorted = (items: PlanItem[]): PlanItem[] =>
+  [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
 /** The desired network plan of a tenant. */
 export function networkPlan(spec: TenantSpec): NetworkPlan {
@@ -36,10 +37,19 @@ export function networkPlan(spec: TenantSpec): NetworkPlan {
     guard: guardLines(spec.host.port).map((line, i) => ({ key: `INPUT#${i + 1}`, text: line })),
   };
   const { caddy, dns } = spec.services;
-  if (caddy) plan.vhosts = sorted(caddy.vhosts.map((v) => ({ key: v.domain, text: `vhost ${v.domain} → ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}` })));
+  if (caddy)
+    plan.vhosts = sorted(
+      caddy.vhosts.map((v) => ({
+        key: v.domain,
+        text: `vhost ${v.domain} → ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`,
+      })),
+    );
   for (const zone of dns?.zones ?? []) {
     plan[`zone ${zone.name}`] = sorted(
-      zone.records.map((r) => ({ key: `${r.name} ${r.type} ${r.data}`, text: `${r.fqdn}.${r.ttl !== undefined ? ` ${r.ttl}` : ""} ${r.type} ${r.data}` })),
+      zone.records.map((r) => ({
+        key: `${r.name} ${r.type} ${r.data}`,
+        text: `${r.fqdn}.${r.ttl !== undefined ? ` ${r.ttl}` : ""} ${r.type} ${r.data}`,
+      })),
     );
   }
   return plan;
@@ -70,7 +80,13 @@ export function asNetworkPlan(value: unknown): NetworkPlan {
   const out: Record<string, PlanItem[]> = {};
   for (const [category, items] of Object.entries(value as Record<string, unknown>)) {
     if (!Array.isArray(items)) continue;
-    out[category] = items.filter((i): i is PlanItem => i !== null && typeof i === "object" && typeof (i as PlanItem).key === "string" && typeof (i as PlanItem).text === "string");
+    out[category] = items.filter(
+      (i): i is PlanItem =>
+        i !== null &&
+        typeof i === "object" &&
+        typeof (i as PlanItem).key === "string" &&
+        typeof (i as PlanItem).text === "string",
+    );
   }
   return out;
 }
@@ -96,9 +112,15 @@ export function diffNetworkPlans(previous: NetworkPlan, next: NetworkPlan): Plan
     }
     if (changes.length > 0) lines.push(`${category}:`, ...changes.map((c) => `  ${c}`));
     const existing = before.size;
-    mass.push({ category, existing, touched, exceeds: existing >= MASS_CHANGE_MIN_ITEMS && touched / existing > MASS_CHANGE_FRACTION });
+    mass.push({
+      category,
+      existing,
+      touched,
+      exceeds: existing >= MASS_CHANGE_MIN_ITEMS && touched / existing > MASS_CHANGE_FRACTION,
+    });
   }
-  const hash = lines.length === 0 ? "" : createHash("sha256").update(lines.join("\n")).digest("hex").slice(0, 12);
+  const hash =
+    lines.length === 0 ? "" : createHash("sha256").update(lines.join("\n")).digest("hex").slice(0, 12);
   return { lines, hash, mass };
 }
 
@@ -106,7 +128,11 @@ export function diffNetworkPlans(previous: NetworkPlan, next: NetworkPlan): Plan
  * Why the network must not be changed, or undefined when it may: a non-empty diff needs
  * `approve` equal to its hash, and a mass change also needs `allowMassChange`.
  */
-export function approvalProblem(diff: PlanDiff, approve: string | undefined, allowMassChange: boolean): string | undefined {
+export function approvalProblem(
+  diff: PlanDiff,
+  approve: string | undefined,
+  allowMassChange: boolean,
+): string | undefined {
   if (diff.lines.length === 0) return undefined;
   const shown = `network plan diff (hash ${diff.hash}):\n${diff.lines.join("\n")}`;
   const heavy = diff.mass.filter((m) => m.exceeds);
@@ -115,6 +141,9 @@ export function approvalProblem(diff: PlanDiff, approve: string | undefined, all
     return `${shown}\nmass change refused (${what} deleted or changed, more than ${MASS_CHANGE_FRACTION * 100}%): set incus-tenant:allowMassChange true if this is intended`;
   }
   if (approve === diff.hash) return undefined;
-  const why = approve === undefined || approve === "" ? "not approved" : `approval ${approve} is stale (it does not match this diff)`;
+  const why =
+    approve === undefined || approve === ""
+      ? "not approved"
+      : `approval ${approve} is stale (it does not match this diff)`;
   return `${shown}\nnetwork change ${why}: review the diff above, then pulumi config set incus-tenant:approveNetworkPlan ${diff.hash}`;
 }

@@ -10,7 +10,13 @@ export interface PlanDocument {
   environment: "prod" | "stage";
   subnet: string;
   hostnames: Record<string, string>;
-  containers: { name: string; ipv4: string; privileged: boolean; protect: boolean; devices: { name: string; type: "disk"; source: string; path: string; readonly: boolean }[] }[];
+  containers: {
+    name: string;
+    ipv4: string;
+    privileged: boolean;
+    protect: boolean;
+    devices: { name: string; type: "disk"; source: string; path: string; readonly: boolean }[];
+  }[];
   nat: { protocol: "tcp" | "udp"; port: number; container: string; destination: string; sources: string[] }[];
 }
 
@@ -26,9 +32,21 @@ export function planDocument(stack: string, spec: TenantSpec): PlanDocument & Re
       ipv4: c.ipv4,
       privileged: c.privileged,
       protect: c.protect,
-      devices: c.devices.map((d) => ({ name: d.name, type: "disk" as const, source: d.source, path: d.path, readonly: d.readonly })),
+      devices: c.devices.map((d) => ({
+        name: d.name,
+        type: "disk" as const,
+        source: d.source,
+        path: d.path,
+        readonly: d.readonly,
+      })),
     })),
-    nat: spec.nat.map((r) => ({ protocol: r.protocol, port: r.port, container: r.container, destination: r.destination, sources: [...r.sources] })),
+    nat: spec.nat.map((r) => ({
+      protocol: r.protocol,
+      port: r.port,
+      container: r.container,
+      destination: r.destination,
+      sources: [...r.sources],
+    })),
     ...servicesPlan(spec),
   };
 }
@@ -42,7 +60,11 @@ export function planText(stack: string, spec: TenantSpec): string {
     "",
     `containers (${spec.containers.length}):`,
     ...spec.containers.map((c) => {
-      const flags = [c.privileged ? "privileged" : "", c.protect ? "protected" : "", ...c.devices.map((d) => `disk ${d.source} -> ${d.path}${d.readonly ? " (ro)" : ""}`)].filter(Boolean);
+      const flags = [
+        c.privileged ? "privileged" : "",
+        c.protect ? "protected" : "",
+        ...c.devices.map((d) => `disk ${d.source} -> ${d.path}${d.readonly ? " (ro)" : ""}`),
+      ].filter(Boolean);
       return `  ${c.name.padEnd(width)}  ${c.ipv4.padEnd(15)}  ${c.image}${flags.length > 0 ? `  [${flags.join(", ")}]` : ""}`;
     }),
     "",

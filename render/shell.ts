@@ -28,7 +28,10 @@ export function shArgs(...values: (string | number)[]): string {
 /** Escapes control characters (newline, CR, ...) as `\n`, `\r`, `\xNN`: the text stays on one line. */
 export function oneLine(text: string): string {
   const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return text.replace(
+    /[\x00-\x1f\x7f]/g,
+    (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 /**
@@ -41,7 +44,8 @@ export function managedHeader(what: string, comment = "#"): string {
 
 /** A heredoc that passes `body` literally (quoted delimiter, so no expansion). */
 export function heredoc(body: string, delimiter = "ITN_EOF"): string {
-  if (body.split("\n").includes(delimiter)) throw new Error(`heredoc: body contains the delimiter ${delimiter}`);
+  if (body.split("\n").includes(delimiter))
+    throw new Error(`heredoc: body contains the delimiter ${delimiter}`);
   return `<<'${delimiter}'\n${body}\n${delimiter}`;
 }
 

@@ -50,7 +50,8 @@ export const SCOPED_TOKEN_TTL = "8760h";
 export const policyName = (v: VaultSpec, p: VaultPathSpec): string => `${v.policyPrefix}-${p.key}`;
 
 /** The scoped token file of one path inside the vault container (`<scopedTokenDir>/<path key>.token`). */
-export const scopedTokenFile = (v: VaultSpec, p: VaultPathSpec): string => `${v.scopedTokenDir}/${p.key}.token`;
+export const scopedTokenFile = (v: VaultSpec, p: VaultPathSpec): string =>
+  `${v.scopedTokenDir}/${p.key}.token`;
 
 /**
  * The policy of one path: only its KV v2 data (create, update) and, when the path is deleted
@@ -87,7 +88,7 @@ export function scopedTokenLines(v: VaultSpec, p: VaultPathSpec): string[] {
   const where = `${v.mount}/${p.path}`;
   return [
     `w=${shq(scopedTokenFile(v, p))}; pol=${shq(policyName(v, p))}; want=${shq(policyText(v, p))}`,
-    'boot=${VAULT_TOKEN:-}; unset VAULT_TOKEN',
+    "boot=${VAULT_TOKEN:-}; unset VAULT_TOKEN",
     'if [ -s "$w" ] && [ "$(cat "$w.policy" 2>/dev/null)" = "$want" ] && ' +
       'VAULT_TOKEN=$(cat "$w") vault token lookup >/dev/null 2>&1 < /dev/null; then :; else',
     '  if [ -z "$boot" ]; then',
@@ -173,8 +174,10 @@ export function renderVaultPut(v: VaultSpec, p: VaultPathSpec): ScriptPair {
 /** Throws unless every variable is a non-secret VAULT_* one (the runbooks' .env rule). */
 export function assertVaultOnly(env: VaultEnvFileSpec): void {
   for (const [name, value] of env.variables) {
-    if (!/^VAULT_[A-Z0-9_]+$/.test(name) || name === "VAULT_TOKEN") throw new Error(`refusing to write ${name} to ${env.path}: only non-secret VAULT_* variables go there`);
-    if (value === "" || /[\n\r\0]/.test(value)) throw new Error(`refusing to write ${name} to ${env.path}: the value must be a non-empty single line`);
+    if (!/^VAULT_[A-Z0-9_]+$/.test(name) || name === "VAULT_TOKEN")
+      throw new Error(`refusing to write ${name} to ${env.path}: only non-secret VAULT_* variables go there`);
+    if (value === "" || /[\n\r\0]/.test(value))
+      throw new Error(`refusing to write ${name} to ${env.path}: the value must be a non-empty single line`);
   }
 }
 
@@ -205,7 +208,9 @@ export function renderVaultEnvFile(v: VaultSpec): ScriptPair {
     `echo "incus-tenant: $f: VAULT_* variables written ("${shq(env.variables.map(([n]) => n).join(" "))}")" >&2`,
   ].join("\n");
   return {
-    create: script(`VAULT_* variables of ${env.path} in container ${env.container}`, [`incus exec -n ${shq(env.container)} -- sh -c ${shq(inner)}`]),
+    create: script(`VAULT_* variables of ${env.path} in container ${env.container}`, [
+      `incus exec -n ${shq(env.container)} -- sh -c ${shq(inner)}`,
+    ]),
   };
 }
 
@@ -215,7 +220,19 @@ export function vaultPlan(v: VaultSpec): Record<string, unknown> {
     container: v.container,
     address: v.address,
     mount: v.mount,
-    paths: v.paths.map((p) => ({ path: p.path, keepOnDestroy: p.keepOnDestroy, keys: p.keys.map((k) => ({ name: k.name, from: k.source.kind })) })),
-    ...(v.envFile !== undefined ? { envFile: { container: v.envFile.container, path: v.envFile.path, variables: v.envFile.variables.map(([n]) => n) } } : {}),
+    paths: v.paths.map((p) => ({
+      path: p.path,
+      keepOnDestroy: p.keepOnDestroy,
+      keys: p.keys.map((k) => ({ name: k.name, from: k.source.kind })),
+    })),
+    ...(v.envFile !== undefined
+      ? {
+          envFile: {
+            container: v.envFile.container,
+            path: v.envFile.path,
+            variables: v.envFile.variables.map(([n]) => n),
+          },
+        }
+      : {}),
   };
 }

@@ -25,7 +25,8 @@ export const INTERNAL_NETS = ["10.0.0.0/8", "127.0.0.0/8"] as const;
 
 const INDENT = "        ";
 const SERIAL_LINE_RE = "^ {8}[0-9]{10} ; serial$";
-const COREDNS_PATH = (p: string): string => (/^[^\s"{}#]+$/.test(p) ? p : `"${p.replace(/(["\\])/g, "\\$1")}"`);
+const COREDNS_PATH = (p: string): string =>
+  /^[^\s"{}#]+$/.test(p) ? p : `"${p.replace(/(["\\])/g, "\\$1")}"`;
 
 /** The zone file with the serial placeholder: everything but the serial (change detection compares this). */
 export function renderZoneBody(zone: ZoneSpec): string {
@@ -42,7 +43,9 @@ export function renderZoneBody(zone: ZoneSpec): string {
     `${INDENT}${t.minimum} ; minimum`,
     `${INDENT})`,
     ...zone.nameservers.map((ns) => `@\tIN\tNS\t${ns}`),
-    ...zone.records.map((r) => `${r.name}\t${r.ttl !== undefined ? `${r.ttl}\t` : ""}IN\t${r.type}\t${r.data}`),
+    ...zone.records.map(
+      (r) => `${r.name}\t${r.ttl !== undefined ? `${r.ttl}\t` : ""}IN\t${r.type}\t${r.data}`,
+    ),
     "",
   ].join("\n");
 }
@@ -50,11 +53,17 @@ export function renderZoneBody(zone: ZoneSpec): string {
 /** The zone file exactly as written for `serial` (YYYYMMDDNN). */
 export function renderZone(zone: ZoneSpec, serial: string): string {
   if (!/^\d{10}$/.test(serial)) throw new Error(`renderZone: serial must be YYYYMMDDNN, got "${serial}"`);
-  return renderZoneBody(zone).replace(`\n${INDENT}${SERIAL_PLACEHOLDER} ; serial\n`, `\n${INDENT}${serial} ; serial\n`);
+  return renderZoneBody(zone).replace(
+    `\n${INDENT}${SERIAL_PLACEHOLDER} ; serial\n`,
+    `\n${INDENT}${serial} ; serial\n`,
+  );
 }
 
 /** First and last line of a zone's server block (the zone delete cuts the block out by them). */
-export const blockMarkers = (zone: string): { begin: string; end: string } => ({ begin: `# zone ${zone}`, end: `# end of zone ${zone}` });
+export const blockMarkers = (zone: string): { begin: string; end: string } => ({
+  begin: `# zone ${zone}`,
+  end: `# end of zone ${zone}`,
+});
 
 /** One server block: the zone file, transfers only to the secondaries, and runbook 002's acl hardening. */
 export function renderCorefileBlock(dns: DnsSpec, zone: ZoneSpec): string {
@@ -64,7 +73,9 @@ export function renderCorefileBlock(dns: DnsSpec, zone: ZoneSpec): string {
     begin,
     `${zone.name}:53 {`,
     `    file ${COREDNS_PATH(zone.file)}`,
-    ...(dns.secondaries.length > 0 ? ["    transfer {", `        to ${dns.secondaries.join(" ")}`, "    }"] : []),
+    ...(dns.secondaries.length > 0
+      ? ["    transfer {", `        to ${dns.secondaries.join(" ")}`, "    }"]
+      : []),
     "    acl {",
     ...(dns.secondaries.length > 0 ? [`        allow type AXFR IXFR net ${secondaries}`] : []),
     "        block type AXFR IXFR",
@@ -119,18 +130,26 @@ const pushLines = (fileVar: string, content = `printf '%s\\n' "$want"`): string[
 /** Renames "$tmp" over "$<fileVar>" in the container and drops the temp file's EXIT trap. */
 const moveLine = (fileVar: string): string => `incus exec "$c" -- mv -f "$tmp" "$${fileVar}"; trap - EXIT`;
 
-const runningLine = (what: string): string => `incus exec "$c" -- true || { echo "${what}: container $c is not running" >&2; exit 1; }`;
+const runningLine = (what: string): string =>
+  `incus exec "$c" -- true || { echo "${what}: container $c is not running" >&2; exit 1; }`;
 
 const hookLines = (dns: DnsSpec, what: string): string[] =>
   dns.syncHook === undefined
     ? []
-    : [`hook=${shq(dns.syncHook)}; log "${what}: running the sync hook $hook"`, `"$hook" || { rc=$?; echo "${what}: the sync hook $hook failed (exit $rc)" >&2; exit 1; }`];
+    : [
+        `hook=${shq(dns.syncHook)}; log "${what}: running the sync hook $hook"`,
+        `"$hook" || { rc=$?; echo "${what}: the sync hook $hook failed (exit $rc)" >&2; exit 1; }`,
+      ];
 
 /**
  * Create/update and delete of one zone. `todayCommand` prints YYYYMMDD on the host; it is a
  * parameter only so the local tests can pin the date.
  */
-export function renderZoneScripts(dns: DnsSpec, zone: ZoneSpec, todayCommand: string = TODAY_COMMAND): ScriptPair {
+export function renderZoneScripts(
+  dns: DnsSpec,
+  zone: ZoneSpec,
+  todayCommand: string = TODAY_COMMAND,
+): ScriptPair {
   const what = "zone $zone";
   const vars = `c=${shq(dns.container)}; zone=${shq(zone.name)}; file=${shq(zone.file)}`;
   const body = renderZoneBody(zone).replace(/\n$/, "");
@@ -149,7 +168,10 @@ export function renderZoneScripts(dns: DnsSpec, zone: ZoneSpec, todayCommand: st
     `  serial=$((10#$today * 100))`,
     `  if [ -n "$old_serial" ] && [ $((10#$old_serial + 1)) -gt "$serial" ]; then serial=$((10#$old_serial + 1)); fi`,
     `  [ "$serial" -le 4294967295 ] || { echo "${what}: serial $serial is past the 32-bit limit" >&2; exit 1; }`,
-    ...pushLines("file", `printf '%s\\n' "$want" | sed -E "s/^${INDENT}${SERIAL_PLACEHOLDER} ; serial\\$/${INDENT}$serial ; serial/"`).map((l) => `  ${l}`),
+    ...pushLines(
+      "file",
+      `printf '%s\\n' "$want" | sed -E "s/^${INDENT}${SERIAL_PLACEHOLDER} ; serial\\$/${INDENT}$serial ; serial/"`,
+    ).map((l) => `  ${l}`),
     `  if incus exec "$c" -- sh -c 'command -v named-checkzone' >/dev/null 2>&1; then`,
     `    if ! out=$(incus exec "$c" -- named-checkzone "$zone" "$tmp" 2>&1); then`,
     `      incus exec "$c" -- rm -f "$tmp"; printf '%s\\n' "$out" >&2`,

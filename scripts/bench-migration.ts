@@ -24,30 +24,51 @@ const { runProgram, SshExecutor } = require("../tests/harness") as typeof import
 const { remoteBash } = require("../render/shell") as typeof import("../render/shell");
 const { parseTenant } = require("../spec") as typeof import("../spec");
 const { renderTrust } = require("../render/migration") as typeof import("../render/migration");
-const { renderChains, renderForwarding, renderGuard } = require("../render/host") as typeof import("../render/host");
+const { renderChains, renderForwarding, renderGuard } =
+  require("../render/host") as typeof import("../render/host");
 const { renderNatRule } = require("../render/nat") as typeof import("../render/nat");
 const { armedId, natConfirm } = require("../render/firewall") as typeof import("../render/firewall");
-const { makeSource, migrationTenant } = require("../tests/e2e/lxd-source") as typeof import("../tests/e2e/lxd-source");
+const { makeSource, migrationTenant } =
+  require("../tests/e2e/lxd-source") as typeof import("../tests/e2e/lxd-source");
 
 const ROOT = path.resolve(__dirname, "..");
 const env: Record<string, string> = Object.fromEntries(
-  fs.readFileSync(path.join(ROOT, ".testbed", "env"), "utf8").split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  fs
+    .readFileSync(path.join(ROOT, ".testbed", "env"), "utf8")
+    .split("\n")
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
 );
 const NAMES = ["mb-web", "mb-db", "mb-files"];
-const IPS: Record<string, string> = { "mb-web": "198.18.2.60", "mb-db": "198.18.2.61", "mb-files": "198.18.2.62" };
+const IPS: Record<string, string> = {
+  "mb-web": "198.18.2.60",
+  "mb-db": "198.18.2.61",
+  "mb-files": "198.18.2.62",
+};
 const PORTS: Record<string, number> = { "mb-web": 9180, "mb-db": 9181, "mb-files": 9182 };
 const DATA_MB: Record<string, number> = { "mb-web": 600, "mb-db": 500, "mb-files": 450 };
 const REMOTE = "itn-bench-src";
 const STACK = "mbench";
 
 const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
-const sh = (line: string, input?: string): string => execFileSync("bash", ["-c", line], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+const sh = (line: string, input?: string): string =>
+  execFileSync("bash", ["-c", line], {
+    encoding: "utf8",
+    input,
+    stdio: ["pipe", "pipe", "pipe"],
+    maxBuffer: 64 * 1024 * 1024,
+  });
 const shOk = (line: string): boolean => spawnSync("bash", ["-c", line], { stdio: "ignore" }).status === 0;
 const now = (): number => Date.now() / 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function tenant(): Record<string, any> {
-  return migrationTenant(env, { name: STACK, containers: Object.fromEntries(NAMES.map((n) => [n, { ipv4: IPS[n] }])), ports: PORTS, migration: { remote: REMOTE, parallel: 3 } });
+  return migrationTenant(env, {
+    name: STACK,
+    containers: Object.fromEntries(NAMES.map((n) => [n, { ipv4: IPS[n] }])),
+    ports: PORTS,
+    migration: { remote: REMOTE, parallel: 3 },
+  });
 }
 
 const sourceIp = (n: string): string => sh(`lxc list ^${n}$ --format csv -c 4 | cut -d' ' -f1`).trim();
@@ -62,7 +83,10 @@ class Prober {
   start(): void {
     fs.writeFileSync(this.file, "");
     for (const n of NAMES) {
-      const targets: [string, string][] = [["src", `http://${sourceIp(n)}:80/`], ["nat", `http://${env.HOST_EXT_IP}:${PORTS[n]}/`]];
+      const targets: [string, string][] = [
+        ["src", `http://${sourceIp(n)}:80/`],
+        ["nat", `http://${env.HOST_EXT_IP}:${PORTS[n]}/`],
+      ];
       for (const [kind, url] of targets) {
         const loop = `while :; do if curl -s -m 0.5 ${url} | grep -qx ${n}; then r=1; else r=0; fi; echo "$(date +%s.%N) ${n} ${kind} $r"; sleep 0.1; done >> ${this.file}`;
         this.procs.push(spawn("ip", ["netns", "exec", env.NETNS, "bash", "-c", loop], { stdio: "ignore" }));
@@ -75,12 +99,23 @@ class Prober {
   }
   /** Per container: first NAT answer minus the last source answer before it (seconds). */
   downtimes(): Record<string, number> {
-    const lines = fs.readFileSync(this.file, "utf8").split("\n").filter(Boolean).map((l) => l.split(" "));
+    const lines = fs
+      .readFileSync(this.file, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split(" "));
     const out: Record<string, number> = {};
     for (const n of NAMES) {
-      const firstNat = Math.min(...lines.filter((l) => l[1] === n && l[2] === "nat" && l[3] === "1").map((l) => Number(l[0])));
-      const lastSrc = Math.max(...lines.filter((l) => l[1] === n && l[2] === "src" && l[3] === "1" && Number(l[0]) <= firstNat).map((l) => Number(l[0])));
-      if (!Number.isFinite(firstNat) || !Number.isFinite(lastSrc)) throw new Error(`prober: no complete transition for ${n} (${this.file})`);
+      const firstNat = Math.min(
+        ...lines.filter((l) => l[1] === n && l[2] === "nat" && l[3] === "1").map((l) => Number(l[0])),
+      );
+      const lastSrc = Math.max(
+        ...lines
+          .filter((l) => l[1] === n && l[2] === "src" && l[3] === "1" && Number(l[0]) <= firstNat)
+          .map((l) => Number(l[0])),
+      );
+      if (!Number.isFinite(firstNat) || !Number.isFinite(lastSrc))
+        throw new Error(`prober: no complete transition for ${n} (${this.file})`);
       out[n] = firstNat - lastSrc;
     }
     return out;
@@ -88,10 +123,19 @@ class Prober {
   async waitAll(kind: "src" | "nat", timeoutS: number): Promise<void> {
     const t0 = now();
     while (now() - t0 < timeoutS) {
-      if (NAMES.every((n) => shOk(`ip netns exec ${env.NETNS} curl -s -m 1 ${kind === "nat" ? `http://${env.HOST_EXT_IP}:${PORTS[n]}/` : `http://${sourceIp(n)}:80/`} | grep -qx ${n}`))) return;
+      if (
+        NAMES.every((n) =>
+          shOk(
+            `ip netns exec ${env.NETNS} curl -s -m 1 ${kind === "nat" ? `http://${env.HOST_EXT_IP}:${PORTS[n]}/` : `http://${sourceIp(n)}:80/`} | grep -qx ${n}`,
+          ),
+        )
+      )
+        return;
       await sleep(200);
     }
-    const diag = sh(`incus list mb- -c ns4 --format csv; iptables-save -t nat | grep -i mbench || true; for n in ${NAMES.join(" ")}; do ip netns exec ${env.NETNS} curl -sS -m 2 http://${env.HOST_EXT_IP}:$(case $n in mb-web) echo ${PORTS["mb-web"]};; mb-db) echo ${PORTS["mb-db"]};; *) echo ${PORTS["mb-files"]};; esac)/ 2>&1 | head -3; done`);
+    const diag = sh(
+      `incus list mb- -c ns4 --format csv; iptables-save -t nat | grep -i mbench || true; for n in ${NAMES.join(" ")}; do ip netns exec ${env.NETNS} curl -sS -m 2 http://${env.HOST_EXT_IP}:$(case $n in mb-web) echo ${PORTS["mb-web"]};; mb-db) echo ${PORTS["mb-db"]};; *) echo ${PORTS["mb-files"]};; esac)/ 2>&1 | head -3; done`,
+    );
     throw new Error(`not every container answers on ${kind} after ${timeoutS}s:\n${diag}`);
   }
 }
@@ -103,7 +147,10 @@ async function main(): Promise<void> {
   const key = fs.readFileSync(env.SSH_KEY, "utf8");
   const httpsBefore = sh("lxc config get core.https_address").trim();
   const crt = path.join(os.homedir(), ".config/incus/client.crt");
-  const fpOf = () => (fs.existsSync(crt) ? sh(`openssl x509 -in ${crt} -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f`).trim() : "");
+  const fpOf = () =>
+    fs.existsSync(crt)
+      ? sh(`openssl x509 -in ${crt} -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f`).trim()
+      : "";
   const trustedBefore = fpOf() !== "" && shOk(`lxc config trust show ${fpOf()}`);
   const stateFile = path.join(dir, "state.json");
   // The test bed's LXD source is reached over the same sshd: its key doubles as the source key.
@@ -115,7 +162,10 @@ async function main(): Promise<void> {
   };
   try {
     const np = require("../render/networkPlan");
-    config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(np.asNetworkPlan(undefined), np.networkPlan(spec)).hash;
+    config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(
+      np.asNetworkPlan(undefined),
+      np.networkPlan(spec),
+    ).hash;
   } catch {
     // no approval gate in this program
   }
@@ -133,21 +183,35 @@ async function main(): Promise<void> {
   try {
     log("creating 3 LXD source containers with data and an HTTP service");
     for (const n of NAMES) makeSource(n, { dataMB: DATA_MB[n] });
-    const dataBytes = NAMES.reduce((s, n) => s + Number(sh(`du -sxb /var/lib/lxd/containers/${n}/ | cut -f1`)), 0);
+    const dataBytes = NAMES.reduce(
+      (s, n) => s + Number(sh(`du -sxb /var/lib/lxd/containers/${n}/ | cut -f1`)),
+      0,
+    );
     log(`source usage ${(dataBytes / 1e9).toFixed(2)} GB`);
 
     // The runbook's prerequisites (trust + remote) and the host's NAT for the new addresses.
-    execFileSync("bash", ["-c", renderTrust(spec).create], { input: key, stdio: ["pipe", "ignore", "inherit"] });
+    execFileSync("bash", ["-c", renderTrust(spec).create], {
+      input: key,
+      stdio: ["pipe", "ignore", "inherit"],
+    });
     // Over SSH like the program (a new SSH connection confirms a NAT change, else it is rolled back).
     const ssh = new SshExecutor();
-    const conn = { host: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, privateKey: key, hostKey: spec.host.hostKey };
+    const conn = {
+      host: env.SSH_HOST,
+      port: Number(env.SSH_PORT),
+      user: env.SSH_USER,
+      privateKey: key,
+      hostKey: spec.host.hostKey,
+    };
     const run = async (text: string): Promise<string> => {
       const res = await ssh.run(conn, remoteBash(text, false), undefined);
       if (res.exitCode !== 0) throw new Error(`host setup failed: ${res.stderr}`);
       return res.stdout;
     };
-    for (const pair of [renderGuard(spec), renderForwarding(spec), renderChains(spec)]) await run(pair.create);
-    for (const rule of spec.nat) await run(natConfirm(spec, rule, armedId(await run(renderNatRule(spec, rule).create))));
+    for (const pair of [renderGuard(spec), renderForwarding(spec), renderChains(spec)])
+      await run(pair.create);
+    for (const rule of spec.nat)
+      await run(natConfirm(spec, rule, armedId(await run(renderNatRule(spec, rule).create))));
 
     // --- runbook: stop all, copy each, add eth0 with the address, start ---
     const rb = new Prober(dir, "runbook");
@@ -156,7 +220,10 @@ async function main(): Promise<void> {
     log("runbook: stop all");
     for (const n of NAMES) sh(`lxc stop ${n}`);
     const c0 = now();
-    for (const n of NAMES) sh(`incus copy ${REMOTE}:${n} ${n} --instance-only -s itn-pool -d eth0,network=${spec.network.bridge} --quiet`);
+    for (const n of NAMES)
+      sh(
+        `incus copy ${REMOTE}:${n} ${n} --instance-only -s itn-pool -d eth0,network=${spec.network.bridge} --quiet`,
+      );
     const copyOnlyS = now() - c0;
     log(`runbook: plain incus copy of the stopped containers took ${copyOnlyS.toFixed(1)} s`);
     for (const n of NAMES) sh(`incus config device set ${n} eth0 ipv4.address=${IPS[n]} && incus start ${n}`);
@@ -201,10 +268,23 @@ async function main(): Promise<void> {
     log("cleanup");
     const d = await program(true);
     if (d.error) log(`destroy: ${d.error.message.split("\n")[0]}`);
-    for (const n of NAMES) spawnSync("bash", ["-c", `incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`]);
-    spawnSync("bash", ["-c", `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/lib/incus-tenant/migrations/${STACK}`]);
-    for (const pair of [...spec.nat.map((r) => renderNatRule(spec, r)), renderChains(spec), renderForwarding(spec)]) if (pair.delete) spawnSync("bash", ["-c", pair.delete], { stdio: "ignore" });
-    if (!trustedBefore && fpOf() !== "") spawnSync("bash", ["-c", `lxc config trust remove ${fpOf()} >/dev/null 2>&1`]);
+    for (const n of NAMES)
+      spawnSync("bash", [
+        "-c",
+        `incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`,
+      ]);
+    spawnSync("bash", [
+      "-c",
+      `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/lib/incus-tenant/migrations/${STACK}`,
+    ]);
+    for (const pair of [
+      ...spec.nat.map((r) => renderNatRule(spec, r)),
+      renderChains(spec),
+      renderForwarding(spec),
+    ])
+      if (pair.delete) spawnSync("bash", ["-c", pair.delete], { stdio: "ignore" });
+    if (!trustedBefore && fpOf() !== "")
+      spawnSync("bash", ["-c", `lxc config trust remove ${fpOf()} >/dev/null 2>&1`]);
     if (httpsBefore === "") spawnSync("bash", ["-c", "lxc config unset core.https_address"]);
     fs.rmSync(dir, { recursive: true, force: true });
   }

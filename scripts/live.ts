@@ -54,7 +54,10 @@ export function parseLiveArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
 /** Runs `command` on the tenant's host; resolves with stdout; rejects with a message naming what failed. */
 export async function sshRead(spec: TenantSpec, keyFile: string, command: string): Promise<string> {
   const h = spec.host;
-  if (h.hostKey === undefined) throw new Error("host.hostKey: not set in the stack; --live pins the host key (add hostKey: \"ssh-ed25519 AAAA...\")");
+  if (h.hostKey === undefined)
+    throw new Error(
+      'host.hostKey: not set in the stack; --live pins the host key (add hostKey: "ssh-ed25519 AAAA...")',
+    );
   let key: string;
   try {
     key = fs.readFileSync(keyFile, "utf8");
@@ -66,8 +69,29 @@ export async function sshRead(spec: TenantSpec, keyFile: string, command: string
     fs.writeFileSync(path.join(dir, "id"), key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
     const name = h.port === 22 ? h.address : `[${h.address}]:${h.port}`;
     fs.writeFileSync(path.join(dir, "known_hosts"), `${name} ${h.hostKey}\n`, { mode: 0o600 });
-    const opts = ["BatchMode=yes", "ConnectTimeout=10", "ServerAliveInterval=5", "IdentitiesOnly=yes", "IdentityAgent=none", "LogLevel=ERROR", "GlobalKnownHostsFile=/dev/null", "StrictHostKeyChecking=yes", `UserKnownHostsFile=${path.join(dir, "known_hosts")}`];
-    const args = ["-F", "/dev/null", "-i", path.join(dir, "id"), ...opts.flatMap((o) => ["-o", o]), "-p", String(h.port), "--", `${h.user}@${h.address}`, command];
+    const opts = [
+      "BatchMode=yes",
+      "ConnectTimeout=10",
+      "ServerAliveInterval=5",
+      "IdentitiesOnly=yes",
+      "IdentityAgent=none",
+      "LogLevel=ERROR",
+      "GlobalKnownHostsFile=/dev/null",
+      "StrictHostKeyChecking=yes",
+      `UserKnownHostsFile=${path.join(dir, "known_hosts")}`,
+    ];
+    const args = [
+      "-F",
+      "/dev/null",
+      "-i",
+      path.join(dir, "id"),
+      ...opts.flatMap((o) => ["-o", o]),
+      "-p",
+      String(h.port),
+      "--",
+      `${h.user}@${h.address}`,
+      command,
+    ];
     const r = await new Promise<{ code: number; out: string; err: string }>((resolve, reject) => {
       const child = spawn("ssh", args, { stdio: ["ignore", "pipe", "pipe"] });
       const [out, err]: Buffer[][] = [[], []];
@@ -77,7 +101,11 @@ export async function sshRead(spec: TenantSpec, keyFile: string, command: string
       child.on("error", (e) => (clearTimeout(timer), reject(new Error(`cannot run ssh: ${e.message}`))));
       child.on("close", (code, signal) => {
         clearTimeout(timer);
-        resolve({ code: code ?? (signal ? 124 : 1), out: Buffer.concat(out).toString("utf8"), err: Buffer.concat(err).toString("utf8").trim() });
+        resolve({
+          code: code ?? (signal ? 124 : 1),
+          out: Buffer.concat(out).toString("utf8"),
+          err: Buffer.concat(err).toString("utf8").trim(),
+        });
       });
     });
     const target = `${h.user}@${h.address}:${h.port}`;
@@ -110,38 +138,60 @@ export function commandUrn(stack: string, project: string, item: DriftItem): str
 
 /** The operator's repair hint: which converge scripts `pulumi up` must re-run, and what no resource owns. */
 export function repairText(stack: string, items: readonly DriftItem[]): string {
-  const urns = [...new Set(items.map((i) => commandUrn(stack, PROJECT, i)).filter((u): u is string => u !== undefined))];
+  const urns = [
+    ...new Set(items.map((i) => commandUrn(stack, PROJECT, i)).filter((u): u is string => u !== undefined)),
+  ];
   const orphans = items.filter((i) => i.command === undefined).map((i) => `  ${i.resource}: ${i.text}`);
   // The container script skips its config block while user.incus-tenant.hash matches the stack.
-  const rehash = [...new Set(items.filter((i) => i.kind === "container" && i.change === "changed").map((i) => i.resource.replace(/^container /, "")))];
+  const rehash = [
+    ...new Set(
+      items
+        .filter((i) => i.kind === "container" && i.change === "changed")
+        .map((i) => i.resource.replace(/^container /, "")),
+    ),
+  ];
   return [
     ...(urns.length > 0
       ? [
           "",
           "repair: forget the drifted commands so `pulumi up` runs their (idempotent) create scripts again:",
-          ...rehash.map((c) => `  incus config unset ${c} user.incus-tenant.hash   # on the host, so the container script re-applies its config`),
+          ...rehash.map(
+            (c) =>
+              `  incus config unset ${c} user.incus-tenant.hash   # on the host, so the container script re-applies its config`,
+          ),
           ...urns.map((u) => `  pulumi state delete --stack ${stack} --target-dependents --yes '${u}'`),
           `  pulumi up --stack ${stack}`,
         ]
       : []),
-    ...(orphans.length > 0 ? ["", "live-only, owned by no resource (`pulumi up` leaves them; remove them by hand):", ...orphans] : []),
+    ...(orphans.length > 0
+      ? ["", "live-only, owned by no resource (`pulumi up` leaves them; remove them by hand):", ...orphans]
+      : []),
   ].join("\n");
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseLiveArgs(argv);
-    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), { stack: args.stack });
-    if (args.sshKey === undefined) throw new Error("no SSH key: pass --ssh-key FILE or set INCUS_TENANT_SSH_KEY to the key's path");
+    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), {
+      stack: args.stack,
+    });
+    if (args.sshKey === undefined)
+      throw new Error("no SSH key: pass --ssh-key FILE or set INCUS_TENANT_SSH_KEY to the key's path");
     const live = parseLive(await sshRead(spec, args.sshKey, readCommand(spec)));
     const drift = diffLive(spec, live);
     const serials = liveSerials(spec, live);
-    if (args.json) process.stdout.write(`${JSON.stringify({ stack: args.stack, tenant: spec.name, inSync: drift.length === 0, drift, serials }, null, 2)}\n`);
+    if (args.json)
+      process.stdout.write(
+        `${JSON.stringify({ stack: args.stack, tenant: spec.name, inSync: drift.length === 0, drift, serials }, null, 2)}\n`,
+      );
     else {
       const zones = Object.entries(serials).map(([z, s]) => `zone ${z} serial ${s ?? "(none)"}`);
       const head = `live ${spec.host.user}@${spec.host.address}:${spec.host.port} vs stack ${args.stack} (tenant ${spec.name})${zones.length > 0 ? `; ${zones.join(", ")}` : ""}`;
       const resources = new Set(drift.map((d) => d.resource)).size;
-      const body = drift.length === 0 ? "in sync" : `${driftText(drift)}\n\n${drift.length} difference(s) in ${resources} resource(s)${repairText(args.stack, drift)}`;
+      const body =
+        drift.length === 0
+          ? "in sync"
+          : `${driftText(drift)}\n\n${drift.length} difference(s) in ${resources} resource(s)${repairText(args.stack, drift)}`;
       process.stdout.write(`${head}\n${body}\n`);
     }
     return drift.length === 0 ? 0 : 2;

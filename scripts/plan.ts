@@ -37,8 +37,14 @@ export function parseArgs(argv: string[]): PlanArgs {
 export function main(argv: string[]): number {
   try {
     const args = parseArgs(argv);
-    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), { stack: args.stack });
-    process.stdout.write(args.json ? `${JSON.stringify(planDocument(args.stack, spec), null, 2)}\n` : `${planText(args.stack, spec)}\n`);
+    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), {
+      stack: args.stack,
+    });
+    process.stdout.write(
+      args.json
+        ? `${JSON.stringify(planDocument(args.stack, spec), null, 2)}\n`
+        : `${planText(args.stack, spec)}\n`,
+    );
     return 0;
   } catch (e) {
     process.stderr.write(`plan: ${(e as Error).message}\n`);
@@ -49,6 +55,7 @@ export function main(argv: string[]): number {
 if (require.main === module) {
   const argv = process.argv.slice(2);
   // --live reads the host over SSH (scripts/live.ts): exit 0 in sync, 2 on drift, 1 on error.
-  if (argv.includes("--live")) void import("./live").then((live) => live.main(argv)).then((code) => (process.exitCode = code));
+  if (argv.includes("--live"))
+    void import("./live").then((live) => live.main(argv)).then((code) => (process.exitCode = code));
   else process.exitCode = main(argv);
 }

@@ -18,7 +18,9 @@ export class SpecError extends Error {
   readonly problems: readonly Problem[];
   constructor(problems: readonly Problem[]) {
     const lines = problems.map((p) => `  - ${p.path}: ${p.message}`);
-    super(`invalid tenant config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${lines.join("\n")}`);
+    super(
+      `invalid tenant config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${lines.join("\n")}`,
+    );
     this.name = "SpecError";
     this.problems = problems;
   }
@@ -26,14 +28,26 @@ export class SpecError extends Error {
 
 /** Renders a zod path like ["nat", 0, "ports", 1] as "nat[0].ports[1]". */
 export function formatPath(path: readonly (string | number)[]): string {
-  return path.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc === "" ? part : `${acc}.${part}`), "");
+  return path.reduce<string>(
+    (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc === "" ? part : `${acc}.${part}`),
+    "",
+  );
 }
 
 function issueToProblem(issue: ZodIssue): Problem {
   const path = formatPath(issue.path) || "(root)";
-  if (issue.code === "unrecognized_keys") return { path, message: `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}` };
-  if (issue.code === "invalid_type" && issue.received === "undefined") return { path, message: "is required" };
-  if (issue.code === "invalid_type") return { path, message: `must be ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : `a ${issue.expected}`}, got ${issue.received}` };
+  if (issue.code === "unrecognized_keys")
+    return {
+      path,
+      message: `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`,
+    };
+  if (issue.code === "invalid_type" && issue.received === "undefined")
+    return { path, message: "is required" };
+  if (issue.code === "invalid_type")
+    return {
+      path,
+      message: `must be ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : `a ${issue.expected}`}, got ${issue.received}`,
+    };
   return { path, message: issue.message };
 }
 
@@ -59,7 +73,12 @@ function deriveContainers(t: ParsedTenant): ContainerSpec[] {
         ports: [...new Set(c.ports)].sort((a, b) => a - b),
         devices: Object.keys(c.devices)
           .sort()
-          .map((dev) => ({ name: dev, source: c.devices[dev].source as string, path: c.devices[dev].path as string, readonly: c.devices[dev].readonly ?? false })),
+          .map((dev) => ({
+            name: dev,
+            source: c.devices[dev].source as string,
+            path: c.devices[dev].path as string,
+            readonly: c.devices[dev].readonly ?? false,
+          })),
       };
     });
 }
@@ -74,7 +93,16 @@ function deriveNat(t: ParsedTenant): NatRuleSpec[] {
         // Sources that together cover every address (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1...) mean any
         // source; on a sensitive port such a rule was refused, so here it is a public one.
         const sources = sourcesCoverAll(rule.sources ?? []) ? [] : (rule.sources ?? []);
-        return { key: `${protocol}-${port}`, protocol, port, container: rule.to, destinationIp: ip, destinationPort, destination: `${ip}:${destinationPort}`, sources: [...new Set(sources)].sort() };
+        return {
+          key: `${protocol}-${port}`,
+          protocol,
+          port,
+          container: rule.to,
+          destinationIp: ip,
+          destinationPort,
+          destination: `${ip}:${destinationPort}`,
+          sources: [...new Set(sources)].sort(),
+        };
       }),
     );
   });
@@ -107,7 +135,9 @@ export function parseTenant(raw: unknown, options: ParseOptions = {}): TenantSpe
 
   const subnet = parseCidr(t.network.subnet)!;
   const zoneSuffix = t.environment === "prod" ? t.domain : `stage.${t.domain}`;
-  const hostnames = Object.fromEntries([...new Set(t.hostnames)].sort().map((label) => [label, `${label}.${zoneSuffix}`]));
+  const hostnames = Object.fromEntries(
+    [...new Set(t.hostnames)].sort().map((label) => [label, `${label}.${zoneSuffix}`]),
+  );
   const spec: TenantSpec = {
     name: t.name,
     environment: t.environment,
@@ -124,7 +154,11 @@ export function parseTenant(raw: unknown, options: ParseOptions = {}): TenantSpe
       publicAddress: t.host.publicAddress ?? (parseIpv4(t.host.address) !== undefined ? t.host.address : ""),
       confirmTimeout: t.host.confirmTimeout,
     },
-    network: { bridge: t.network.bridge, subnet: t.network.subnet, gateway: t.network.gateway ?? formatIpv4(subnet.network + 1) },
+    network: {
+      bridge: t.network.bridge,
+      subnet: t.network.subnet,
+      gateway: t.network.gateway ?? formatIpv4(subnet.network + 1),
+    },
     storagePool: t.storagePool,
     containers: deriveContainers(t),
     nat: deriveNat(t),

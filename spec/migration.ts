@@ -27,7 +27,10 @@ export const migrationDataSchema = z
     /** Directory on the destination host; must be the source of a disk device of the container. */
     destination: absPath,
     /** Owner inside the container after the sync ("user:group" or "user"; names or numbers). */
-    owner: z.string().regex(/^[a-z_0-9][a-z0-9_-]*(:[a-z_0-9][a-z0-9_-]*)?$/, 'must be "user" or "user:group"').default("root:root"),
+    owner: z
+      .string()
+      .regex(/^[a-z_0-9][a-z0-9_-]*(:[a-z_0-9][a-z0-9_-]*)?$/, 'must be "user" or "user:group"')
+      .default("root:root"),
   })
   .strict();
 
@@ -53,24 +56,44 @@ export const migrationSectionSchema = z
     /** Pinned SHA-256 fingerprint of LXD's certificate (64 hex digits, colons allowed); checked before `remote add`. */
     lxdFingerprint: z
       .string()
-      .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, "must be a SHA-256 fingerprint (64 hex digits, colons allowed)")
+      .regex(
+        /^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/,
+        "must be a SHA-256 fingerprint (64 hex digits, colons allowed)",
+      )
       .optional(),
     /** Name of the `incus remote` for the source LXD (never a built-in remote: "local", "images"). */
     remote: remoteName.default("lxd-source"),
     /** Source container name = sourcePrefix + destination name (the runbook used "<tenant>-"). */
-    sourcePrefix: z.string().regex(/^([A-Za-z][A-Za-z0-9-]*)?$/, "must be letters, digits or hyphens, starting with a letter").default(""),
+    sourcePrefix: z
+      .string()
+      .regex(/^([A-Za-z][A-Za-z0-9-]*)?$/, "must be letters, digits or hyphens, starting with a letter")
+      .default(""),
     /** Destination names of the containers to move; each must be declared in `containers`. */
     containers: z.array(z.string()).min(1, "must list at least one container"),
     /** Host data per destination container name. */
     data: z.record(migrationDataSchema).default({}),
     /** How many pre-copies run at the same time. */
-    parallel: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number").min(1, "must be from 1 to 8").max(8, "must be from 1 to 8").default(2),
+    parallel: z
+      .number({ invalid_type_error: "must be a number" })
+      .int("must be a whole number")
+      .min(1, "must be from 1 to 8")
+      .max(8, "must be from 1 to 8")
+      .default(2),
     /** "per-container": one short stop/refresh/start window per container; "tenant": one window for all. */
-    cutover: z.enum(["per-container", "tenant"], { errorMap: () => ({ message: 'must be "per-container" or "tenant"' }) }).default("per-container"),
+    cutover: z
+      .enum(["per-container", "tenant"], {
+        errorMap: () => ({ message: 'must be "per-container" or "tenant"' }),
+      })
+      .default("per-container"),
     /** Delete the source containers (and their data dirs) once every container verified. */
     cleanupSource: z.boolean().default(false),
     /** Seconds a started copy may take to hold its address and answer on its ports. */
-    healthTimeout: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number").min(5, "must be from 5 to 900").max(900, "must be from 5 to 900").default(90),
+    healthTimeout: z
+      .number({ invalid_type_error: "must be a number" })
+      .int("must be a whole number")
+      .min(5, "must be from 5 to 900")
+      .max(900, "must be from 5 to 900")
+      .default(90),
   })
   .strict();
 
@@ -87,7 +110,12 @@ export interface MigrationContainerSpec {
   /** TCP ports that must answer before the copy counts as serving (the container's `ports`). */
   readonly healthPorts: readonly number[];
   /** Host data synced with rsync, and where the container sees it. */
-  readonly data?: { readonly source: string; readonly destination: string; readonly path: string; readonly owner: string };
+  readonly data?: {
+    readonly source: string;
+    readonly destination: string;
+    readonly path: string;
+    readonly owner: string;
+  };
 }
 
 /** Derived, immutable migration description (TenantSpec.migration). */
@@ -115,7 +143,6 @@ export interface MigrationSpec {
   readonly manifestDir: string;
 }
 
-
 /** Cross-field rules of the section (called only when the shapes are valid). */
 export function checkMigration(t: ParsedTenant): Problem[] {
   const m = t.migration;
@@ -126,10 +153,12 @@ export function checkMigration(t: ParsedTenant): Problem[] {
     const path = `migration.containers[${i}]`;
     if (!t.containers[name]) problems.push({ path, message: `no container named "${name}" in containers` });
     const first = seen.get(name);
-    if (first !== undefined) problems.push({ path, message: `"${name}" is already listed at migration.containers[${first}]` });
+    if (first !== undefined)
+      problems.push({ path, message: `"${name}" is already listed at migration.containers[${first}]` });
     else seen.set(name, i);
     const source = `${m.sourcePrefix}${name}`;
-    if (source.length > 63) problems.push({ path, message: `source name "${source}" is longer than 63 characters` });
+    if (source.length > 63)
+      problems.push({ path, message: `source name "${source}" is longer than 63 characters` });
   });
   const destinations = new Map<string, string>();
   for (const [name, d] of Object.entries(m.data)) {
@@ -148,10 +177,17 @@ export function checkMigration(t: ParsedTenant): Problem[] {
     }
     const c = t.containers[name];
     if (c && !Object.values(c.devices).some((dev) => dev.type === "disk" && dev.source === d.destination)) {
-      problems.push({ path: `${path}.destination`, message: `must be the source of a disk device of container "${name}" (containers.${name}.devices) so the copy mounts it` });
+      problems.push({
+        path: `${path}.destination`,
+        message: `must be the source of a disk device of container "${name}" (containers.${name}.devices) so the copy mounts it`,
+      });
     }
     const other = destinations.get(d.destination);
-    if (other !== undefined) problems.push({ path: `${path}.destination`, message: `${d.destination} is already the destination of "${other}"` });
+    if (other !== undefined)
+      problems.push({
+        path: `${path}.destination`,
+        message: `${d.destination} is already the destination of "${other}"`,
+      });
     else destinations.set(d.destination, name);
   }
   return problems;
@@ -170,20 +206,30 @@ export function deriveMigration(t: ParsedTenant): MigrationSpec | undefined {
       hostKey: m.source.hostKey,
     },
     lxdAddress: m.lxdAddress ?? `${m.source.address}:8443`,
-    ...(m.lxdFingerprint !== undefined ? { lxdFingerprint: m.lxdFingerprint.replace(/:/g, "").toLowerCase() } : {}),
+    ...(m.lxdFingerprint !== undefined
+      ? { lxdFingerprint: m.lxdFingerprint.replace(/:/g, "").toLowerCase() }
+      : {}),
     remote: m.remote,
     sourcePrefix: m.sourcePrefix,
     containers: m.containers.map((name) => {
       const c = t.containers[name];
       const d = m.data[name];
-      const device = d && Object.values(c.devices).find((dev) => dev.type === "disk" && dev.source === d.destination);
+      const device =
+        d && Object.values(c.devices).find((dev) => dev.type === "disk" && dev.source === d.destination);
       return {
         name,
         source: `${m.sourcePrefix}${name}`,
         ipv4: c.ipv4,
         healthPorts: [...new Set(c.ports)].sort((a, b) => a - b),
         ...(d && device
-          ? { data: { source: d.source, destination: d.destination, path: device.path as string, owner: d.owner } }
+          ? {
+              data: {
+                source: d.source,
+                destination: d.destination,
+                path: device.path as string,
+                owner: d.owner,
+              },
+            }
           : {}),
       };
     }),

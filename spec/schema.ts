@@ -6,7 +6,18 @@ import { z } from "zod";
 import { servicesShape } from "./services";
 import { migrationSectionSchema } from "./migration";
 import {
-  absPath, cidr, deviceName, dnsLabel, dnsName, host, iface, imageRef, ipv4, port, sshHostKey, userName,
+  absPath,
+  cidr,
+  deviceName,
+  dnsLabel,
+  dnsName,
+  host,
+  iface,
+  imageRef,
+  ipv4,
+  port,
+  sshHostKey,
+  userName,
 } from "./primitives";
 
 const protocol = z.enum(["tcp", "udp"], { errorMap: () => ({ message: 'must be "tcp" or "udp"' }) });
@@ -47,7 +58,11 @@ export const natSchema = z
     /** External ports on the host's external interface. */
     ports: z.array(port).min(1, "must list at least one port"),
     /** "tcp", "udp" or both. */
-    protocol: z.union([protocol, z.array(protocol).min(1, "must list at least one protocol")], { errorMap: () => ({ message: 'must be "tcp", "udp" or a list of them' }) }).default("tcp"),
+    protocol: z
+      .union([protocol, z.array(protocol).min(1, "must list at least one protocol")], {
+        errorMap: () => ({ message: 'must be "tcp", "udp" or a list of them' }),
+      })
+      .default("tcp"),
     /** Target container name. */
     to: z.string(),
     /** Port inside the container when it differs from the external one (single-port rules only). */
@@ -62,7 +77,12 @@ export const natSchema = z
 export const tenantSchema = z
   .object({
     /** Tenant name: lower-case, 1-16 chars; names the iptables chains (ITN-<name>-...). */
-    name: z.string().regex(/^[a-z][a-z0-9-]{0,15}$/, "must be 1-16 lower-case letters, digits or hyphens, starting with a letter"),
+    name: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9-]{0,15}$/,
+        "must be 1-16 lower-case letters, digits or hyphens, starting with a letter",
+      ),
     /** "prod" or "stage": derives the public names (chat.<domain> vs chat.stage.<domain>). */
     environment: z.enum(["prod", "stage"], { errorMap: () => ({ message: 'must be "prod" or "stage"' }) }),
     /** The tenant's base domain (example.com). */
@@ -90,7 +110,12 @@ export const tenantSchema = z
          * Seconds a NAT change stays in force without a confirmation over a NEW SSH connection;
          * then the host restores the previous rules by itself (iptables-apply pattern).
          */
-        confirmTimeout: z.number({ invalid_type_error: "must be a number of seconds" }).int("must be a whole number of seconds").min(5, "must be from 5 to 600 seconds").max(600, "must be from 5 to 600 seconds").default(30),
+        confirmTimeout: z
+          .number({ invalid_type_error: "must be a number of seconds" })
+          .int("must be a whole number of seconds")
+          .min(5, "must be from 5 to 600 seconds")
+          .max(600, "must be from 5 to 600 seconds")
+          .default(30),
       })
       .strict(),
     /** The tenant bridge (must exist on the host) and its subnet. */
@@ -105,11 +130,16 @@ export const tenantSchema = z
       })
       .strict(),
     /** Incus storage pool for the containers' root disks. */
-    storagePool: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be a storage pool name").default("default"),
+    storagePool: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be a storage pool name")
+      .default("default"),
     /** Default image for containers. */
     image: imageRef.default("images:debian/12"),
     /** The containers, by name. */
-    containers: z.record(containerSchema).refine((c) => Object.keys(c).length > 0, { message: "must declare at least one container" }),
+    containers: z
+      .record(containerSchema)
+      .refine((c) => Object.keys(c).length > 0, { message: "must declare at least one container" }),
     /** NAT rules: external port(s) → container. */
     nat: z.array(natSchema).default([]),
     /** Caddy, DNS and Vault sections (spec/services.ts). */

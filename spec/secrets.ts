@@ -7,7 +7,9 @@ export function requiredSecretKeys(spec: TenantSpec): { key: string; field: stri
   const vault = spec.services.vault;
   const fromVault = (vault?.paths ?? []).flatMap((p) =>
     p.keys.flatMap((k) =>
-      k.source.kind === "config" ? [{ key: k.source.key, field: `vault.paths.${p.path}.keys.${k.name}.fromConfig` }] : [],
+      k.source.kind === "config"
+        ? [{ key: k.source.key, field: `vault.paths.${p.path}.keys.${k.name}.fromConfig` }]
+        : [],
     ),
   );
   // The migration source has its own key: the host's key is never sent to, or written for, another host.
@@ -19,11 +21,20 @@ export function requiredSecretKeys(spec: TenantSpec): { key: string; field: stri
  * Checks before any resource exists that every secret the stack refers to is set, naming the
  * field and the command that sets it.
  */
-export function checkSecretsPresent(spec: TenantSpec, isSet: (key: string) => boolean, project = "incus-tenant"): void {
+export function checkSecretsPresent(
+  spec: TenantSpec,
+  isSet: (key: string) => boolean,
+  project = "incus-tenant",
+): void {
   const missing = requiredSecretKeys(spec).filter((r) => !isSet(r.key));
   if (missing.length === 0) return;
   throw new Error(
     `missing secret config (${missing.length}):\n` +
-      missing.map((m) => `  - ${m.field}: secret "${project}:${m.key}" is not set: pulumi config set --secret ${project}:${m.key}`).join("\n"),
+      missing
+        .map(
+          (m) =>
+            `  - ${m.field}: secret "${project}:${m.key}" is not set: pulumi config set --secret ${project}:${m.key}`,
+        )
+        .join("\n"),
   );
 }

@@ -5,8 +5,22 @@
  */
 import type { ParsedTenant } from "./schema";
 import type { Problem } from "./types";
-import { CaddySpec, checkVhosts, deriveVhosts, proxySectionSchema, vhostDomain, vhostsSectionSchema } from "./vhosts";
-import { checkZones, deriveZones, dnsSectionSchema, DnsSpec, NO_ADDRESS_RECORD, zoneNameProblem } from "./zones";
+import {
+  CaddySpec,
+  checkVhosts,
+  deriveVhosts,
+  proxySectionSchema,
+  vhostDomain,
+  vhostsSectionSchema,
+} from "./vhosts";
+import {
+  checkZones,
+  deriveZones,
+  dnsSectionSchema,
+  DnsSpec,
+  NO_ADDRESS_RECORD,
+  zoneNameProblem,
+} from "./zones";
 import { checkVault, deriveVault, vaultSectionSchema, VaultSpec } from "./vault";
 
 /** Zod shapes of the optional service sections (merged into the tenant schema). */
@@ -29,7 +43,10 @@ export interface ServicesSpec {
 }
 
 const zoneSuffixOf = (t: ParsedTenant): string => (t.environment === "prod" ? t.domain : `stage.${t.domain}`);
-const domainOfFor = (t: ParsedTenant) => (label: string): string => `${label}.${zoneSuffixOf(t)}`;
+const domainOfFor =
+  (t: ParsedTenant) =>
+  (label: string): string =>
+    `${label}.${zoneSuffixOf(t)}`;
 
 /** Cross-field rules of the service sections. */
 export function checkServices(t: ParsedTenant): Problem[] {
@@ -39,7 +56,8 @@ export function checkServices(t: ParsedTenant): Problem[] {
   let dns: DnsSpec | undefined;
   if (t.dns) {
     const dnsProblems = checkZones(t.dns);
-    if (!containers.has(t.dns.container)) dnsProblems.push({ path: "dns.container", message: `no container named "${t.dns.container}"` });
+    if (!containers.has(t.dns.container))
+      dnsProblems.push({ path: "dns.container", message: `no container named "${t.dns.container}"` });
     problems.push(...dnsProblems);
     if (dnsProblems.length === 0) dns = deriveZones(t.dns);
   }

@@ -16,7 +16,8 @@ export function stackFilePath(stack: string, dir: string = path.resolve(__dirnam
 /** Parses stack YAML text and returns the raw `incus-tenant:tenant` object (unvalidated). */
 export function tenantFromStackYaml(text: string, source: string): unknown {
   const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) throw new Error(`${source}: invalid YAML: ${doc.errors.map((e) => e.message).join("; ")}`);
+  if (doc.errors.length > 0)
+    throw new Error(`${source}: invalid YAML: ${doc.errors.map((e) => e.message).join("; ")}`);
   const root = doc.toJS() as { config?: Record<string, unknown> } | null;
   const tenant = root?.config?.[TENANT_KEY];
   if (tenant === undefined) throw new Error(`${source}: config key "${TENANT_KEY}" is missing`);

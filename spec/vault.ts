@@ -15,16 +15,26 @@ export const vaultKeySchema = z
     generate: z
       .object({
         /** Length, 16 to 128 characters. */
-        length: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number").min(16, "must be from 16 to 128").max(128, "must be from 16 to 128"),
+        length: z
+          .number({ invalid_type_error: "must be a number" })
+          .int("must be a whole number")
+          .min(16, "must be from 16 to 128")
+          .max(128, "must be from 16 to 128"),
         /** Include special characters (default false: letters and digits are safe in URLs, .env files and DSNs). */
         special: z.boolean().default(false),
       })
       .strict()
       .optional(),
     /** A NON-secret literal (host names, ports, URLs): it sits in plain text in the stack file; `{tenant}` is substituted. */
-    value: z.string().regex(/^[^\n\r\0]*$/, "must be a single line").optional(),
+    value: z
+      .string()
+      .regex(/^[^\n\r\0]*$/, "must be a single line")
+      .optional(),
     /** Name of a Pulumi secret config key (`pulumi config set --secret <name>`). */
-    fromConfig: z.string().regex(/^([a-z0-9-]+:)?[A-Za-z][A-Za-z0-9_-]*$/, "must be a Pulumi config key like llmOpenaiKey").optional(),
+    fromConfig: z
+      .string()
+      .regex(/^([a-z0-9-]+:)?[A-Za-z][A-Za-z0-9_-]*$/, "must be a Pulumi config key like llmOpenaiKey")
+      .optional(),
   })
   .strict();
 
@@ -60,7 +70,10 @@ export const vaultSectionSchema = z
      */
     scopedTokenDir: absPath.optional(),
     /** KV v2 mount. */
-    mount: z.string().regex(/^[A-Za-z0-9_-]+$/, "must be a mount name like secret").default("secret"),
+    mount: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, "must be a mount name like secret")
+      .default("secret"),
     /** Paths by name. */
     paths: z.record(vaultPathSchema).default({}),
     /** The system container's .env: only VAULT_* variables, never the token itself. */
@@ -161,15 +174,23 @@ export function vaultPathProblems(path: string): string[] {
   if (path.includes("//")) out.push('must not contain empty segments ("//")');
   if (path.includes("..")) out.push('must not contain ".."');
   else if (path.split("/").includes(".")) out.push('must not contain "." segments');
-  if (!/^[A-Za-z0-9_.\/-]+$/.test(plain)) out.push(`may only contain letters, digits, "_", ".", "-", "/" and the placeholder ${TENANT_PLACEHOLDER}`);
+  if (!/^[A-Za-z0-9_.\/-]+$/.test(plain))
+    out.push(
+      `may only contain letters, digits, "_", ".", "-", "/" and the placeholder ${TENANT_PLACEHOLDER}`,
+    );
   return out;
 }
 
 /** Cross-field problems of the vault section; `containers` (when given) are the tenant's container names. */
-export function checkVault(vault: VaultSection, pathPrefix = "vault", containers?: readonly string[]): Problem[] {
+export function checkVault(
+  vault: VaultSection,
+  pathPrefix = "vault",
+  containers?: readonly string[],
+): Problem[] {
   const problems: Problem[] = [];
   const add = (path: string, message: string): void => void problems.push({ path, message });
-  if (containers !== undefined && !containers.includes(vault.container)) add(`${pathPrefix}.container`, `unknown container "${vault.container}"`);
+  if (containers !== undefined && !containers.includes(vault.container))
+    add(`${pathPrefix}.container`, `unknown container "${vault.container}"`);
   if (vault.address.startsWith("https://") && vault.caCert === undefined) {
     add(`${pathPrefix}.caCert`, VAULT_CA_REQUIRED);
   }
@@ -183,7 +204,8 @@ export function checkVault(vault: VaultSection, pathPrefix = "vault", containers
     if (Object.keys(p.keys).length === 0) add(`${at}.keys`, "must declare at least one key");
     for (const [name, k] of Object.entries(p.keys)) {
       const kat = `${at}.keys.${name}`;
-      if (!KEY_NAME_RE.test(name)) add(kat, "key name must be letters, digits or _, not starting with a digit");
+      if (!KEY_NAME_RE.test(name))
+        add(kat, "key name must be letters, digits or _, not starting with a digit");
       const set = [k.generate, k.value, k.fromConfig].filter((x) => x !== undefined).length;
       if (set !== 1) add(kat, "must set exactly one of generate, value, fromConfig");
       else if (k.value !== undefined) {
@@ -195,11 +217,16 @@ export function checkVault(vault: VaultSection, pathPrefix = "vault", containers
   const env = vault.envFile;
   if (env !== undefined) {
     const at = `${pathPrefix}.envFile`;
-    if (containers !== undefined && !containers.includes(env.container)) add(`${at}.container`, `unknown container "${env.container}"`);
+    if (containers !== undefined && !containers.includes(env.container))
+      add(`${at}.container`, `unknown container "${env.container}"`);
     if (env.variables.VAULT_ADDR === undefined) add(`${at}.variables`, "must set VAULT_ADDR");
     for (const [name, value] of Object.entries(env.variables)) {
       const vat = `${at}.variables.${name}`;
-      if (name === "VAULT_TOKEN") add(vat, "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)");
+      if (name === "VAULT_TOKEN")
+        add(
+          vat,
+          "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)",
+        );
       else if (!ENV_NAME_RE.test(name)) add(vat, "only VAULT_* variables are allowed in the .env file");
       if (value === "" || /[\n\r\0]/.test(value)) add(vat, "must be a non-empty single line");
     }
@@ -208,7 +235,8 @@ export function checkVault(vault: VaultSection, pathPrefix = "vault", containers
 }
 
 const sourceOf = (k: VaultSection["paths"][string]["keys"][string], tenant: string): VaultKeySource => {
-  if (k.generate !== undefined) return { kind: "generate", length: k.generate.length, special: k.generate.special };
+  if (k.generate !== undefined)
+    return { kind: "generate", length: k.generate.length, special: k.generate.special };
   if (k.value !== undefined) return { kind: "value", value: k.value.split(TENANT_PLACEHOLDER).join(tenant) };
   return { kind: "config", key: k.fromConfig as string };
 };
@@ -235,12 +263,21 @@ export function deriveVault(vault: VaultSection, tenant: string): VaultSpec {
     address: vault.address,
     ...(vault.caCert !== undefined ? { caCert: vault.caCert } : {}),
     tokenFile: vault.tokenFile,
-    scopedTokenDir: vault.scopedTokenDir ?? `${vault.tokenFile.replace(/\/[^/]*$/, "")}/incus-tenant-${tenant}`,
+    scopedTokenDir:
+      vault.scopedTokenDir ?? `${vault.tokenFile.replace(/\/[^/]*$/, "")}/incus-tenant-${tenant}`,
     policyPrefix: `incus-tenant-${tenant}`,
     mount: vault.mount,
     paths,
     ...(env !== undefined
-      ? { envFile: { container: env.container, path: env.path, variables: Object.keys(env.variables).sort().map((n) => [n, env.variables[n]] as const) } }
+      ? {
+          envFile: {
+            container: env.container,
+            path: env.path,
+            variables: Object.keys(env.variables)
+              .sort()
+              .map((n) => [n, env.variables[n]] as const),
+          },
+        }
       : {}),
   };
 }

@@ -10,7 +10,6 @@ import { isDnsLabel, isDnsName, joinPath, MESSAGES, plainAbsPath, port } from ".
 /** Where Caddy keeps certificates and ACME state (global `storage file_system` root). */
 export const CADDY_DATA_ROOT = "/opt/gbo/data/caddy";
 
-
 /** `tls`: exactly one of `acmeEmail` (production: Let's Encrypt) or `internal: true` (offline test bed). */
 const tlsSchema = z
   .object({
@@ -22,7 +21,10 @@ const tlsSchema = z
   .strict()
   .superRefine((t, ctx) => {
     if ((t.acmeEmail === undefined) === (t.internal === undefined)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: "must set exactly one of acmeEmail or internal: true" });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: "must set exactly one of acmeEmail or internal: true",
+      });
     }
   });
 
@@ -38,7 +40,10 @@ export const proxySectionSchema = z
     /** The main Caddyfile (global block, tls_config snippet, import of the sites); never inside sitesDir. */
     mainFile: plainAbsPath.default("/etc/caddy/Caddyfile"),
     /** systemd unit running Caddy in the container (started when it is not running). */
-    service: z.string().regex(/^[A-Za-z0-9@_.-]+$/, "must be a systemd unit name").default("caddy"),
+    service: z
+      .string()
+      .regex(/^[A-Za-z0-9@_.-]+$/, "must be a systemd unit name")
+      .default("caddy"),
   })
   .strict();
 
@@ -123,14 +128,19 @@ export interface DeriveVhostsInput {
 export const siteFilePath = (sitesDir: string, key: string): string => joinPath(sitesDir, `${key}.caddy`);
 
 /** The effective domain of a vhost. */
-export const vhostDomain = (label: string, v: { domain?: string }, domainOf: (label: string) => string): string => v.domain ?? domainOf(label);
+export const vhostDomain = (
+  label: string,
+  v: { domain?: string },
+  domainOf: (label: string) => string,
+): string => v.domain ?? domainOf(label);
 
 /** Cross-field rules of `proxy` + `vhosts`, with field paths and exact messages. */
 export function checkVhosts(input: CheckVhostsInput): Problem[] {
   const problems: Problem[] = [];
   const vhosts = input.vhosts ?? {};
   if (input.proxy === undefined) {
-    if (Object.keys(vhosts).length > 0) problems.push({ path: "proxy", message: "is required when vhosts are declared" });
+    if (Object.keys(vhosts).length > 0)
+      problems.push({ path: "proxy", message: "is required when vhosts are declared" });
   } else if (!input.containers.has(input.proxy.container)) {
     problems.push({ path: "proxy.container", message: `no container named "${input.proxy.container}"` });
   }
@@ -142,15 +152,27 @@ export function checkVhosts(input: CheckVhostsInput): Problem[] {
       continue;
     }
     const ports = input.containers.get(v.upstream.container);
-    if (ports === undefined) problems.push({ path: `${path}.upstream.container`, message: `no container named "${v.upstream.container}"` });
-    else if (!ports.includes(v.upstream.port)) problems.push({ path: `${path}.upstream.port`, message: `container "${v.upstream.container}" does not expose port ${v.upstream.port}` });
+    if (ports === undefined)
+      problems.push({
+        path: `${path}.upstream.container`,
+        message: `no container named "${v.upstream.container}"`,
+      });
+    else if (!ports.includes(v.upstream.port))
+      problems.push({
+        path: `${path}.upstream.port`,
+        message: `container "${v.upstream.container}" does not expose port ${v.upstream.port}`,
+      });
     const domain = vhostDomain(label, v, input.domainOf);
     if (!isDnsName(domain)) {
-      problems.push({ path: `${path}.domain`, message: `"${domain}" is not a valid DNS name (lower-case labels separated by dots, like chat.example.com)` });
+      problems.push({
+        path: `${path}.domain`,
+        message: `"${domain}" is not a valid DNS name (lower-case labels separated by dots, like chat.example.com)`,
+      });
       continue;
     }
     const owner = owners.get(domain);
-    if (owner !== undefined) problems.push({ path: `${path}.domain`, message: `${domain} is already served by vhost "${owner}"` });
+    if (owner !== undefined)
+      problems.push({ path: `${path}.domain`, message: `${domain} is already served by vhost "${owner}"` });
     else owners.set(domain, label);
   }
   return problems;
@@ -162,13 +184,23 @@ export function deriveVhosts(input: DeriveVhostsInput): CaddySpec | undefined {
   if (p === undefined) return undefined;
   const ipOf = (name: string): string => {
     const ip = input.ips.get(name);
-    if (ip === undefined) throw new Error(`deriveVhosts: no container named "${name}" (run checkVhosts first)`);
+    if (ip === undefined)
+      throw new Error(`deriveVhosts: no container named "${name}" (run checkVhosts first)`);
     return ip;
   };
-  const tls: CaddyTls = p.tls.acmeEmail !== undefined ? { kind: "acme", email: p.tls.acmeEmail } : { kind: "internal" };
+  const tls: CaddyTls =
+    p.tls.acmeEmail !== undefined ? { kind: "acme", email: p.tls.acmeEmail } : { kind: "internal" };
   const vhosts = input.vhosts ?? {};
   return {
-    proxy: { container: p.container, ip: ipOf(p.container), tls, sitesDir: p.sitesDir, mainFile: p.mainFile, dataRoot: CADDY_DATA_ROOT, service: p.service },
+    proxy: {
+      container: p.container,
+      ip: ipOf(p.container),
+      tls,
+      sitesDir: p.sitesDir,
+      mainFile: p.mainFile,
+      dataRoot: CADDY_DATA_ROOT,
+      service: p.service,
+    },
     vhosts: Object.keys(vhosts)
       .sort()
       .map((key) => {

@@ -16,14 +16,20 @@ export const DEFAULT_COREFILE = "/opt/gbo/conf/Corefile";
 export const RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"] as const;
 export type RecordType = (typeof RECORD_TYPES)[number];
 
-const ttl = z.number({ invalid_type_error: "must be a number of seconds" }).int("must be a whole number").min(0, "must be from 0 to 2147483647 seconds").max(2147483647, "must be from 0 to 2147483647 seconds");
+const ttl = z
+  .number({ invalid_type_error: "must be a number of seconds" })
+  .int("must be a whole number")
+  .min(0, "must be from 0 to 2147483647 seconds")
+  .max(2147483647, "must be from 0 to 2147483647 seconds");
 
 export const recordSchema = z
   .object({
     /** Owner name relative to the zone: "@" for the apex, else labels like "chat" or "_dmarc". */
     name: z.string(),
     /** Record type. */
-    type: z.enum(RECORD_TYPES, { errorMap: () => ({ message: `must be one of ${RECORD_TYPES.join(", ")}` }) }),
+    type: z.enum(RECORD_TYPES, {
+      errorMap: () => ({ message: `must be one of ${RECORD_TYPES.join(", ")}` }),
+    }),
     /**
      * A: IPv4; AAAA: IPv6; CNAME/MX/NS: a full host name ("@" = the apex), a trailing dot optional,
      * never a bare label (`mail` is refused: write mail.example.com); TXT: printable text;
@@ -33,7 +39,12 @@ export const recordSchema = z
     /** TTL of this record; defaults to the section's `ttl` ($TTL). */
     ttl: ttl.optional(),
     /** Preference of MX and priority of SRV records (required for those, refused for others). */
-    priority: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number").min(0, "must be from 0 to 65535").max(65535, "must be from 0 to 65535").optional(),
+    priority: z
+      .number({ invalid_type_error: "must be a number" })
+      .int("must be a whole number")
+      .min(0, "must be from 0 to 65535")
+      .max(65535, "must be from 0 to 65535")
+      .optional(),
   })
   .strict();
 
@@ -64,7 +75,9 @@ export const dnsSectionSchema = z
     /** Host script run after each zone apply (runbook 001's sync-zones.sh), e.g. /opt/gbo/bin/sync-zones.sh. */
     syncHook: absPath.optional(),
     /** The zones by name (lower-case DNS names). */
-    zones: z.record(zoneSchema).refine((zones) => Object.keys(zones).length > 0, { message: "must declare at least one zone" }),
+    zones: z
+      .record(zoneSchema)
+      .refine((zones) => Object.keys(zones).length > 0, { message: "must declare at least one zone" }),
   })
   .strict();
 
@@ -138,8 +151,10 @@ export const bareLabelMessage = (host: string, zone: string): string =>
 /** Why a record value with a control character is refused (a line break would add lines to the zone file). */
 export const CONTROL_CHARACTER_MESSAGE =
   "must not contain control characters (a line break would add lines to the zone file)";
-const absolute = (zone: string, host: string): string => (host === "@" ? `${zone}.` : `${host.replace(/\.$/, "").toLowerCase()}.`);
-const fqdnOf = (zone: string, name: string): string => (name === "@" ? zone : `${name.toLowerCase()}.${zone}`);
+const absolute = (zone: string, host: string): string =>
+  host === "@" ? `${zone}.` : `${host.replace(/\.$/, "").toLowerCase()}.`;
+const fqdnOf = (zone: string, name: string): string =>
+  name === "@" ? zone : `${name.toLowerCase()}.${zone}`;
 const inZone = (zone: string, host: string): boolean => host === zone || host.endsWith(`.${zone}`);
 const SRV_RE = /^(\d{1,5})\s+(\d{1,5})\s+(\S+)$/;
 const CAA_RE = /^(\d{1,3})\s+([A-Za-z0-9]+)\s+(?:"([^"\\]*)"|([^\s"\\]+))$/;
@@ -174,12 +189,19 @@ function valueError(type: RecordType, value: string, zone: string): string | und
       return /^[\x20-\x7e]*$/.test(value) ? undefined : "TXT values must be printable ASCII text";
     case "SRV": {
       const m = SRV_RE.exec(value);
-      if (!m || Number(m[1]) > 65535 || Number(m[2]) > 65535 || (m[3] !== "." && hostError(m[3]) !== undefined)) return `"${value}" must be "<weight> <port> <target>" like "5 5060 sip.example.com"`;
+      if (
+        !m ||
+        Number(m[1]) > 65535 ||
+        Number(m[2]) > 65535 ||
+        (m[3] !== "." && hostError(m[3]) !== undefined)
+      )
+        return `"${value}" must be "<weight> <port> <target>" like "5 5060 sip.example.com"`;
       return m[3] !== "." && isBareLabel(m[3]) ? bareLabelMessage(m[3], zone) : undefined;
     }
     case "CAA": {
       const m = CAA_RE.exec(value);
-      if (!m || Number(m[1]) > 255) return `"${value}" must be "<flags> <tag> <value>" like "0 issue \\"letsencrypt.org\\""`;
+      if (!m || Number(m[1]) > 255)
+        return `"${value}" must be "<flags> <tag> <value>" like "0 issue \\"letsencrypt.org\\""`;
       return undefined;
     }
   }
@@ -219,20 +241,30 @@ function targetOf(data: string, type: RecordType): string | undefined {
 /** SOA RNAME from an e-mail address or a DNS name (dots in the local part are escaped). */
 function rnameOf(hostmaster: string): string | undefined {
   const at = hostmaster.indexOf("@");
-  if (at < 0) return dnsNameError(hostmaster) === undefined && hostmaster.replace(/\.$/, "").includes(".") ? `${hostmaster.replace(/\.$/, "").toLowerCase()}.` : undefined;
+  if (at < 0)
+    return dnsNameError(hostmaster) === undefined && hostmaster.replace(/\.$/, "").includes(".")
+      ? `${hostmaster.replace(/\.$/, "").toLowerCase()}.`
+      : undefined;
   const [local, domain] = [hostmaster.slice(0, at), hostmaster.slice(at + 1)];
-  if (!/^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*$/.test(local) || local.length > 63 || dnsNameError(domain) !== undefined) return undefined;
+  if (
+    !/^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*$/.test(local) ||
+    local.length > 63 ||
+    dnsNameError(domain) !== undefined
+  )
+    return undefined;
   return `${local.replace(/\./g, "\\.")}.${domain.replace(/\.$/, "").toLowerCase()}.`;
 }
 
 /** Semantic problems of a shape-valid `dns` section, with field paths under `pathPrefix`. */
 export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
   const problems: Problem[] = [];
-  const add = (path: string, message: string): void => void problems.push({ path: `${pathPrefix}.${path}`, message });
+  const add = (path: string, message: string): void =>
+    void problems.push({ path: `${pathPrefix}.${path}`, message });
   const firstZone = Object.keys(dns.zones).sort(cmp)[0] ?? "example.com";
   const nameservers = dns.nameservers.map((ns, i) => {
     const e = hostError(ns);
-    if (e !== undefined || ns === "@" || parseIpv4(ns) !== undefined) add(`nameservers[${i}]`, `"${ns}" is not a host name${e !== undefined ? `: ${e}` : ""}`);
+    if (e !== undefined || ns === "@" || parseIpv4(ns) !== undefined)
+      add(`nameservers[${i}]`, `"${ns}" is not a host name${e !== undefined ? `: ${e}` : ""}`);
     else if (isBareLabel(ns)) add(`nameservers[${i}]`, bareLabelMessage(ns, firstZone));
     return e === undefined ? ns.replace(/\.$/, "").toLowerCase() : undefined;
   });
@@ -240,7 +272,11 @@ export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
     const first = nameservers.indexOf(ns);
     if (ns !== undefined && first < i) add(`nameservers[${i}]`, `duplicate of nameservers[${first}]`);
   });
-  if (rnameOf(dns.hostmaster) === undefined) add("hostmaster", `"${dns.hostmaster}" must be an e-mail address like hostmaster@example.com or a DNS name like hostmaster.example.com`);
+  if (rnameOf(dns.hostmaster) === undefined)
+    add(
+      "hostmaster",
+      `"${dns.hostmaster}" must be an e-mail address like hostmaster@example.com or a DNS name like hostmaster.example.com`,
+    );
   for (const [zone, z] of Object.entries(dns.zones)) {
     const zp = `zones.${zone}`;
     const ze = dnsNameError(zone);
@@ -264,17 +300,30 @@ export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
       if (r.name !== "@") {
         const ne = dnsNameError(r.name);
         const lower = r.name.toLowerCase();
-        if (ne !== undefined || r.name.endsWith(".")) fail("name", `"${r.name}" is not a valid record name: ${ne ?? 'names are relative to the zone ("@" for the apex), drop the trailing dot'}`);
-        else if (lower === zone || lower.endsWith(`.${zone}`)) fail("name", `names are relative to the zone: write "${lower === zone ? "@" : lower.slice(0, -zone.length - 1)}", not "${r.name}"`);
-        else if (`${r.name}.${zone}`.length > 253) fail("name", `"${r.name}.${zone}" is longer than 253 characters`);
+        if (ne !== undefined || r.name.endsWith("."))
+          fail(
+            "name",
+            `"${r.name}" is not a valid record name: ${ne ?? 'names are relative to the zone ("@" for the apex), drop the trailing dot'}`,
+          );
+        else if (lower === zone || lower.endsWith(`.${zone}`))
+          fail(
+            "name",
+            `names are relative to the zone: write "${lower === zone ? "@" : lower.slice(0, -zone.length - 1)}", not "${r.name}"`,
+          );
+        else if (`${r.name}.${zone}`.length > 253)
+          fail("name", `"${r.name}.${zone}" is longer than 253 characters`);
       }
-      if (r.name === "@" && r.type === "CNAME") fail("name", "a CNAME record is not allowed at the zone apex (@)");
-      if (r.name === "@" && r.type === "NS") fail("name", `apex NS records come from ${pathPrefix}.nameservers`);
+      if (r.name === "@" && r.type === "CNAME")
+        fail("name", "a CNAME record is not allowed at the zone apex (@)");
+      if (r.name === "@" && r.type === "NS")
+        fail("name", `apex NS records come from ${pathPrefix}.nameservers`);
       const ve = valueError(r.type, r.value, zone);
       if (ve !== undefined) fail("value", ve);
       const wantsPriority = r.type === "MX" || r.type === "SRV";
-      if (wantsPriority && r.priority === undefined) fail("priority", `an ${r.type} record needs a priority (0-65535)`);
-      if (!wantsPriority && r.priority !== undefined) fail("priority", "priority is only used by MX and SRV records");
+      if (wantsPriority && r.priority === undefined)
+        fail("priority", `an ${r.type} record needs a priority (0-65535)`);
+      if (!wantsPriority && r.priority !== undefined)
+        fail("priority", "priority is only used by MX and SRV records");
       if (ok) valid.push({ i, fqdn: fqdnOf(zone, r.name), type: r.type, data: rdata(zone, r) });
     });
     const unique: typeof valid = [];
@@ -285,15 +334,25 @@ export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
     }
     for (const c of unique.filter((u) => u.type === "CNAME")) {
       const other = unique.find((u) => u !== c && u.fqdn === c.fqdn);
-      if (other) add(`${zp}.records[${c.i}].name`, `"${z.records[c.i].name}" has a CNAME record, so it can have no other record (records[${other.i}] is type ${other.type})`);
+      if (other)
+        add(
+          `${zp}.records[${c.i}].name`,
+          `"${z.records[c.i].name}" has a CNAME record, so it can have no other record (records[${other.i}] is type ${other.type})`,
+        );
     }
-    const hasAddress = (host: string): boolean => unique.some((u) => u.fqdn === host && (u.type === "A" || u.type === "AAAA"));
+    const hasAddress = (host: string): boolean =>
+      unique.some((u) => u.fqdn === host && (u.type === "A" || u.type === "AAAA"));
     for (const u of unique) {
       const target = targetOf(u.data, u.type);
-      if (target !== undefined && inZone(zone, target) && !hasAddress(target)) add(`${zp}.records[${u.i}].value`, `${target} is inside zone ${zone} but has no A or AAAA record there`);
+      if (target !== undefined && inZone(zone, target) && !hasAddress(target))
+        add(
+          `${zp}.records[${u.i}].value`,
+          `${target} is inside zone ${zone} but has no A or AAAA record there`,
+        );
     }
     nameservers.forEach((ns, i) => {
-      if (ns !== undefined && inZone(zone, ns) && !hasAddress(ns)) add(`nameservers[${i}]`, `${ns} is inside zone ${zone} but has no A or AAAA record there`);
+      if (ns !== undefined && inZone(zone, ns) && !hasAddress(ns))
+        add(`nameservers[${i}]`, `${ns} is inside zone ${zone} but has no A or AAAA record there`);
     });
   }
   return problems;
@@ -312,13 +371,31 @@ export function deriveZones(dns: DnsSection): DnsSpec {
       const records = dns.zones[zone].records
         .map((r): ZoneRecordSpec => {
           const name = r.name === "@" ? "@" : r.name.toLowerCase();
-          return { name, fqdn: fqdnOf(zone, name), type: r.type, ...(r.ttl !== undefined ? { ttl: r.ttl } : {}), data: rdata(zone, r) };
+          return {
+            name,
+            fqdn: fqdnOf(zone, name),
+            type: r.type,
+            ...(r.ttl !== undefined ? { ttl: r.ttl } : {}),
+            data: rdata(zone, r),
+          };
         })
-        .sort((a, b) => cmp(a.name === "@" ? "" : a.name, b.name === "@" ? "" : b.name) || TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type) || cmp(a.data, b.data));
+        .sort(
+          (a, b) =>
+            cmp(a.name === "@" ? "" : a.name, b.name === "@" ? "" : b.name) ||
+            TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type) ||
+            cmp(a.data, b.data),
+        );
       const file = zoneFilePath(dns.zonesDir, zone);
       return { name: zone, file, ttl: dns.ttl, primary: nameservers[0], hostmaster, nameservers, records };
     });
-  return { container: dns.container, zonesDir: dns.zonesDir, corefile: dns.corefile, secondaries: [...new Set(dns.secondaries)].sort(cmp), ...(dns.syncHook !== undefined ? { syncHook: dns.syncHook } : {}), zones };
+  return {
+    container: dns.container,
+    zonesDir: dns.zonesDir,
+    corefile: dns.corefile,
+    secondaries: [...new Set(dns.secondaries)].sort(cmp),
+    ...(dns.syncHook !== undefined ? { syncHook: dns.syncHook } : {}),
+    zones,
+  };
 }
 
 /** Why a vhost name with no record at all is dead (see {@link zoneNameProblem}). */

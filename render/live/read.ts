@@ -56,15 +56,25 @@ const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
 const unb64 = (s: string): string => Buffer.from(s, "base64").toString("utf8");
 export const fileKey = (container: string, path: string): string => `${container}:${path}`;
 
-type Head = { kind: "iptables"; table: "nat" | "filter" } | { kind: "incus" } | { kind: "file" | "dir"; container: string; path: string };
+type Head =
+  | { kind: "iptables"; table: "nat" | "filter" }
+  | { kind: "incus" }
+  | { kind: "file" | "dir"; container: string; path: string };
 
 /** The host script (bash, read-only, always exits 0 once it started; failures are in the sections). */
 export function readScript(spec: TenantSpec): string {
   const sec = (head: Head, cmd: string): string => `sec ${b64(JSON.stringify(head))} ${cmd}`;
   const { caddy, dns } = spec.services;
   const files: { container: string; path: string }[] = [
-    ...(caddy ? [caddy.proxy.mainFile, ...caddy.vhosts.map((v) => v.file)].map((path) => ({ container: caddy.proxy.container, path })) : []),
-    ...(dns ? [...dns.zones.map((z) => z.file), dns.corefile].map((path) => ({ container: dns.container, path })) : []),
+    ...(caddy
+      ? [caddy.proxy.mainFile, ...caddy.vhosts.map((v) => v.file)].map((path) => ({
+          container: caddy.proxy.container,
+          path,
+        }))
+      : []),
+    ...(dns
+      ? [...dns.zones.map((z) => z.file), dns.corefile].map((path) => ({ container: dns.container, path }))
+      : []),
   ];
   return [
     managedHeader(`live read of tenant ${spec.name} (read-only)`),
@@ -77,7 +87,14 @@ export function readScript(spec: TenantSpec): string {
     sec({ kind: "iptables", table: "filter" }, "iptables-save -t filter"),
     sec({ kind: "incus" }, "incus list --format json"),
     ...files.map((f) => sec({ kind: "file", ...f }, `catf ${shq(f.container)} ${shq(f.path)}`)),
-    ...(caddy ? [sec({ kind: "dir", container: caddy.proxy.container, path: caddy.proxy.sitesDir }, `globf ${shq(caddy.proxy.container)} ${shq(caddy.proxy.sitesDir)}`)] : []),
+    ...(caddy
+      ? [
+          sec(
+            { kind: "dir", container: caddy.proxy.container, path: caddy.proxy.sitesDir },
+            `globf ${shq(caddy.proxy.container)} ${shq(caddy.proxy.sitesDir)}`,
+          ),
+        ]
+      : []),
     `echo ${MARK}-end`,
   ].join("\n");
 }
@@ -88,21 +105,33 @@ export const readCommand = (spec: TenantSpec): string => remoteBash(readScript(s
 /** Parses the script's output; throws when iptables or incus could not be read or the output is cut. */
 export function parseLive(text: string): LiveState {
   const live: Partial<LiveState> & Pick<LiveState, "files" | "dirs"> = { files: {}, dirs: {} };
-  if (!text.split("\n").includes(`${MARK}-end`)) throw new Error("live read: the output is incomplete (no end marker): the read script did not finish");
+  if (!text.split("\n").includes(`${MARK}-end`))
+    throw new Error("live read: the output is incomplete (no end marker): the read script did not finish");
   for (const line of text.split("\n").filter((l) => l.startsWith(`${MARK} `))) {
     const [, headText, rcText, out = "", err = ""] = line.split(" ");
     const head = JSON.parse(unb64(headText)) as Head;
     const rc = Number(rcText);
     const stderr = unb64(err).trim().split("\n").slice(0, 3).join(" / ");
     const content = unb64(out);
-    const what = head.kind === "iptables" ? `iptables-save -t ${head.table}` : head.kind === "incus" ? "incus list --format json" : "";
-    if (what !== "" && rc !== 0) throw new Error(`live read: ${what} failed on the host (exit ${rc}): ${stderr}`);
+    const what =
+      head.kind === "iptables"
+        ? `iptables-save -t ${head.table}`
+        : head.kind === "incus"
+          ? "incus list --format json"
+          : "";
+    if (what !== "" && rc !== 0)
+      throw new Error(`live read: ${what} failed on the host (exit ${rc}): ${stderr}`);
     if (head.kind === "iptables") live[head.table] = content;
     else if (head.kind === "incus") live.containers = parseIncusList(content);
-    else if (head.kind === "file") live.files[fileKey(head.container, head.path)] = rc === 0 ? { content } : rc === 3 ? { missing: true } : { error: stderr || `exit ${rc}` };
-    else live.dirs[fileKey(head.container, head.path)] = rc === 0 ? content.split("\n").filter(Boolean) : { error: stderr || `exit ${rc}` };
+    else if (head.kind === "file")
+      live.files[fileKey(head.container, head.path)] =
+        rc === 0 ? { content } : rc === 3 ? { missing: true } : { error: stderr || `exit ${rc}` };
+    else
+      live.dirs[fileKey(head.container, head.path)] =
+        rc === 0 ? content.split("\n").filter(Boolean) : { error: stderr || `exit ${rc}` };
   }
-  for (const k of ["nat", "filter", "containers"] as const) if (live[k] === undefined) throw new Error(`live read: no ${k} section in the output`);
+  for (const k of ["nat", "filter", "containers"] as const)
+    if (live[k] === undefined) throw new Error(`live read: no ${k} section in the output`);
   return live as LiveState;
 }
 
@@ -117,8 +146,15 @@ function parseIncusList(text: string): LiveContainer[] {
   if (!Array.isArray(list)) throw new Error("live read: incus list did not print a JSON list");
   return (list as Json[]).map((c) => {
     const eth0 = ((c.state as Json | null)?.network as Record<string, Json> | undefined)?.eth0;
-    const addresses = ((eth0?.addresses ?? []) as Json[]).filter((a) => a.family === "inet").map((a) => String(a.address));
-    return { name: String(c.name), status: String(c.status), config: (c.expanded_config ?? {}) as Record<string, string>, devices: (c.expanded_devices ?? {}) as Record<string, Record<string, string>>, addresses };
+    const addresses = ((eth0?.addresses ?? []) as Json[])
+      .filter((a) => a.family === "inet")
+      .map((a) => String(a.address));
+    return {
+      name: String(c.name),
+      status: String(c.status),
+      config: (c.expanded_config ?? {}) as Record<string, string>,
+      devices: (c.expanded_devices ?? {}) as Record<string, Record<string, string>>,
+      addresses,
+    };
   });
 }
-

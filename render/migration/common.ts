@@ -32,8 +32,7 @@ export const NO_SOURCE_HOST_KEY =
  * (it holds copies of `lxc config show`, which can carry environment.* secrets). New files are
  * 0600 already (the prelude's umask 077); this also fixes a folder made by an older version.
  */
-export const MANIFEST_DIR_LINE =
-  `mkdir -p "$dir"; chmod 0700 "$dir"; find "$dir" -maxdepth 1 -type f ! -perm 0600 -exec chmod 0600 {} +`;
+export const MANIFEST_DIR_LINE = `mkdir -p "$dir"; chmod 0700 "$dir"; find "$dir" -maxdepth 1 -type f ! -perm 0600 -exec chmod 0600 {} +`;
 
 /**
  * Shared prelude: umask 077 for everything the script writes (the manifest included), the key
@@ -120,9 +119,9 @@ export const rsyncLines = (mc: MigrationContainerSpec, what: string): string[] =
 };
 
 /** Content checksum of a directory tree (names + contents, sorted): same text on both hosts. */
-export const treeSum = (dir: string): string => `cd ${shq(dir)} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1`;
+export const treeSum = (dir: string): string =>
+  `cd ${shq(dir)} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1`;
 
 export function containerVars(_m: MigrationSpec, mc: MigrationContainerSpec): string {
   return `name=${shq(mc.name)}; source=${shq(mc.source)}; ref="$remote:$source"; mark="$remote:$source"; size=$(cat "$dir/$name.usage" 2>/dev/null || echo 0)`;
 }
-

@@ -4,18 +4,41 @@ import { MigrationContainerSpec, MigrationSpec } from "../../spec/migration";
 import { containerHash } from "../container";
 import { ScriptPair } from "../host";
 import { script, shArgs, shq } from "../shell";
-import { containerOf, containerVars, copyWithProgress, MANIFEST_DIR_LINE, MARK_KEY, MOVED_KEY, need, overridesLines, prelude, rsyncLines, stripLines, treeSum } from "./common";
+import {
+  containerOf,
+  containerVars,
+  copyWithProgress,
+  MANIFEST_DIR_LINE,
+  MARK_KEY,
+  MOVED_KEY,
+  need,
+  overridesLines,
+  prelude,
+  rsyncLines,
+  stripLines,
+  treeSum,
+} from "./common";
 
 /**
  * Functions shared by both cutover modes, for one container: `cut_<i>` (stop source, final
  * refresh, final data pass + checksums, configure like the Container component, start, verify)
  * and `undo_<i>` (start the source again, delete the copy).
  */
-function cutoverFunctions(spec: TenantSpec, m: MigrationSpec, mc: MigrationContainerSpec, i: number): string[] {
+function cutoverFunctions(
+  spec: TenantSpec,
+  m: MigrationSpec,
+  mc: MigrationContainerSpec,
+  i: number,
+): string[] {
   const c = containerOf(spec, mc.name);
   const declared = c.devices.map((d) => d.name).join(" ");
-  const disks = c.devices.map((d) => `    incus config device add "$name" ${shq(d.name)} disk ${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`);
-  const health = mc.healthPorts.map((p) => `    wait_for "$name answers on tcp/${p}" 'timeout 2 bash -c "</dev/tcp/$ip/${p}" 2>/dev/null'`);
+  const disks = c.devices.map(
+    (d) =>
+      `    incus config device add "$name" ${shq(d.name)} disk ${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
+  );
+  const health = mc.healthPorts.map(
+    (p) => `    wait_for "$name answers on tcp/${p}" 'timeout 2 bash -c "</dev/tcp/$ip/${p}" 2>/dev/null'`,
+  );
   const data = mc.data;
   return [
     `cut_${i}() {`,
@@ -107,7 +130,8 @@ const summaryLines = (m: MigrationSpec): string[] => [
 export function renderCutover(spec: TenantSpec, mcs: readonly MigrationContainerSpec[]): ScriptPair {
   const m = need(spec);
   const idx = mcs.map((mc) => m.containers.findIndex((x) => x.name === mc.name));
-  const what = mcs.length === 1 ? `${mcs[0].source} -> ${mcs[0].name}` : `${mcs.length} containers in one window`;
+  const what =
+    mcs.length === 1 ? `${mcs[0].source} -> ${mcs[0].name}` : `${mcs.length} containers in one window`;
   const body: string[] = [
     ...prelude(spec, m),
     `SRC=${shq(`${m.source.user}@${m.source.address}`)}`,
@@ -128,7 +152,10 @@ export function renderCutover(spec: TenantSpec, mcs: readonly MigrationContainer
   if (mcs.length === 1) {
     body.push(`log "cutover ${idx[0] + 1} of ${m.containers.length}:" ${shq(what)}`, `cut_${idx[0]}`);
   } else {
-    body.push(`log "tenant-wide cutover of ${mcs.length} containers"`, ...idx.map((i, k) => `log "cutover ${k + 1} of ${mcs.length}:" ${shq(mcs[k].name)}; cut_${i}`));
+    body.push(
+      `log "tenant-wide cutover of ${mcs.length} containers"`,
+      ...idx.map((i, k) => `log "cutover ${k + 1} of ${mcs.length}:" ${shq(mcs[k].name)}; cut_${i}`),
+    );
   }
   body.push(`trap - ERR`, `log "cutover done: $(summary)"`);
   return { create: script(`migration cutover of ${what} (tenant ${spec.name})`, body) };
@@ -153,7 +180,11 @@ export function renderCleanup(spec: TenantSpec): ScriptPair {
     if (m.cleanupSource) {
       body.push(
         `if incus info "$ref" >/dev/null 2>&1; then incus stop "$ref" --force >/dev/null 2>&1 || true; incus delete --force "$ref"; log "$source deleted on the source LXD (${left} left)"; else log "$source already gone from the source"; fi`,
-        ...(mc.data ? [`src ${shq(`rm -rf -- ${shq(mc.data.source)}`)}; log "$name: source data" ${shq(mc.data.source)} "deleted"`] : []),
+        ...(mc.data
+          ? [
+              `src ${shq(`rm -rf -- ${shq(mc.data.source)}`)}; log "$name: source data" ${shq(mc.data.source)} "deleted"`,
+            ]
+          : []),
         `echo cleaned > "$dir/$name.source"`,
       );
     } else {
@@ -164,5 +195,7 @@ export function renderCleanup(spec: TenantSpec): ScriptPair {
       );
     }
   }
-  return { create: script(`migration cleanup of tenant ${spec.name} (cleanupSource: ${m.cleanupSource})`, body) };
+  return {
+    create: script(`migration cleanup of tenant ${spec.name} (cleanupSource: ${m.cleanupSource})`, body),
+  };
 }

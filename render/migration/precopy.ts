@@ -3,7 +3,17 @@ import { TenantSpec } from "../../spec/types";
 import { MigrationContainerSpec } from "../../spec/migration";
 import { ScriptPair } from "../host";
 import { script, shq } from "../shell";
-import { containerOf, containerVars, copyWithProgress, MOVED_KEY, need, overridesLines, prelude, rsyncLines, stripLines } from "./common";
+import {
+  containerOf,
+  containerVars,
+  copyWithProgress,
+  MOVED_KEY,
+  need,
+  overridesLines,
+  prelude,
+  rsyncLines,
+  stripLines,
+} from "./common";
 
 /** Pre-copy one container while its source keeps serving (resumes a killed copy with --refresh), then the first data pass. */
 export function renderPrecopy(spec: TenantSpec, mc: MigrationContainerSpec): ScriptPair {
@@ -36,4 +46,3 @@ export function renderPrecopy(spec: TenantSpec, mc: MigrationContainerSpec): Scr
     ]),
   };
 }
-

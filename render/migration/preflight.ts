@@ -3,7 +3,15 @@ import { TenantSpec } from "../../spec/types";
 import { ScriptPair } from "../host";
 import { script, shq } from "../shell";
 import { MigrationSpec } from "../../spec/migration";
-import { containerVars, FREE_FACTOR_TENTHS, MANIFEST_DIR_LINE, MARK_KEY, MOVED_KEY, need, prelude } from "./common";
+import {
+  containerVars,
+  FREE_FACTOR_TENTHS,
+  MANIFEST_DIR_LINE,
+  MARK_KEY,
+  MOVED_KEY,
+  need,
+  prelude,
+} from "./common";
 
 /** One problem per line, all reported, nothing touched: versions, sources, destination names, disk space. */
 export function renderPreflight(spec: TenantSpec): ScriptPair {
@@ -177,4 +185,3 @@ export function renderTrust(spec: TenantSpec): ScriptPair {
   ]);
   return { create, delete: del };
 }
-

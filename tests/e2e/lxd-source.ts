@@ -10,18 +10,27 @@ import { harnessConfig } from "./testbed";
 
 /** Runs a bash line on this host; returns stdout, throws with stderr on failure. */
 export const sh = (line: string): string =>
-  execFileSync("bash", ["-c", line], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+  execFileSync("bash", ["-c", line], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 64 * 1024 * 1024,
+  });
 
 /** True when a bash line exits 0. */
-export const shOk = (line: string): boolean => spawnSync("bash", ["-c", line], { stdio: "ignore" }).status === 0;
+export const shOk = (line: string): boolean =>
+  spawnSync("bash", ["-c", line], { stdio: "ignore" }).status === 0;
 
 /** Content checksum of a tree (same recipe as the migration's verification); `prefix` runs it elsewhere. */
 export const treeSum = (prefix: string, dir: string): string =>
-  sh(`${prefix} sh -c 'cd ${dir} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1'`).trim();
+  sh(
+    `${prefix} sh -c 'cd ${dir} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1'`,
+  ).trim();
 
 /** LXD status of a container ("RUNNING", "STOPPED"), or "" when it does not exist. */
 export const lxcStatus = (name: string): string =>
-  (spawnSync("bash", ["-c", `lxc list ^${name}$ --format csv -c s`], { encoding: "utf8" }).stdout ?? "").trim();
+  (
+    spawnSync("bash", ["-c", `lxc list ^${name}$ --format csv -c s`], { encoding: "utf8" }).stdout ?? ""
+  ).trim();
 
 /** Options of {@link makeSource}. */
 export interface SourceOptions {
@@ -37,12 +46,23 @@ export interface SourceOptions {
 export function makeSource(name: string, o: SourceOptions = {}): void {
   sh(`lxc init itn-bookworm ${name} -s itn-pool -n itnlxdbr0 -q`);
   if (o.disk) sh(`lxc config device add ${name} data disk source=${o.disk.source} path=${o.disk.path} -q`);
-  if (o.proxyListen) sh(`lxc config device add ${name} web proxy listen=${o.proxyListen} connect=tcp:127.0.0.1:80 -q`);
+  if (o.proxyListen)
+    sh(`lxc config device add ${name} web proxy listen=${o.proxyListen} connect=tcp:127.0.0.1:80 -q`);
   sh(`lxc start ${name}`);
   const unit = `[Unit]\nDescription=itn migration test service\nAfter=network.target\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo HTTP/1.0 200 OK; echo; echo ${name}; cat /srv/data/id"\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`;
-  for (let i = 0; i < 60 && !shOk(`lxc exec ${name} -- systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'`); i++) sh("sleep 1");
-  sh(`lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c ${o.dataMB ?? 8}M /dev/urandom > /srv/data/blob && echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`);
-  execFileSync("lxc", ["exec", name, "--", "sh", "-c", "cat > /etc/systemd/system/itn-http.service"], { input: unit });
+  for (
+    let i = 0;
+    i < 60 &&
+    !shOk(`lxc exec ${name} -- systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'`);
+    i++
+  )
+    sh("sleep 1");
+  sh(
+    `lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c ${o.dataMB ?? 8}M /dev/urandom > /srv/data/blob && echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`,
+  );
+  execFileSync("lxc", ["exec", name, "--", "sh", "-c", "cat > /etc/systemd/system/itn-http.service"], {
+    input: unit,
+  });
   sh(`lxc exec ${name} -- systemctl disable --now caddy.service -q`); // the image's Caddy holds port 80
   sh(`lxc exec ${name} -- systemctl enable --now itn-http.service -q`);
 }
@@ -71,7 +91,12 @@ export function migrationTenant(env: Record<string, string>, o: MigrationTenantO
   t.nat = Object.keys(o.containers).map((n) => ({ ports: [o.ports[n]], protocol: "tcp", to: n, toPort: 80 }));
   for (const k of ["proxy", "vhosts", "dns", "vault"]) delete t[k];
   t.migration = {
-    source: { address: env.SSH_HOST, port: Number(env.SSH_PORT), user: env.SSH_USER, hostKey: t.host.hostKey },
+    source: {
+      address: env.SSH_HOST,
+      port: Number(env.SSH_PORT),
+      user: env.SSH_USER,
+      hostKey: t.host.hostKey,
+    },
     lxdAddress: "127.0.0.1:8443",
     containers: Object.keys(o.containers),
     ...o.migration,
@@ -84,7 +109,10 @@ export function migrationTenant(env: Record<string, string>, o: MigrationTenantO
  * migration section): the test bed's LXD host is this host, reached over the same sshd, so the
  * test bed's key doubles as the source key.
  */
-export function migrationHarnessConfig(env: Record<string, string>, tenant: unknown): ReturnType<typeof harnessConfig> {
+export function migrationHarnessConfig(
+  env: Record<string, string>,
+  tenant: unknown,
+): ReturnType<typeof harnessConfig> {
   const h = harnessConfig(env, tenant);
   return {
     ...h,
@@ -94,4 +122,5 @@ export function migrationHarnessConfig(env: Record<string, string>, tenant: unkn
 }
 
 /** sha256 of LXD's server certificate as `lxc info` reports it (lower-case hex). */
-export const lxdFingerprint = (): string => sh("lxc info | sed -n 's/^  certificate_fingerprint: //p'").trim();
+export const lxdFingerprint = (): string =>
+  sh("lxc info | sed -n 's/^  certificate_fingerprint: //p'").trim();

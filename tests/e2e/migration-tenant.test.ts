@@ -14,7 +14,15 @@ import { runProgram, RunResult } from "../harness";
 import { parseTenant } from "../../spec";
 import { MOVED_KEY } from "../../render/migration";
 import { client, containers, describeOnTestbed, ROOT, tempState, TestbedEnv } from "./testbed";
-import { lxcStatus, makeSource, migrationHarnessConfig, migrationTenant, sh, shOk, treeSum } from "./lxd-source";
+import {
+  lxcStatus,
+  makeSource,
+  migrationHarnessConfig,
+  migrationTenant,
+  sh,
+  shOk,
+  treeSum,
+} from "./lxd-source";
 
 jest.setTimeout(30 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
@@ -29,7 +37,10 @@ const source = (n: string): string => `old-${n}`;
 describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanup", (env: TestbedEnv) => {
   const tenant = migrationTenant(env, {
     name: "mt",
-    containers: { "mt-a": { ipv4: IPS["mt-a"] }, "mt-b": { ipv4: IPS["mt-b"], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } } },
+    containers: {
+      "mt-a": { ipv4: IPS["mt-a"] },
+      "mt-b": { ipv4: IPS["mt-b"], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } },
+    },
     ports: PORTS,
     migration: {
       remote: REMOTE,
@@ -57,7 +68,9 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
 
   beforeAll(() => {
     httpsBefore = sh("lxc config get core.https_address").trim();
-    sh(`mkdir -p ${SRC_DATA} && head -c 4M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 20); do echo "file $i" > ${SRC_DATA}/f$i; done`);
+    sh(
+      `mkdir -p ${SRC_DATA} && head -c 4M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 20); do echo "file $i" > ${SRC_DATA}/f$i; done`,
+    );
     makeSource(source("mt-a"));
     makeSource(source("mt-b"), { disk: { source: SRC_DATA, path: "/srv/host" } });
     for (const n of NAMES) sums[n] = treeSum(`lxc exec ${source(n)} --`, "/srv/data");
@@ -66,12 +79,22 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
 
   afterAll(async () => {
     const config = migrationHarnessConfig(env, tenant);
-    const r = await runProgram({ programPath: INDEX, ...config, stateFile: state, stack: "mt", destroy: true });
+    const r = await runProgram({
+      programPath: INDEX,
+      ...config,
+      stateFile: state,
+      stack: "mt",
+      destroy: true,
+    });
     if (r.error) process.stdout.write(`destroy: ${r.error.message}\n`);
     for (const n of NAMES) {
-      sh(`incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${source(n)} >/dev/null 2>&1; true`);
+      sh(
+        `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${source(n)} >/dev/null 2>&1; true`,
+      );
     }
-    sh(`incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mt-src /var/tmp/itn-mt-dst /var/lib/incus-tenant/migrations/mt; true`);
+    sh(
+      `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mt-src /var/tmp/itn-mt-dst /var/lib/incus-tenant/migrations/mt; true`,
+    );
     if (httpsBefore === "") sh("lxc config unset core.https_address; true");
   });
 
@@ -81,10 +104,18 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
     broken.migration.healthTimeout = 10;
     const r = await apply(broken);
     expect(r.error?.message).toContain("verification failed: mt-b answers on tcp/81 within 10s");
-    expect(r.error?.message).toContain('migration cutover of 2 containers in one window failed at "verifying" (exit 1); rolled back');
+    expect(r.error?.message).toContain(
+      'migration cutover of 2 containers in one window failed at "verifying" (exit 1); rolled back',
+    );
     expect(r.error?.message).toContain("moved to Incus: mt-a; not moved (still on LXD): mt-b");
     const names = r.ran.map((c) => c.name);
-    expect(names).toEqual(expect.arrayContaining(["mt-migration-precopy-mt-a", "mt-migration-precopy-mt-b", "mt-migration-cutover"]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "mt-migration-precopy-mt-a",
+        "mt-migration-precopy-mt-b",
+        "mt-migration-cutover",
+      ]),
+    );
     expect(names.some((n) => n.endsWith("-cleanup"))).toBe(false);
     expect(lxcStatus(source("mt-b"))).toBe("RUNNING");
     expect(shOk("incus info mt-b")).toBe(false);
@@ -99,11 +130,15 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
     const names = r.ran.map((c) => c.name);
     expect(names.indexOf("mt-migration-cleanup")).toBeGreaterThan(names.indexOf("mt-migration-cutover"));
     const live = containers().filter((c) => (NAMES as readonly string[]).includes(c.name));
-    expect(live.map((c) => [c.name, c.status, c.ipv4, c.proxyDevices])).toEqual(NAMES.map((n) => [n, "Running", [IPS[n]], []]));
+    expect(live.map((c) => [c.name, c.status, c.ipv4, c.proxyDevices])).toEqual(
+      NAMES.map((n) => [n, "Running", [IPS[n]], []]),
+    );
     for (const n of NAMES) {
       expect(lxcStatus(source(n))).toBe(""); // deleted on the source LXD
       expect(treeSum(`incus exec ${n} --`, "/srv/data")).toBe(sums[n]);
-      expect(client(env, `curl -sS -m 10 http://${env.HOST_EXT_IP}:${PORTS[n]}/`).stdout).toContain(`${source(n)}-data`);
+      expect(client(env, `curl -sS -m 10 http://${env.HOST_EXT_IP}:${PORTS[n]}/`).stdout).toContain(
+        `${source(n)}-data`,
+      );
     }
     expect(fs.existsSync(SRC_DATA)).toBe(false);
     expect(treeSum("", DST_DATA)).toBe(sums.host);
@@ -117,12 +152,16 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
   });
 
   test("the source host's key is in no log line, command text or stored output", () => {
-    const body = fs.readFileSync(env.SSH_KEY, "utf8").split("\n").filter((l) => l.length > 40 && !l.startsWith("-----"));
+    const body = fs
+      .readFileSync(env.SSH_KEY, "utf8")
+      .split("\n")
+      .filter((l) => l.length > 40 && !l.startsWith("-----"));
     expect(body.length).toBeGreaterThan(0);
     // Every stored stdout/stderr and command text (the state keeps them unwrapped, as plain text).
     const texts: string[] = [];
     const walk = (v: unknown, key = ""): void => {
-      if (typeof v === "string" && ["stdout", "stderr", "create", "update", "delete"].includes(key)) texts.push(v);
+      if (typeof v === "string" && ["stdout", "stderr", "create", "update", "delete"].includes(key))
+        texts.push(v);
       else if (v !== null && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, k);
     };
     walk(JSON.parse(fs.readFileSync(state, "utf8")));

@@ -32,7 +32,11 @@ import {
 jest.setTimeout(30 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
 const NAMES = ["mig-web", "mig-db", "mig-files"] as const;
-const IPS: Record<string, string> = { "mig-web": "198.18.2.40", "mig-db": "198.18.2.41", "mig-files": "198.18.2.42" };
+const IPS: Record<string, string> = {
+  "mig-web": "198.18.2.40",
+  "mig-db": "198.18.2.41",
+  "mig-files": "198.18.2.42",
+};
 const PORTS: Record<string, number> = { "mig-web": 9080, "mig-db": 9081, "mig-files": 9082 };
 const SRC_DATA = "/var/tmp/itn-mig-src/mig-files";
 const DST_DATA = "/var/tmp/itn-mig-dst/mig-files";
@@ -60,7 +64,10 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     containers: {
       "mig-web": { ipv4: IPS["mig-web"] },
       "mig-db": { ipv4: IPS["mig-db"] },
-      "mig-files": { ipv4: IPS["mig-files"], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } },
+      "mig-files": {
+        ipv4: IPS["mig-files"],
+        devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } },
+      },
     },
     ports: PORTS,
     migration: {
@@ -92,7 +99,9 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     // What a crashed earlier run of this file may have left of its remote (same exact name only).
     spawnSync("bash", ["-c", `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -f ${SERVERCERT}`]);
     httpsBefore = sh("lxc config get core.https_address").trim();
-    sh(`mkdir -p ${SRC_DATA} && head -c 12M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 50); do echo "file $i" > ${SRC_DATA}/f$i; done`);
+    sh(
+      `mkdir -p ${SRC_DATA} && head -c 12M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 50); do echo "file $i" > ${SRC_DATA}/f$i; done`,
+    );
     makeSource("mig-web");
     makeSource("mig-db", { proxyListen: "tcp:127.0.0.1:19081" });
     makeSource("mig-files", { disk: { source: SRC_DATA, path: "/srv/host" } });
@@ -104,12 +113,24 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     if (impostor?.pid) process.kill(impostor.pid, "SIGTERM");
     fs.rmSync(tlsDir, { recursive: true, force: true });
     const config = migrationHarnessConfig(env, tenant);
-    const r = await runProgram({ programPath: INDEX, ...config, stateFile: state, stack: "mig", destroy: true });
+    const r = await runProgram({
+      programPath: INDEX,
+      ...config,
+      stateFile: state,
+      stack: "mig",
+      destroy: true,
+    });
     if (r.error) process.stdout.write(`destroy: ${r.error.message}\n`);
     for (const n of NAMES) {
-      spawnSync("bash", ["-c", `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`]);
+      spawnSync("bash", [
+        "-c",
+        `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`,
+      ]);
     }
-    spawnSync("bash", ["-c", `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mig-src /var/tmp/itn-mig-dst ${MISSING} /var/lib/incus-tenant/migrations/mig`]);
+    spawnSync("bash", [
+      "-c",
+      `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mig-src /var/tmp/itn-mig-dst ${MISSING} /var/lib/incus-tenant/migrations/mig`,
+    ]);
     if (httpsBefore === "") spawnSync("bash", ["-c", "lxc config unset core.https_address"]);
   });
 
@@ -118,7 +139,10 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     bad.migration.sourcePrefix = "nope-";
     const r = await apply(bad);
     expect(r.error?.message).toContain("migration preflight found 3 problem(s); nothing was changed:");
-    for (const n of NAMES) expect(r.error?.message).toContain(`source container nope-${n} (for ${n}) does not exist on LXD at 127.0.0.1`);
+    for (const n of NAMES)
+      expect(r.error?.message).toContain(
+        `source container nope-${n} (for ${n}) does not exist on LXD at 127.0.0.1`,
+      );
     expect(r.ran.map((c) => c.name)).toEqual(expect.arrayContaining(["mig-migration-preflight"]));
     expect(r.ran.some((c) => c.name.includes("trust") || c.name.includes("precopy"))).toBe(false);
     expect(containers().filter((c) => (NAMES as readonly string[]).includes(c.name))).toEqual([]);
@@ -139,7 +163,8 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     const up = () => shOk(`timeout 2 openssl s_client -connect ${accept} < /dev/null > /dev/null 2>&1`);
     for (let i = 0; i < 50 && !up(); i++) sh("sleep 0.1");
     // LXD already listens (on its own 8443): the destination is pointed at the impostor instead.
-    if (sh("lxc config get core.https_address").trim() === "") sh("lxc config set core.https_address 127.0.0.1:8443");
+    if (sh("lxc config get core.https_address").trim() === "")
+      sh("lxc config set core.https_address 127.0.0.1:8443");
     const impostorFp = fpOfFile(`${tlsDir}/crt.pem`);
     const lxdFp = lxdFingerprint();
     expect(impostorFp).toMatch(/^[0-9a-f]{64}$/);
@@ -160,7 +185,11 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
       expect(shOk(`incus info ${n}`)).toBe(false);
       expect(lxcStatus(n)).toBe("RUNNING");
     }
-    expect(sh("incus remote list --format csv").split("\n").map((l) => l.split(",")[0])).not.toContain(REMOTE);
+    expect(
+      sh("incus remote list --format csv")
+        .split("\n")
+        .map((l) => l.split(",")[0]),
+    ).not.toContain(REMOTE);
     expect(fs.existsSync(SERVERCERT)).toBe(false);
     expect(sh("lxc config trust list --format csv")).not.toContain("incus-tenant-mig");
   });
@@ -175,7 +204,11 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
         `not the pinned migration.lxdFingerprint ${bad}: the remote was not added and nothing was moved`,
     );
     expect(r.ran.some((c) => c.name.includes("precopy"))).toBe(false);
-    expect(sh("incus remote list --format csv").split("\n").map((l) => l.split(",")[0])).not.toContain(REMOTE);
+    expect(
+      sh("incus remote list --format csv")
+        .split("\n")
+        .map((l) => l.split(",")[0]),
+    ).not.toContain(REMOTE);
     for (const n of NAMES) expect(shOk(`incus info ${n}`)).toBe(false);
   });
 
@@ -207,8 +240,12 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     const r = await apply(broken);
     expect(r.error?.message).toContain("incus-tenant: mig-web: starting the copy at 198.18.2.40");
     expect(r.error?.message).toContain("verification failed: mig-web answers on tcp/81 within 10s");
-    expect(r.error?.message).toContain('migration cutover of mig-web -> mig-web failed at "verifying" (exit 1); rolled back: sources started again, partial copies removed.');
-    expect(r.error?.message).toContain("moved to Incus: none; not moved (still on LXD): mig-web mig-db mig-files");
+    expect(r.error?.message).toContain(
+      'migration cutover of mig-web -> mig-web failed at "verifying" (exit 1); rolled back: sources started again, partial copies removed.',
+    );
+    expect(r.error?.message).toContain(
+      "moved to Incus: none; not moved (still on LXD): mig-web mig-db mig-files",
+    );
     expect(lxcStatus("mig-web")).toBe("RUNNING");
     expect(shOk("incus info mig-web")).toBe(false);
     // The interrupted pre-copy of mig-files was resumed; the others are pre-copied, sources still serve.

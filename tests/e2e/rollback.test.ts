@@ -28,7 +28,20 @@ class OwnSshd {
   private readonly pidFile = path.join(this.dir, "sshd.pid");
   constructor(private readonly env: TestbedEnv) {}
   start(): void {
-    const r = spawnSync("/usr/sbin/sshd", ["-f", path.join(this.env.TESTBED_DIR, "sshd_config"), "-o", `Port=${PORT}`, "-o", `PidFile=${this.pidFile}`, "-E", path.join(this.dir, "sshd.log")], { encoding: "utf8" });
+    const r = spawnSync(
+      "/usr/sbin/sshd",
+      [
+        "-f",
+        path.join(this.env.TESTBED_DIR, "sshd_config"),
+        "-o",
+        `Port=${PORT}`,
+        "-o",
+        `PidFile=${this.pidFile}`,
+        "-E",
+        path.join(this.dir, "sshd.log"),
+      ],
+      { encoding: "utf8" },
+    );
     if (r.status !== 0) throw new Error(`own sshd did not start: ${r.stderr}`);
     for (let i = 0; i < 50 && !fs.existsSync(this.pidFile); i++) spawnSync("sleep", ["0.1"]);
   }
@@ -64,9 +77,20 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
   const state = tempState("rollback");
   const sshd = new OwnSshd(env);
   const apply = (t: unknown, log?: (line: string) => void): Promise<RunResult> =>
-    runProgram({ programPath: INDEX, ...harnessConfig(env, t), stateFile: state, stack: "e2e-rb", ...(log ? { log } : {}) });
-  const liveDnat = (): string[] => host("iptables-save", ["-t", "nat"]).split("\n").filter((l) => l.startsWith("-A ITN-rb-PRE "));
-  const to = (port: number) => [`-A ITN-rb-PRE -i ${env.EXT_IF} -p tcp -m tcp --dport 6080 -m comment --comment "incus-tenant:rb:tcp-6080" -j DNAT --to-destination 198.18.2.60:${port}`];
+    runProgram({
+      programPath: INDEX,
+      ...harnessConfig(env, t),
+      stateFile: state,
+      stack: "e2e-rb",
+      ...(log ? { log } : {}),
+    });
+  const liveDnat = (): string[] =>
+    host("iptables-save", ["-t", "nat"])
+      .split("\n")
+      .filter((l) => l.startsWith("-A ITN-rb-PRE "));
+  const to = (port: number) => [
+    `-A ITN-rb-PRE -i ${env.EXT_IF} -p tcp -m tcp --dport 6080 -m comment --comment "incus-tenant:rb:tcp-6080" -j DNAT --to-destination 198.18.2.60:${port}`,
+  ];
   const waitFor = async (want: string[], seconds: number): Promise<number> => {
     const t0 = Date.now();
     while (Date.now() - t0 < seconds * 1000) {
@@ -80,15 +104,26 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
   afterAll(async () => {
     sshd.stop();
     sshd.start();
-    await runProgram({ programPath: INDEX, ...harnessConfig(env, tenant), stateFile: state, stack: "e2e-rb", destroy: true });
+    await runProgram({
+      programPath: INDEX,
+      ...harnessConfig(env, tenant),
+      stateFile: state,
+      stack: "e2e-rb",
+      destroy: true,
+    });
     sshd.stop();
-    spawnSync("bash", ["-c", "incus delete --force rb-web 2>/dev/null; rm -rf /var/lib/incus-tenant/rollback/rb-*"]);
+    spawnSync("bash", [
+      "-c",
+      "incus delete --force rb-web 2>/dev/null; rm -rf /var/lib/incus-tenant/rollback/rb-*",
+    ]);
   });
 
   test("apply: the rule is in place and confirmed", async () => {
     const r = await apply(tenant);
     expect(r.error).toBeUndefined();
-    expect(r.ran.map((c) => `${c.op} ${c.name}`)).toEqual(expect.arrayContaining(["create rb-nat-tcp-6080-dnat", "create rb-nat-tcp-6080-confirm"]));
+    expect(r.ran.map((c) => `${c.op} ${c.name}`)).toEqual(
+      expect.arrayContaining(["create rb-nat-tcp-6080-dnat", "create rb-nat-tcp-6080-confirm"]),
+    );
     expect(liveDnat()).toEqual(to(80));
     // Confirmed: it stays after the timeout.
     await new Promise((res) => setTimeout(res, (TIMEOUT_S + 3) * 1000));
@@ -110,9 +145,13 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
     const back = await waitFor(to(80), TIMEOUT_S + 15);
     expect(back).toBeGreaterThanOrEqual(0);
     const afterApply = (Date.now() - appliedAt) / 1000;
-    process.stdout.write(`rollback: previous rule back ${afterApply.toFixed(1)} s after the unconfirmed apply (timeout ${TIMEOUT_S} s)\n`);
+    process.stdout.write(
+      `rollback: previous rule back ${afterApply.toFixed(1)} s after the unconfirmed apply (timeout ${TIMEOUT_S} s)\n`,
+    );
     expect(afterApply).toBeLessThan(TIMEOUT_S + 15);
-    const markers = fs.readdirSync("/var/lib/incus-tenant/rollback/rb-tcp-6080").filter((f) => f.endsWith(".rolled-back"));
+    const markers = fs
+      .readdirSync("/var/lib/incus-tenant/rollback/rb-tcp-6080")
+      .filter((f) => f.endsWith(".rolled-back"));
     expect(markers).toHaveLength(1);
   });
 
@@ -121,9 +160,15 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
     const r = await apply(moved);
     expect(r.error).toBeUndefined();
     expect(r.ran.map((c) => `${c.op} ${c.name}`)).toEqual(["create rb-nat-tcp-6080-confirm"]);
-    const saved = JSON.parse(fs.readFileSync(state, "utf8")) as { resources: Record<string, { outputs: { stderr?: string } }> };
-    const confirm = Object.entries(saved.resources).find(([urn]) => urn.endsWith("::rb-nat-tcp-6080-confirm"))![1];
-    expect(confirm.outputs.stderr).toMatch(/incus-tenant:rb:tcp-6080: the change had been rolled back at \d{4}-\d\d-\d\dT[\d:]+Z \(no confirmation within 5s\); re-applying it over this new SSH connection/);
+    const saved = JSON.parse(fs.readFileSync(state, "utf8")) as {
+      resources: Record<string, { outputs: { stderr?: string } }>;
+    };
+    const confirm = Object.entries(saved.resources).find(([urn]) =>
+      urn.endsWith("::rb-nat-tcp-6080-confirm"),
+    )![1];
+    expect(confirm.outputs.stderr).toMatch(
+      /incus-tenant:rb:tcp-6080: the change had been rolled back at \d{4}-\d\d-\d\dT[\d:]+Z \(no confirmation within 5s\); re-applying it over this new SSH connection/,
+    );
     expect(liveDnat()).toEqual(to(81));
     await new Promise((res) => setTimeout(res, (TIMEOUT_S + 3) * 1000));
     expect(liveDnat()).toEqual(to(81));
@@ -155,7 +200,9 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
       }
     });
     expect(cut).toBe(true);
-    expect(older.error?.message).toMatch(/rb-nat-tcp-6080-confirm failed: ssh to root@127\.0\.0\.1:2223 failed/);
+    expect(older.error?.message).toMatch(
+      /rb-nat-tcp-6080-confirm failed: ssh to root@127\.0\.0\.1:2223 failed/,
+    );
     expect(liveDnat()).toEqual(to(80));
     const olderId = fs.readFileSync(path.join(dir, "pending"), "utf8").trim();
     // The newer change (port 80 from the client only), confirmed over a working connection.
@@ -181,7 +228,9 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
     const rulesV4 = fs.readFileSync("/etc/iptables/rules.v4", "utf8");
     expect(rulesV4.split("\n").filter((l) => l.startsWith("-A ITN-rb-PRE "))).toEqual(newerLines);
     const when = `${newerAfter.toFixed(1)} s after the older one`;
-    process.stdout.write(`older watchdog ${olderId}: left generation ${gen} alone (newer change confirmed ${when})\n`);
+    process.stdout.write(
+      `older watchdog ${olderId}: left generation ${gen} alone (newer change confirmed ${when})\n`,
+    );
     expect((await apply(slow(80, [`${env.CLIENT_IP}/32`]))).ran).toEqual([]);
   });
 });

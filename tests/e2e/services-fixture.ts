@@ -81,13 +81,25 @@ export function fullTenant(env: TestbedEnv): Record<string, any> {
     paths: {
       "gbo/llm": {
         keepOnDestroy: false,
-        keys: { url: { value: "http://198.18.2.23:8081" }, api_key: { fromConfig: "llmApiKey" }, password: { generate: { length: 24 } } },
+        keys: {
+          url: { value: "http://198.18.2.23:8081" },
+          api_key: { fromConfig: "llmApiKey" },
+          password: { generate: { length: 24 } },
+        },
       },
       "gbo/tenants/{tenant}/infrastructure": {
-        keys: { tables_host: { value: "198.18.2.23" }, tables_database: { value: "{tenant}" }, tables_password: { generate: { length: 32 } } },
+        keys: {
+          tables_host: { value: "198.18.2.23" },
+          tables_database: { value: "{tenant}" },
+          tables_password: { generate: { length: 32 } },
+        },
       },
     },
-    envFile: { container: "svc-system", path: "/opt/gbo/bin/.env", variables: { VAULT_ADDR: "http://198.18.2.22:8200" } },
+    envFile: {
+      container: "svc-system",
+      path: "/opt/gbo/bin/.env",
+      variables: { VAULT_ADDR: "http://198.18.2.22:8200" },
+    },
   };
   return t;
 }
@@ -97,7 +109,11 @@ export const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 
 /** Runs argv inside a container (stdin optional); throws with stderr on failure. */
 export function inc(container: string, argv: string[], input?: string): string {
-  return execFileSync("incus", ["exec", container, "--", ...argv], { encoding: "utf8", input: input ?? "", stdio: ["pipe", "pipe", "pipe"] });
+  return execFileSync("incus", ["exec", container, "--", ...argv], {
+    encoding: "utf8",
+    input: input ?? "",
+    stdio: ["pipe", "pipe", "pipe"],
+  });
 }
 
 /** A file's text inside a container, or undefined when it is missing. */
@@ -118,10 +134,21 @@ printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r
 /** Starts every responder as a transient unit (a process of a plain `incus exec` dies with the session). */
 export function startResponders(): void {
   for (const r of RESPONDERS) {
-    inc(r.container, ["sh", "-c", "cat > /usr/local/bin/itn-responder && chmod 0755 /usr/local/bin/itn-responder"], RESPONDER);
+    inc(
+      r.container,
+      ["sh", "-c", "cat > /usr/local/bin/itn-responder && chmod 0755 /usr/local/bin/itn-responder"],
+      RESPONDER,
+    );
     const unit = `itn-svc-responder-${r.port}`;
     spawnSync("incus", ["exec", r.container, "--", "systemctl", "stop", unit], { encoding: "utf8" });
-    inc(r.container, ["systemd-run", "--unit", unit, "socat", `TCP-LISTEN:${r.port},fork,reuseaddr`, `EXEC:/usr/local/bin/itn-responder ${r.name}`]);
+    inc(r.container, [
+      "systemd-run",
+      "--unit",
+      unit,
+      "socat",
+      `TCP-LISTEN:${r.port},fork,reuseaddr`,
+      `EXEC:/usr/local/bin/itn-responder ${r.name}`,
+    ]);
   }
 }
 
@@ -132,7 +159,11 @@ export function startResponders(): void {
 export function setUpNamed(): void {
   const conf = `// itn e2e (services.test.ts): BIND serves the zone file DnsZone writes (CoreDNS stand-in)\nzone "${ZONE}" { type master; file "${ZONE_FILE}"; };\n`;
   inc("svc-dns", ["sh", "-c", "cat > /etc/bind/named.conf.local"], conf);
-  inc("svc-dns", ["sh", "-c", "[ -s /etc/bind/rndc.key ] || { rndc-confgen -a -c /etc/bind/rndc.key && chown root:bind /etc/bind/rndc.key && chmod 0640 /etc/bind/rndc.key; }"]);
+  inc("svc-dns", [
+    "sh",
+    "-c",
+    "[ -s /etc/bind/rndc.key ] || { rndc-confgen -a -c /etc/bind/rndc.key && chown root:bind /etc/bind/rndc.key && chmod 0640 /etc/bind/rndc.key; }",
+  ]);
   inc("svc-dns", ["systemctl", "unmask", "named.service"]);
   inc("svc-dns", ["systemctl", "enable", "--now", "named.service"]);
 }
@@ -144,14 +175,20 @@ export function reloadNamed(): void {
 
 /** Installs the fake Vault (scripts/fake-vault.sh: a TEST STAND-IN, not HashiCorp Vault) in svc-vault. */
 export function installFakeVault(): void {
-  inc("svc-vault", ["sh", "-c", "cat > /usr/local/sbin/fake-vault.sh"], fs.readFileSync(path.join(ROOT, "scripts", "fake-vault.sh"), "utf8"));
+  inc(
+    "svc-vault",
+    ["sh", "-c", "cat > /usr/local/sbin/fake-vault.sh"],
+    fs.readFileSync(path.join(ROOT, "scripts", "fake-vault.sh"), "utf8"),
+  );
   inc("svc-vault", ["bash", "/usr/local/sbin/fake-vault.sh", "install"]);
 }
 
-export const fakeVault = (action: "seal" | "unseal"): string => inc("svc-vault", ["bash", "/usr/local/sbin/fake-vault.sh", action]);
+export const fakeVault = (action: "seal" | "unseal"): string =>
+  inc("svc-vault", ["bash", "/usr/local/sbin/fake-vault.sh", action]);
 
 /** Lines of the fake Vault's argument log. */
-export const vaultCalls = (): string[] => (readIn("svc-vault", `${FAKE_VAULT_STATE}/calls.log`) ?? "").split("\n").filter((l) => l !== "");
+export const vaultCalls = (): string[] =>
+  (readIn("svc-vault", `${FAKE_VAULT_STATE}/calls.log`) ?? "").split("\n").filter((l) => l !== "");
 
 /** Lines of the fake Vault's authorization log: "<capability> <path> by root|<policies>" (never a token). */
 export const vaultAuth = (): string[] =>
@@ -159,7 +196,9 @@ export const vaultAuth = (): string[] =>
 
 /** The fake Vault's root token and the svc tenant's scoped tokens (file name → token), to prove none leaks. */
 export function vaultTokens(): Record<string, string> {
-  const out: Record<string, string> = { root: (readIn("svc-vault", `${FAKE_VAULT_STATE}/token`) ?? "").trim() };
+  const out: Record<string, string> = {
+    root: (readIn("svc-vault", `${FAKE_VAULT_STATE}/token`) ?? "").trim(),
+  };
   const listing = inc("svc-vault", ["sh", "-c", `ls ${SCOPED_TOKEN_DIR} 2>/dev/null || true`]);
   const files = listing.split("\n").filter((f) => f.endsWith(".token"));
   for (const f of files) out[f] = (readIn("svc-vault", `${SCOPED_TOKEN_DIR}/${f}`) ?? "").trim();
@@ -167,17 +206,27 @@ export function vaultTokens(): Record<string, string> {
 }
 
 /** What the fake Vault stored at mount/path (compact JSON as received), or undefined. */
-export const vaultData = (mount: string, kvPath: string): string | undefined => readIn("svc-vault", `${FAKE_VAULT_STATE}/data/${mount}/${kvPath}.json`)?.trim();
+export const vaultData = (mount: string, kvPath: string): string | undefined =>
+  readIn("svc-vault", `${FAKE_VAULT_STATE}/data/${mount}/${kvPath}.json`)?.trim();
 
 /** `dig +short` from the client namespace through the NAT (UDP unless tcp). */
 export function dig(env: TestbedEnv, name: string, type: string, tcp = false): string[] {
-  const r = client(env, `dig @${env.HOST_EXT_IP} -p ${PORTS.dns} ${tcp ? "+tcp " : ""}+short +tries=2 +time=3 ${name} ${type}`);
+  const r = client(
+    env,
+    `dig @${env.HOST_EXT_IP} -p ${PORTS.dns} ${tcp ? "+tcp " : ""}+short +tries=2 +time=3 ${name} ${type}`,
+  );
   if (r.status !== 0) throw new Error(`dig ${name} ${type} failed: ${r.stdout}${r.stderr}`);
-  return r.stdout.split("\n").filter((l) => l !== "").sort();
+  return r.stdout
+    .split("\n")
+    .filter((l) => l !== "")
+    .sort();
 }
 
 /** The SOA serial named serves (polls until `accept` holds, since `rndc reload` loads in the background). */
-export async function servedSerial(env: TestbedEnv, accept: (serial: string) => boolean = () => true): Promise<string> {
+export async function servedSerial(
+  env: TestbedEnv,
+  accept: (serial: string) => boolean = () => true,
+): Promise<string> {
   let serial = "";
   for (let i = 0; i < 40; i++) {
     serial = dig(env, ZONE, "SOA")[0]?.split(" ")[2] ?? "";
@@ -188,13 +237,17 @@ export async function servedSerial(env: TestbedEnv, accept: (serial: string) => 
 }
 
 /** The serial line of the zone file DnsZone wrote. */
-export const fileSerial = (): string => /^ {8}(\d{10}) ; serial$/m.exec(readIn("svc-dns", ZONE_FILE) ?? "")?.[1] ?? "";
+export const fileSerial = (): string =>
+  /^ {8}(\d{10}) ; serial$/m.exec(readIn("svc-dns", ZONE_FILE) ?? "")?.[1] ?? "";
 
 /** HTTPS GET of https://<domain>:8443/ from the client namespace, via the NAT; retries while Caddy gets its internal certificate. */
 export async function fetchSite(env: TestbedEnv, domain: string, expect?: string): Promise<string> {
   let out = "";
   for (let i = 0; i < 40; i++) {
-    const r = client(env, `curl -sk -m 5 --resolve ${domain}:${PORTS.https}:${env.HOST_EXT_IP} https://${domain}:${PORTS.https}/`);
+    const r = client(
+      env,
+      `curl -sk -m 5 --resolve ${domain}:${PORTS.https}:${env.HOST_EXT_IP} https://${domain}:${PORTS.https}/`,
+    );
     out = r.stdout.trim();
     if (r.status === 0 && (expect === undefined || out === expect)) return out;
     await new Promise((res) => setTimeout(res, 500));
@@ -204,32 +257,57 @@ export async function fetchSite(env: TestbedEnv, domain: string, expect?: string
 
 /** name → sha256 of the files in the sites folder of svc-proxy. */
 export function sitesFiles(): Record<string, string> {
-  const out = inc("svc-proxy", ["sh", "-c", `cd ${SITES_DIR} 2>/dev/null && for f in *; do [ -f "$f" ] && sha256sum "$f"; done; true`]);
-  return Object.fromEntries(out.split("\n").filter((l) => l !== "").map((l) => { const [sum, name] = l.split(/\s+/); return [name, sum]; }));
+  const out = inc("svc-proxy", [
+    "sh",
+    "-c",
+    `cd ${SITES_DIR} 2>/dev/null && for f in *; do [ -f "$f" ] && sha256sum "$f"; done; true`,
+  ]);
+  return Object.fromEntries(
+    out
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => {
+        const [sum, name] = l.split(/\s+/);
+        return [name, sum];
+      }),
+  );
 }
 
 /** Caddy's running config (admin API inside svc-proxy). */
-export const caddyRunningConfig = (): string => inc("svc-proxy", ["curl", "-s", "http://localhost:2019/config/"]);
+export const caddyRunningConfig = (): string =>
+  inc("svc-proxy", ["curl", "-s", "http://localhost:2019/config/"]);
 
 /** Values of secrets in the harness state file: every RandomPassword result. */
 export function generatedSecrets(stateFile: string): Record<string, string> {
   const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as Record<string, unknown>;
-  const entries = (state.resources ?? state) as Record<string, { type?: string; outputs?: { result?: string } }>;
+  const entries = (state.resources ?? state) as Record<
+    string,
+    { type?: string; outputs?: { result?: string } }
+  >;
   const out: Record<string, string> = {};
-  for (const [urn, e] of Object.entries(entries)) if (e?.type === "random:index/randomPassword:RandomPassword" && typeof e.outputs?.result === "string") out[urn.split("::").pop() as string] = e.outputs.result;
+  for (const [urn, e] of Object.entries(entries))
+    if (e?.type === "random:index/randomPassword:RandomPassword" && typeof e.outputs?.result === "string")
+      out[urn.split("::").pop() as string] = e.outputs.result;
   return out;
 }
 
 /** Every remote.Command in the state: its command texts and its recorded stdout/stderr. */
 export function commandTexts(stateFile: string): { name: string; texts: string[]; output: string[] }[] {
   const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as Record<string, unknown>;
-  const entries = (state.resources ?? state) as Record<string, { type?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }>;
+  const entries = (state.resources ?? state) as Record<
+    string,
+    { type?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }
+  >;
   return Object.entries(entries)
     .filter(([, e]) => e?.type === "command:remote:Command")
     .map(([urn, e]) => ({
       name: urn.split("::").pop() as string,
-      texts: ["create", "update", "delete"].map((k) => e.inputs?.[k]).filter((x): x is string => typeof x === "string"),
-      output: ["stdout", "stderr"].map((k) => e.outputs?.[k]).filter((x): x is string => typeof x === "string"),
+      texts: ["create", "update", "delete"]
+        .map((k) => e.inputs?.[k])
+        .filter((x): x is string => typeof x === "string"),
+      output: ["stdout", "stderr"]
+        .map((k) => e.outputs?.[k])
+        .filter((x): x is string => typeof x === "string"),
     }));
 }
 
@@ -237,7 +315,8 @@ export function commandTexts(stateFile: string): { name: string; texts: string[]
 export function removeLeftovers(): void {
   for (const c of MY_CONTAINERS) spawnSync("incus", ["delete", "--force", c], { encoding: "utf8" });
   const nat = host("iptables-save", ["-t", "nat"]).split("\n");
-  for (const l of nat.filter((x) => x.startsWith("-A ") && / -j ITN-svc-(PRE|POST)( |$)/.test(x))) spawnSync("bash", ["-c", `iptables -t nat ${l.replace(/^-A /, "-D ")}`]);
+  for (const l of nat.filter((x) => x.startsWith("-A ") && / -j ITN-svc-(PRE|POST)( |$)/.test(x)))
+    spawnSync("bash", ["-c", `iptables -t nat ${l.replace(/^-A /, "-D ")}`]);
   for (const chain of ["ITN-svc-PRE", "ITN-svc-POST"]) {
     spawnSync("iptables", ["-t", "nat", "-F", chain]);
     spawnSync("iptables", ["-t", "nat", "-X", chain]);

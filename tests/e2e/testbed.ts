@@ -20,19 +20,30 @@ export type TestbedEnv = Record<string, string>;
 export function loadTestbed(): { env?: TestbedEnv; reason?: string } {
   if (!fs.existsSync(ENV_FILE)) return { reason: `no ${ENV_FILE}: run scripts/testbed.sh up (as root)` };
   const env = Object.fromEntries(
-    fs.readFileSync(ENV_FILE, "utf8").split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => {
-      const i = l.indexOf("=");
-      return [l.slice(0, i), l.slice(i + 1).replace(/^["']|["']$/g, "")];
-    }),
+    fs
+      .readFileSync(ENV_FILE, "utf8")
+      .split("\n")
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => {
+        const i = l.indexOf("=");
+        return [l.slice(0, i), l.slice(i + 1).replace(/^["']|["']$/g, "")];
+      }),
   );
-  const status = spawnSync("bash", [path.join(ROOT, "scripts", "testbed.sh"), "status"], { encoding: "utf8" });
-  if (status.status !== 0) return { reason: `scripts/testbed.sh status says the test bed is not up:\n${status.stdout}${status.stderr}` };
+  const status = spawnSync("bash", [path.join(ROOT, "scripts", "testbed.sh"), "status"], {
+    encoding: "utf8",
+  });
+  if (status.status !== 0)
+    return {
+      reason: `scripts/testbed.sh status says the test bed is not up:\n${status.stdout}${status.stderr}`,
+    };
   return { env };
 }
 
 /** Packets the test bed's egress guard dropped since `up` (from `testbed.sh status`). */
 export function egressDrops(): number {
-  const out = spawnSync("bash", [path.join(ROOT, "scripts", "testbed.sh"), "status"], { encoding: "utf8" }).stdout ?? "";
+  const out =
+    spawnSync("bash", [path.join(ROOT, "scripts", "testbed.sh"), "status"], { encoding: "utf8" }).stdout ??
+    "";
   const m = /^egress guard: (\d+) packet/m.exec(out);
   if (!m) throw new Error(`testbed.sh status reports no egress guard:\n${out}`);
   return Number(m[1]);
@@ -59,7 +70,11 @@ export function describeOnTestbed(title: string, body: (env: TestbedEnv) => void
     return;
   }
   if (process.env.E2E_REQUIRED === "1") {
-    describe(title, () => test("the test bed is up (E2E_REQUIRED=1)", () => { throw new Error(`test bed unavailable: ${reason}`); }));
+    describe(title, () =>
+      test("the test bed is up (E2E_REQUIRED=1)", () => {
+        throw new Error(`test bed unavailable: ${reason}`);
+      }),
+    );
     return;
   }
   process.stdout.write(`${title}: skipped: ${reason}\n`);
@@ -80,9 +95,16 @@ export function e2eTenant(env: TestbedEnv): Record<string, any> {
 export function harnessConfig(
   env: TestbedEnv,
   tenant: unknown,
-): { config: Record<string, string>; secretKeys: string[]; configFor: (previous: Record<string, unknown>) => Record<string, string> } {
+): {
+  config: Record<string, string>;
+  secretKeys: string[];
+  configFor: (previous: Record<string, unknown>) => Record<string, string>;
+} {
   return {
-    config: { "incus-tenant:tenant": JSON.stringify(tenant), "incus-tenant:sshPrivateKey": fs.readFileSync(env.SSH_KEY, "utf8") },
+    config: {
+      "incus-tenant:tenant": JSON.stringify(tenant),
+      "incus-tenant:sshPrivateKey": fs.readFileSync(env.SSH_KEY, "utf8"),
+    },
     secretKeys: ["incus-tenant:sshPrivateKey"],
     configFor: (previous) => approvalFor(tenant, previous),
   };
@@ -106,7 +128,10 @@ export function host(cmd: string, args: string[] = []): string {
 
 /** Runs a shell line inside the client namespace ("outside" the host). */
 export function client(env: TestbedEnv, line: string): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync("ip", ["netns", "exec", env.NETNS, "bash", "-c", line], { encoding: "utf8", timeout: 30000 });
+  const r = spawnSync("ip", ["netns", "exec", env.NETNS, "bash", "-c", line], {
+    encoding: "utf8",
+    timeout: 30000,
+  });
   return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
@@ -133,10 +158,14 @@ export function containers(): ContainerView[] {
     .map((c) => ({
       name: c.name as string,
       status: c.status as string,
-      ipv4: ((c.state?.network?.eth0?.addresses ?? []) as any[]).filter((a) => a.family === "inet").map((a) => a.address as string),
+      ipv4: ((c.state?.network?.eth0?.addresses ?? []) as any[])
+        .filter((a) => a.family === "inet")
+        .map((a) => a.address as string),
       privileged: (c.config?.["security.privileged"] ?? "false") as string,
       protect: (c.config?.["security.protection.delete"] ?? "false") as string,
-      proxyDevices: Object.entries((c.expanded_devices ?? {}) as Record<string, any>).filter(([, d]) => d.type === "proxy").map(([n]) => n),
+      proxyDevices: Object.entries((c.expanded_devices ?? {}) as Record<string, any>)
+        .filter(([, d]) => d.type === "proxy")
+        .map(([n]) => n),
       snapshots: ((c.snapshots ?? []) as any[]).map((s) => s.name as string).sort(),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
@@ -144,10 +173,15 @@ export function containers(): ContainerView[] {
 
 /** iptables-save of a table: rule and chain lines only (no counters, no comments). */
 export function iptables(table: "nat" | "filter"): string[] {
-  return host("iptables-save", ["-t", table]).split("\n").filter((l) => l.startsWith("-A ") || l.startsWith(":")).map((l) => l.replace(/ \[\d+:\d+\]$/, ""));
+  return host("iptables-save", ["-t", table])
+    .split("\n")
+    .filter((l) => l.startsWith("-A ") || l.startsWith(":"))
+    .map((l) => l.replace(/ \[\d+:\d+\]$/, ""));
 }
 
 /** Rules of ours (tagged or in our chains). */
 export function ourRules(): string[] {
-  return [...iptables("nat"), ...iptables("filter")].filter((l) => l.startsWith("-A ") && (l.includes("incus-tenant:") || l.includes(" ITN-"))).sort();
+  return [...iptables("nat"), ...iptables("filter")]
+    .filter((l) => l.startsWith("-A ") && (l.includes("incus-tenant:") || l.includes(" ITN-")))
+    .sort();
 }

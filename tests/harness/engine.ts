@@ -93,7 +93,11 @@ class Deployment {
   readonly registered = new Set<string>();
   error?: Error;
 
-  constructor(private readonly state: StateFile, private readonly executor: Executor, private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly state: StateFile,
+    private readonly executor: Executor,
+    private readonly log: (line: string) => void,
+  ) {}
 
   /** Keeps the first error. */
   fail(e: unknown): void {
@@ -101,10 +105,21 @@ class Deployment {
   }
 
   /** Runs `script` of resource `urn` with the connection and stdin of `inputs`; throws unless it exits 0. */
-  private async exec(urn: string, op: CommandRun["op"], reason: string, script: string, inputs: Record<string, Json>): Promise<ExecResult> {
+  private async exec(
+    urn: string,
+    op: CommandRun["op"],
+    reason: string,
+    script: string,
+    inputs: Record<string, Json>,
+  ): Promise<ExecResult> {
     const name = urn.split("::").pop() ?? urn;
     const c = (inputs.connection ?? {}) as Record<string, Json>;
-    const conn: Connection = { host: str(c.host) ?? "", port: typeof c.port === "number" ? c.port : 22, user: str(c.user) ?? "root", privateKey: str(c.privateKey) ?? "" };
+    const conn: Connection = {
+      host: str(c.host) ?? "",
+      port: typeof c.port === "number" ? c.port : 22,
+      user: str(c.user) ?? "root",
+      privateKey: str(c.privateKey) ?? "",
+    };
     if (str(c.hostKey)) conn.hostKey = str(c.hostKey);
     this.log(`${op} ${name} started (${reason})`);
     const t0 = Date.now();
@@ -123,7 +138,10 @@ class Deployment {
       throw new Error(`${op} ${name} failed: ${(e as Error).message}`);
     }
     record(r.exitCode);
-    if (r.exitCode !== 0) throw new Error(`${op} ${name} failed: Process exited with status ${r.exitCode}\nstderr: ${r.stderr.trim()}`);
+    if (r.exitCode !== 0)
+      throw new Error(
+        `${op} ${name} failed: Process exited with status ${r.exitCode}\nstderr: ${r.stderr.trim()}`,
+      );
     return r;
   }
 
@@ -137,11 +155,27 @@ class Deployment {
   async command(reg: Registration, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
     const { urn } = reg;
     const inputs = normalize(raw);
-    const result = (stdout: Json | undefined, stderr: Json | undefined) => ({ ...raw, stdout: stdout ?? "", stderr: stderr ?? "" });
-    const store = (r: { stdout: Json | undefined; stderr: Json | undefined }, order: number, pendingDelete?: OldInstance) =>
-      this.state.set(urn, { type: COMMAND, inputs, outputs: { ...inputs, stdout: r.stdout ?? "", stderr: r.stderr ?? "" }, order, deps: reg.deps, ...(pendingDelete ? { pendingDelete } : {}) });
+    const result = (stdout: Json | undefined, stderr: Json | undefined) => ({
+      ...raw,
+      stdout: stdout ?? "",
+      stderr: stderr ?? "",
+    });
+    const store = (
+      r: { stdout: Json | undefined; stderr: Json | undefined },
+      order: number,
+      pendingDelete?: OldInstance,
+    ) =>
+      this.state.set(urn, {
+        type: COMMAND,
+        inputs,
+        outputs: { ...inputs, stdout: r.stdout ?? "", stderr: r.stderr ?? "" },
+        order,
+        deps: reg.deps,
+        ...(pendingDelete ? { pendingDelete } : {}),
+      });
     const guard = () => {
-      if (this.error) throw new Error(`not run: an earlier step failed (${this.error.message.split("\n")[0]})`);
+      if (this.error)
+        throw new Error(`not run: an earlier step failed (${this.error.message.split("\n")[0]})`);
     };
     const create = async (reason: string) => {
       const script = str(inputs.create);
@@ -186,7 +220,10 @@ class Deployment {
     const update = str(inputs.update);
     const script = update ?? str(inputs.create);
     const op = update !== undefined ? "update" : "create";
-    let r: { stdout: Json | undefined; stderr: Json | undefined } = { stdout: prev.outputs.stdout, stderr: prev.outputs.stderr };
+    let r: { stdout: Json | undefined; stderr: Json | undefined } = {
+      stdout: prev.outputs.stdout,
+      stderr: prev.outputs.stderr,
+    };
     if (script) {
       guard();
       r = await this.exec(urn, op, `inputs changed: ${op}`, script, inputs);
@@ -199,10 +236,19 @@ class Deployment {
   random(reg: Registration, type: string, raw: Record<string, unknown>): Record<string, unknown> {
     const inputs = normalize(raw);
     const prev = this.state.get(reg.urn);
-    const kept = prev !== undefined && prev.type === type && deepEqual(prev.inputs, inputs) ? str(prev.outputs.result) : undefined;
+    const kept =
+      prev !== undefined && prev.type === type && deepEqual(prev.inputs, inputs)
+        ? str(prev.outputs.result)
+        : undefined;
     const value = kept ?? randomValue(inputs);
     if (kept === undefined || !deepEqual(prev?.deps, reg.deps)) {
-      this.state.set(reg.urn, { type, inputs, outputs: { ...inputs, result: value }, order: kept ? (prev?.order ?? 0) : this.state.nextOrder(), deps: reg.deps });
+      this.state.set(reg.urn, {
+        type,
+        inputs,
+        outputs: { ...inputs, result: value },
+        order: kept ? (prev?.order ?? 0) : this.state.nextOrder(),
+        deps: reg.deps,
+      });
     }
     return { ...raw, result: type === PASSWORD ? secretMarker(value) : value };
   }
@@ -242,15 +288,23 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
   let ready: Promise<void> = Promise.resolve();
   jest.isolateModules(() => {
     pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    pulumi.runtime.setAllConfig({ ...(o.configFor ? o.configFor(state.outputs()) : {}), ...o.config }, o.secretKeys ?? []);
+    pulumi.runtime.setAllConfig(
+      { ...(o.configFor ? o.configFor(state.outputs()) : {}), ...o.config },
+      o.secretKeys ?? [],
+    );
     const newResource = async (a: MockResourceArgs): Promise<MockResourceResult> => {
       const reg = als.getStore() ?? { urn: `${a.type}::${a.name}`, deleteBeforeReplace: false, deps: [] };
       d.registered.add(reg.urn);
       const inputs = (a.inputs ?? {}) as Record<string, unknown>;
       try {
         if (a.type === COMMAND) return { id: `${a.name}-id`, state: await d.command(reg, inputs) };
-        if (a.type === PASSWORD || a.type === RANDOM_STRING) return { id: `${a.name}-id`, state: d.random(reg, a.type, inputs) };
-        if (a.type === STACK_REFERENCE) return { id: `${a.name}-id`, state: { ...inputs, outputs: state.outputs(), secretOutputNames: [] } };
+        if (a.type === PASSWORD || a.type === RANDOM_STRING)
+          return { id: `${a.name}-id`, state: d.random(reg, a.type, inputs) };
+        if (a.type === STACK_REFERENCE)
+          return {
+            id: `${a.name}-id`,
+            state: { ...inputs, outputs: state.outputs(), secretOutputNames: [] },
+          };
         return { id: `${a.name}-id`, state: inputs };
       } catch (e) {
         // Like the engine, stop at the first failure, but without failing the registration:
@@ -260,13 +314,23 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
         return { id: `${a.name}-id`, state: { ...inputs, stdout: "", stderr: "" } };
       }
     };
-    ready = pulumi.runtime.setMocks({ newResource, call: (a) => a.inputs }, o.project ?? "incus-tenant", o.stack, false, "organization");
+    ready = pulumi.runtime.setMocks(
+      { newResource, call: (a) => a.inputs },
+      o.project ?? "incus-tenant",
+      o.stack,
+      false,
+      "organization",
+    );
     const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): unknown };
     const monitor = settings.getMonitor() as MockMonitorLike;
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, callback) =>
       als.run(
-        { urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()), deleteBeforeReplace: req.getDeletebeforereplace(), deps: req.getDependenciesList() },
+        {
+          urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
+          deleteBeforeReplace: req.getDeletebeforereplace(),
+          deps: req.getDependenciesList(),
+        },
         () => register(req, callback),
       );
   });
@@ -292,7 +356,11 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
   await p.runtime.disconnect().catch((e: unknown) => d.fail(e));
   // Each isolated copy of the runtime adds a promise-leak reporter on exit: drop this run's.
   for (const l of process.listeners("exit")) if (!exitListeners.has(l)) process.removeListener("exit", l);
-  if (!d.error) await d.deleteAll(state.urns().filter((u) => !d.registered.has(u)), "removed from program");
+  if (!d.error)
+    await d.deleteAll(
+      state.urns().filter((u) => !d.registered.has(u)),
+      "removed from program",
+    );
   if (!d.error) state.setOutputs(JSON.parse(JSON.stringify(outputs)) as Record<string, unknown>);
   return { ran: d.ran, outputs, ...(d.error ? { error: d.error } : {}) };
 }

@@ -36,7 +36,10 @@ export interface Executor {
  * that ran and exited non-zero). `exitCode` is what the transport exited with.
  */
 export class ExecutorError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
     this.name = "ExecutorError";
   }
@@ -77,7 +80,11 @@ export class SshExecutor implements Executor {
     const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "itn-ssh-"));
     try {
       const key = path.join(dir, "id");
-      await fs.promises.writeFile(key, conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`, { mode: 0o600 });
+      await fs.promises.writeFile(
+        key,
+        conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`,
+        { mode: 0o600 },
+      );
       const opts = [
         "BatchMode=yes",
         "ConnectTimeout=10",
@@ -95,10 +102,24 @@ export class SshExecutor implements Executor {
       } else {
         opts.push("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null");
       }
-      const args = ["-F", "/dev/null", "-i", key, ...opts.flatMap((o) => ["-o", o]), "-p", String(conn.port), "--", `${conn.user}@${conn.host}`, command];
+      const args = [
+        "-F",
+        "/dev/null",
+        "-i",
+        key,
+        ...opts.flatMap((o) => ["-o", o]),
+        "-p",
+        String(conn.port),
+        "--",
+        `${conn.user}@${conn.host}`,
+        command,
+      ];
       const r = await spawnCollect("ssh", args, stdin);
       if (r.exitCode === 255) {
-        throw new ExecutorError(`ssh to ${conn.user}@${conn.host}:${conn.port} failed: ${r.stderr.trim()}`, 255);
+        throw new ExecutorError(
+          `ssh to ${conn.user}@${conn.host}:${conn.port} failed: ${r.stderr.trim()}`,
+          255,
+        );
       }
       return r;
     } finally {

@@ -55,12 +55,25 @@ export function normalize(inputs: unknown): Record<string, Json> {
 /** Structural equality of JSON values (object key order ignored, nothing else). */
 export function deepEqual(a: Json | undefined, b: Json | undefined): boolean {
   if (a === b) return true;
-  if (a === null || b === null || a === undefined || b === undefined || typeof a !== "object" || typeof b !== "object") return false;
+  if (
+    a === null ||
+    b === null ||
+    a === undefined ||
+    b === undefined ||
+    typeof a !== "object" ||
+    typeof b !== "object"
+  )
+    return false;
   if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+    return (
+      Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]))
+    );
   }
   const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
+  return (
+    ka.length === Object.keys(b).length &&
+    ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]))
+  );
 }
 
 /** The state file: load once, mutate, `save()` after every change that must survive a crash. */
@@ -71,7 +84,12 @@ export class StateFile {
   private stackOutputs: Record<string, unknown>;
 
   constructor(readonly file: string) {
-    const saved = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { resources: Record<string, StateEntry>; outputs?: Record<string, unknown> }) : undefined;
+    const saved = fs.existsSync(file)
+      ? (JSON.parse(fs.readFileSync(file, "utf8")) as {
+          resources: Record<string, StateEntry>;
+          outputs?: Record<string, unknown>;
+        })
+      : undefined;
     this.entries = saved?.resources ?? {};
     this.stackOutputs = saved?.outputs ?? {};
     this.seq = Math.max(0, ...Object.values(this.entries).map((e) => e.order));
@@ -120,7 +138,9 @@ export class StateFile {
    * deleted once nothing else in the set still depends on it.
    */
   deletionOrder(urns: string[]): string[] {
-    const left = urns.filter((u) => this.entries[u] !== undefined).sort((a, b) => this.entries[b].order - this.entries[a].order);
+    const left = urns
+      .filter((u) => this.entries[u] !== undefined)
+      .sort((a, b) => this.entries[b].order - this.entries[a].order);
     const out: string[] = [];
     while (left.length > 0) {
       const i = left.findIndex((u) => !left.some((o) => o !== u && (this.entries[o].deps ?? []).includes(u)));
@@ -133,7 +153,11 @@ export class StateFile {
   save(): void {
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify({ version: 1, resources: this.entries, outputs: this.stackOutputs }, null, 2)}\n`, { mode: 0o600 });
+    fs.writeFileSync(
+      tmp,
+      `${JSON.stringify({ version: 1, resources: this.entries, outputs: this.stackOutputs }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
     fs.renameSync(tmp, this.file);
   }
 }
@@ -146,11 +170,17 @@ export function randomValue(inputs: Record<string, Json>): string {
   if (on("lower")) classes.push(["abcdefghijklmnopqrstuvwxyz", num("minLower")]);
   if (on("upper")) classes.push(["ABCDEFGHIJKLMNOPQRSTUVWXYZ", num("minUpper")]);
   if (on("numeric") && on("number")) classes.push(["0123456789", num("minNumeric")]);
-  if (on("special")) classes.push([typeof inputs.overrideSpecial === "string" ? inputs.overrideSpecial : "!@#$%&*()-_=+[]{}<>:?", num("minSpecial")]);
+  if (on("special"))
+    classes.push([
+      typeof inputs.overrideSpecial === "string" ? inputs.overrideSpecial : "!@#$%&*()-_=+[]{}<>:?",
+      num("minSpecial"),
+    ]);
   const all = classes.map(([c]) => c).join("");
   const length = num("length");
   if (all === "" || length <= 0) throw new Error("random: no characters allowed or length < 1");
-  const chars = classes.flatMap(([c, min]) => Array.from({ length: min }, () => c[crypto.randomInt(c.length)]));
+  const chars = classes.flatMap(([c, min]) =>
+    Array.from({ length: min }, () => c[crypto.randomInt(c.length)]),
+  );
   while (chars.length < length) chars.push(all[crypto.randomInt(all.length)]);
   for (let i = chars.length - 1; i > 0; i--) {
     const j = crypto.randomInt(i + 1);

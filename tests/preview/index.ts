@@ -9,16 +9,32 @@ export interface PreviewResult {
   commands: string[];
 }
 
-export function preview(input: { stack: string; config: Record<string, string>; secretKeys?: string[]; previousOutputs?: Record<string, unknown> }): PreviewResult {
+export function preview(input: {
+  stack: string;
+  config: Record<string, string>;
+  secretKeys?: string[];
+  previousOutputs?: Record<string, unknown>;
+}): PreviewResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "itn-preview-"));
   const file = path.join(dir, "input.json");
   fs.writeFileSync(file, JSON.stringify({ secretKeys: [], previousOutputs: {}, ...input }), { mode: 0o600 });
   const root = path.resolve(__dirname, "../..");
-  const r = spawnSync(process.execPath, [path.join(root, "node_modules/ts-node/dist/bin.js"), "--transpile-only", "-P", path.join(root, "tsconfig.json"), path.join(__dirname, "runner.ts"), file], {
-    encoding: "utf8",
-    cwd: root,
-    timeout: 120000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(root, "node_modules/ts-node/dist/bin.js"),
+      "--transpile-only",
+      "-P",
+      path.join(root, "tsconfig.json"),
+      path.join(__dirname, "runner.ts"),
+      file,
+    ],
+    {
+      encoding: "utf8",
+      cwd: root,
+      timeout: 120000,
+    },
+  );
   fs.rmSync(dir, { recursive: true, force: true });
   const line = r.stdout.trim().split("\n").pop() ?? "";
   try {

@@ -27,7 +27,9 @@ const report = (error: string | null): void => {
   process.stdout.write(`${JSON.stringify({ error, commands: [...commands].sort() })}\n`);
   process.exit(0);
 };
-process.on("unhandledRejection", (reason) => report(reason instanceof Error ? reason.message : String(reason)));
+process.on("unhandledRejection", (reason) =>
+  report(reason instanceof Error ? reason.message : String(reason)),
+);
 process.on("uncaughtException", (e) => report(e.message));
 
 async function main(): Promise<void> {

@@ -12,14 +12,38 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { formatPath } from "../../spec";
-import { CaddySpec, checkVhosts, deriveVhosts, proxySectionSchema, VhostSpec, vhostsSectionSchema } from "../../spec/vhosts";
-import { renderCaddyMainScripts, renderMainCaddyfile, renderVhost, renderVhostScripts } from "../../render/caddy";
+import {
+  CaddySpec,
+  checkVhosts,
+  deriveVhosts,
+  proxySectionSchema,
+  VhostSpec,
+  vhostsSectionSchema,
+} from "../../spec/vhosts";
+import {
+  renderCaddyMainScripts,
+  renderMainCaddyfile,
+  renderVhost,
+  renderVhostScripts,
+} from "../../render/caddy";
 import { BACKUPS_KEPT, remoteBash } from "../../render/shell";
 import { createCaddy } from "../../components/caddy";
 
 const CADDY = "/usr/bin/caddy";
-const containers = new Map<string, number[]>([["proxy", [80, 443]], ["system", [5858, 5859]], ["alm", [4747]], ["directory", [9000]], ["webmail", [80]]]);
-const ips = new Map([["proxy", "10.0.2.10"], ["system", "10.0.2.11"], ["alm", "10.0.2.18"], ["directory", "10.0.2.15"], ["webmail", "10.0.2.21"]]);
+const containers = new Map<string, number[]>([
+  ["proxy", [80, 443]],
+  ["system", [5858, 5859]],
+  ["alm", [4747]],
+  ["directory", [9000]],
+  ["webmail", [80]],
+]);
+const ips = new Map([
+  ["proxy", "10.0.2.10"],
+  ["system", "10.0.2.11"],
+  ["alm", "10.0.2.18"],
+  ["directory", "10.0.2.15"],
+  ["webmail", "10.0.2.21"],
+]);
 const domainOf = (label: string) => `${label}.example.com`;
 const rawVhosts = {
   webmail: { upstream: { container: "webmail", port: 80 } },
@@ -29,7 +53,12 @@ const rawVhosts = {
   legacy: { domain: "mail.example.org", upstream: { container: "webmail", port: 80 }, servedElsewhere: true },
 };
 const derive = (tls: unknown, vhosts: unknown = rawVhosts): CaddySpec =>
-  deriveVhosts({ proxy: proxySectionSchema.parse({ tls }), vhosts: vhostsSectionSchema.parse(vhosts), ips, domainOf })!;
+  deriveVhosts({
+    proxy: proxySectionSchema.parse({ tls }),
+    vhosts: vhostsSectionSchema.parse(vhosts),
+    ips,
+    domainOf,
+  })!;
 const prod = derive({ acmeEmail: "admin@example.com" });
 const testbed = derive({ internal: true });
 const made: string[] = [];
@@ -39,47 +68,147 @@ const tmp = (prefix: string) => {
   return dir;
 };
 afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
-const zodProblems = (r: { success: boolean; error?: { issues: { path: (string | number)[]; message: string }[] } }) =>
-  (r.error?.issues ?? []).map((i) => ({ path: formatPath(i.path), message: i.message }));
+const zodProblems = (r: {
+  success: boolean;
+  error?: { issues: { path: (string | number)[]; message: string }[] };
+}) => (r.error?.issues ?? []).map((i) => ({ path: formatPath(i.path), message: i.message }));
 
 describe("spec: proxy and vhosts sections", () => {
   test("defaults", () => {
-    expect(proxySectionSchema.parse({ tls: { internal: true } })).toEqual({ container: "proxy", tls: { internal: true }, sitesDir: "/etc/caddy/sites", mainFile: "/etc/caddy/Caddyfile", service: "caddy" });
-    expect(vhostsSectionSchema.parse({ chat: { upstream: { container: "system", port: 5858 } } })).toEqual({ chat: { upstream: { container: "system", port: 5858 }, servedElsewhere: false } });
+    expect(proxySectionSchema.parse({ tls: { internal: true } })).toEqual({
+      container: "proxy",
+      tls: { internal: true },
+      sitesDir: "/etc/caddy/sites",
+      mainFile: "/etc/caddy/Caddyfile",
+      service: "caddy",
+    });
+    expect(vhostsSectionSchema.parse({ chat: { upstream: { container: "system", port: 5858 } } })).toEqual({
+      chat: { upstream: { container: "system", port: 5858 }, servedElsewhere: false },
+    });
   });
   test.each([
     [{ tls: {} }, [{ path: "tls", message: "must set exactly one of acmeEmail or internal: true" }]],
-    [{ tls: { acmeEmail: "a@example.com", internal: true } }, [{ path: "tls", message: "must set exactly one of acmeEmail or internal: true" }]],
-    [{ tls: { acmeEmail: "nobody" } }, [{ path: "tls.acmeEmail", message: "must be an e-mail address like admin@example.com" }]],
+    [
+      { tls: { acmeEmail: "a@example.com", internal: true } },
+      [{ path: "tls", message: "must set exactly one of acmeEmail or internal: true" }],
+    ],
+    [
+      { tls: { acmeEmail: "nobody" } },
+      [{ path: "tls.acmeEmail", message: "must be an e-mail address like admin@example.com" }],
+    ],
     [{ tls: { internal: false } }, [{ path: "tls.internal", message: "must be true (or leave it out)" }]],
-    [{ tls: { internal: true }, sitesDir: "etc/caddy" }, [{ path: "sitesDir", message: MESSAGES.plainAbsPath }]],
-    [{ tls: { internal: true }, mainFile: "/etc/../Caddyfile" }, [{ path: "mainFile", message: MESSAGES.plainAbsPath }]],
-  ])("proxy %j is refused", (raw, expected) => expect(zodProblems(proxySectionSchema.safeParse(raw))).toEqual(expected));
+    [
+      { tls: { internal: true }, sitesDir: "etc/caddy" },
+      [{ path: "sitesDir", message: MESSAGES.plainAbsPath }],
+    ],
+    [
+      { tls: { internal: true }, mainFile: "/etc/../Caddyfile" },
+      [{ path: "mainFile", message: MESSAGES.plainAbsPath }],
+    ],
+  ])("proxy %j is refused", (raw, expected) =>
+    expect(zodProblems(proxySectionSchema.safeParse(raw))).toEqual(expected),
+  );
   test("vhost shape problems", () => {
-    expect(zodProblems(vhostsSectionSchema.safeParse({ chat: { upstream: { container: "system", port: 70000 }, tls: 1 } }))).toEqual([
+    expect(
+      zodProblems(
+        vhostsSectionSchema.safeParse({ chat: { upstream: { container: "system", port: 70000 }, tls: 1 } }),
+      ),
+    ).toEqual([
       { path: "chat.upstream.port", message: "must be a port from 1 to 65535" },
       { path: "chat", message: "Unrecognized key(s) in object: 'tls'" },
     ]);
   });
 
   const check = (proxy: unknown, vhosts: unknown) =>
-    checkVhosts({ proxy: proxy === undefined ? undefined : proxySectionSchema.parse(proxy), vhosts: vhostsSectionSchema.parse(vhosts), containers, domainOf });
-  test("a valid config has no problems", () => expect(check({ tls: { internal: true } }, rawVhosts)).toEqual([]));
+    checkVhosts({
+      proxy: proxy === undefined ? undefined : proxySectionSchema.parse(proxy),
+      vhosts: vhostsSectionSchema.parse(vhosts),
+      containers,
+      domainOf,
+    });
+  test("a valid config has no problems", () =>
+    expect(check({ tls: { internal: true } }, rawVhosts)).toEqual([]));
   test.each([
-    ["unknown proxy container", { container: "prxy", tls: { internal: true } }, {}, [{ path: "proxy.container", message: 'no container named "prxy"' }]],
-    ["vhosts without proxy", undefined, { chat: rawVhosts.chat }, [{ path: "proxy", message: "is required when vhosts are declared" }]],
-    ["unknown upstream", { tls: { internal: true } }, { chat: { upstream: { container: "sytem", port: 5858 } } }, [{ path: "vhosts.chat.upstream.container", message: 'no container named "sytem"' }]],
-    ["port not exposed", { tls: { internal: true } }, { chat: { upstream: { container: "system", port: 8080 } } }, [{ path: "vhosts.chat.upstream.port", message: 'container "system" does not expose port 8080' }]],
-    ["bad domain", { tls: { internal: true } }, { chat: { domain: "Chat..example.com", upstream: { container: "system", port: 5858 } } }, [{ path: "vhosts.chat.domain", message: '"Chat..example.com" is not a valid DNS name (lower-case labels separated by dots, like chat.example.com)' }]],
-    ["duplicate domain", { tls: { internal: true } }, { chat: rawVhosts.chat, app: { domain: "chat.example.com", upstream: { container: "system", port: 5859 } } }, [{ path: "vhosts.app.domain", message: 'chat.example.com is already served by vhost "chat"' }]],
-    ["bad label", { tls: { internal: true } }, { Chat_1: rawVhosts.chat }, [{ path: "vhosts.Chat_1", message: "vhost name must be a DNS label (1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen)" }]],
+    [
+      "unknown proxy container",
+      { container: "prxy", tls: { internal: true } },
+      {},
+      [{ path: "proxy.container", message: 'no container named "prxy"' }],
+    ],
+    [
+      "vhosts without proxy",
+      undefined,
+      { chat: rawVhosts.chat },
+      [{ path: "proxy", message: "is required when vhosts are declared" }],
+    ],
+    [
+      "unknown upstream",
+      { tls: { internal: true } },
+      { chat: { upstream: { container: "sytem", port: 5858 } } },
+      [{ path: "vhosts.chat.upstream.container", message: 'no container named "sytem"' }],
+    ],
+    [
+      "port not exposed",
+      { tls: { internal: true } },
+      { chat: { upstream: { container: "system", port: 8080 } } },
+      [{ path: "vhosts.chat.upstream.port", message: 'container "system" does not expose port 8080' }],
+    ],
+    [
+      "bad domain",
+      { tls: { internal: true } },
+      { chat: { domain: "Chat..example.com", upstream: { container: "system", port: 5858 } } },
+      [
+        {
+          path: "vhosts.chat.domain",
+          message:
+            '"Chat..example.com" is not a valid DNS name (lower-case labels separated by dots, like chat.example.com)',
+        },
+      ],
+    ],
+    [
+      "duplicate domain",
+      { tls: { internal: true } },
+      {
+        chat: rawVhosts.chat,
+        app: { domain: "chat.example.com", upstream: { container: "system", port: 5859 } },
+      },
+      [{ path: "vhosts.app.domain", message: 'chat.example.com is already served by vhost "chat"' }],
+    ],
+    [
+      "bad label",
+      { tls: { internal: true } },
+      { Chat_1: rawVhosts.chat },
+      [
+        {
+          path: "vhosts.Chat_1",
+          message:
+            "vhost name must be a DNS label (1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen)",
+        },
+      ],
+    ],
   ])("%s", (_what, proxy, vhosts, expected) => expect(check(proxy, vhosts)).toEqual(expected));
 
   test("derived spec: proxy IP, TLS, sorted vhosts with upstream IPs and files", () => {
-    expect(prod.proxy).toEqual({ container: "proxy", ip: "10.0.2.10", tls: { kind: "acme", email: "admin@example.com" }, sitesDir: "/etc/caddy/sites", mainFile: "/etc/caddy/Caddyfile", dataRoot: "/opt/gbo/data/caddy", service: "caddy" });
+    expect(prod.proxy).toEqual({
+      container: "proxy",
+      ip: "10.0.2.10",
+      tls: { kind: "acme", email: "admin@example.com" },
+      sitesDir: "/etc/caddy/sites",
+      mainFile: "/etc/caddy/Caddyfile",
+      dataRoot: "/opt/gbo/data/caddy",
+      service: "caddy",
+    });
     expect(testbed.proxy.tls).toEqual({ kind: "internal" });
     expect(prod.vhosts.map((v) => v.key)).toEqual(["alm", "chat", "legacy", "login", "webmail"]);
-    expect(prod.vhosts[1]).toEqual({ key: "chat", domain: "chat.example.com", upstreamContainer: "system", upstreamIp: "10.0.2.11", upstreamPort: 5858, servedElsewhere: false, file: "/etc/caddy/sites/chat.caddy" });
+    expect(prod.vhosts[1]).toEqual({
+      key: "chat",
+      domain: "chat.example.com",
+      upstreamContainer: "system",
+      upstreamIp: "10.0.2.11",
+      upstreamPort: 5858,
+      servedElsewhere: false,
+      file: "/etc/caddy/sites/chat.caddy",
+    });
     expect(prod.vhosts[2]).toMatchObject({ domain: "mail.example.org", servedElsewhere: true });
     expect(deriveVhosts({ proxy: undefined, vhosts: undefined, ips, domainOf })).toBeUndefined();
   });
@@ -87,7 +216,8 @@ describe("spec: proxy and vhosts sections", () => {
 
 describe("rendered Caddyfiles (exact text)", () => {
   test("main file, prod (ACME e-mail)", () => {
-    expect(renderMainCaddyfile(prod)).toBe(`# managed by incus-tenant: caddy main file of container proxy (sites in /etc/caddy/sites)
+    expect(renderMainCaddyfile(prod))
+      .toBe(`# managed by incus-tenant: caddy main file of container proxy (sites in /etc/caddy/sites)
 {
 \tstorage file_system {
 \t\troot /opt/gbo/data/caddy
@@ -102,10 +232,15 @@ import /etc/caddy/sites/*.caddy
 `);
   });
   test("main file, test bed: tls internal", () => {
-    expect(renderMainCaddyfile(testbed).split("\n").slice(7, 10)).toEqual(["(tls_config) {", "\ttls internal", "}"]);
+    expect(renderMainCaddyfile(testbed).split("\n").slice(7, 10)).toEqual([
+      "(tls_config) {",
+      "\ttls internal",
+      "}",
+    ]);
   });
   test("vhost from the runbook template", () => {
-    expect(renderVhost(prod.vhosts[1])).toBe(`# managed by incus-tenant: caddy vhost chat (chat.example.com -> system 10.0.2.11:5858)
+    expect(renderVhost(prod.vhosts[1]))
+      .toBe(`# managed by incus-tenant: caddy vhost chat (chat.example.com -> system 10.0.2.11:5858)
 chat.example.com {
 \timport tls_config
 \treverse_proxy 10.0.2.11:5858 {
@@ -136,7 +271,10 @@ function assemble(caddy: CaddySpec, extra: Record<string, string> = {}): string 
 }
 const caddy = (...args: string[]) => spawnSync(CADDY, args, { encoding: "utf8" });
 
-describe.each([["prod", prod], ["test bed", testbed]] as const)("real caddy on the %s files", (_name, spec) => {
+describe.each([
+  ["prod", prod],
+  ["test bed", testbed],
+] as const)("real caddy on the %s files", (_name, spec) => {
   test("caddy validate accepts main + every vhost", () => {
     const r = caddy("validate", "--config", `${assemble(spec)}/Caddyfile`, "--adapter", "caddyfile");
     expect(r.stdout).toContain("Valid configuration");
@@ -151,22 +289,43 @@ describe.each([["prod", prod], ["test bed", testbed]] as const)("real caddy on t
     expect(json.storage).toEqual({ module: "file_system", root: `${dir}/data` });
     const routes = json.apps.http.servers.srv0.routes as { match: { host: string[] }[] }[];
     expect(routes.map((x) => x.match[0].host[0]).sort()).toEqual(spec.vhosts.map((v) => v.domain).sort());
-    for (const v of spec.vhosts) expect(JSON.stringify(routes.find((x) => x.match[0].host[0] === v.domain))).toContain(`"dial":"${v.upstreamIp}:${v.upstreamPort}"`);
+    for (const v of spec.vhosts)
+      expect(JSON.stringify(routes.find((x) => x.match[0].host[0] === v.domain))).toContain(
+        `"dial":"${v.upstreamIp}:${v.upstreamPort}"`,
+      );
     const issuers = JSON.stringify(json.apps.tls.automation.policies);
-    expect(issuers).toContain(spec.proxy.tls.kind === "acme" ? '"email":"admin@example.com"' : '"module":"internal"');
+    expect(issuers).toContain(
+      spec.proxy.tls.kind === "acme" ? '"email":"admin@example.com"' : '"module":"internal"',
+    );
   });
   test("every file is exactly what caddy fmt prints", () => {
     const dir = assemble(spec);
-    for (const f of ["Caddyfile", ...spec.vhosts.map((v) => `sites/${v.key}.caddy`)]) expect(caddy("fmt", `${dir}/${f}`).stdout).toBe(fs.readFileSync(`${dir}/${f}`, "utf8"));
+    for (const f of ["Caddyfile", ...spec.vhosts.map((v) => `sites/${v.key}.caddy`)])
+      expect(caddy("fmt", `${dir}/${f}`).stdout).toBe(fs.readFileSync(`${dir}/${f}`, "utf8"));
   });
 });
 
 test("a broken vhost, or a second site for the same domain, fails caddy validate", () => {
-  const broken = renderVhost(prod.vhosts[1]).replace("reverse_proxy 10.0.2.11:5858 {", "reverse_proxy 10.0.2.11:5858 {\n\t\tbogus_option on");
-  const r1 = caddy("validate", "--config", `${assemble(prod, { "zz.caddy": broken.replace("chat.", "zz.") })}/Caddyfile`, "--adapter", "caddyfile");
+  const broken = renderVhost(prod.vhosts[1]).replace(
+    "reverse_proxy 10.0.2.11:5858 {",
+    "reverse_proxy 10.0.2.11:5858 {\n\t\tbogus_option on",
+  );
+  const r1 = caddy(
+    "validate",
+    "--config",
+    `${assemble(prod, { "zz.caddy": broken.replace("chat.", "zz.") })}/Caddyfile`,
+    "--adapter",
+    "caddyfile",
+  );
   expect(r1.status).not.toBe(0);
   expect(r1.stderr).toContain("bogus_option");
-  const r2 = caddy("validate", "--config", `${assemble(prod, { "dup.caddy": renderVhost(prod.vhosts[1]) })}/Caddyfile`, "--adapter", "caddyfile");
+  const r2 = caddy(
+    "validate",
+    "--config",
+    `${assemble(prod, { "dup.caddy": renderVhost(prod.vhosts[1]) })}/Caddyfile`,
+    "--adapter",
+    "caddyfile",
+  );
   expect(r2.status).not.toBe(0);
   expect(r2.stderr).toContain("ambiguous site definition: chat.example.com");
 });
@@ -193,21 +352,48 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
   let fake: string;
   let spec: CaddySpec;
   const sites = () => fs.readdirSync(spec.proxy.sitesDir).sort();
-  const calls = () => (fs.existsSync(`${fake}/calls`) ? fs.readFileSync(`${fake}/calls`, "utf8").trim().split("\n") : []).filter((l) => !l.startsWith("incus") && !l.startsWith("systemctl show"));
+  const calls = () =>
+    (fs.existsSync(`${fake}/calls`)
+      ? fs.readFileSync(`${fake}/calls`, "utf8").trim().split("\n")
+      : []
+    ).filter((l) => !l.startsWith("incus") && !l.startsWith("systemctl show"));
   const run = (text: string) => {
     fs.rmSync(`${fake}/calls`, { force: true });
-    const r = spawnSync("bash", ["-c", remoteBash(text, false)], { encoding: "utf8", env: { ...process.env, PATH: `${fake}/bin:${process.env.PATH}`, ITN_FAKE: fake } });
+    const r = spawnSync("bash", ["-c", remoteBash(text, false)], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${fake}/bin:${process.env.PATH}`, ITN_FAKE: fake },
+    });
     return { status: r.status, stderr: r.stderr };
   };
-  const vhost = (key: string, port = 5858): VhostSpec => ({ key, domain: `${key}.example.com`, upstreamContainer: "system", upstreamIp: "10.0.2.11", upstreamPort: port, servedElsewhere: false, file: `${spec.proxy.sitesDir}/${key}.caddy` });
+  const vhost = (key: string, port = 5858): VhostSpec => ({
+    key,
+    domain: `${key}.example.com`,
+    upstreamContainer: "system",
+    upstreamIp: "10.0.2.11",
+    upstreamPort: port,
+    servedElsewhere: false,
+    file: `${spec.proxy.sitesDir}/${key}.caddy`,
+  });
   const apply = (v: VhostSpec) => run(renderVhostScripts(spec, v).create);
 
   beforeAll(() => {
     fake = tmp("fake");
     fs.mkdirSync(`${fake}/bin`);
-    for (const [name, body] of Object.entries(STANDINS)) fs.writeFileSync(`${fake}/bin/${name}`, `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+    for (const [name, body] of Object.entries(STANDINS))
+      fs.writeFileSync(`${fake}/bin/${name}`, `#!/bin/bash\n${body}\n`, { mode: 0o755 });
     const root = `${fake}/root`;
-    spec = { proxy: { container: "proxy", ip: "10.0.2.10", tls: { kind: "internal" }, sitesDir: `${root}/etc/caddy/sites`, mainFile: `${root}/etc/caddy/Caddyfile`, dataRoot: `${fake}/data`, service: "caddy" }, vhosts: [] };
+    spec = {
+      proxy: {
+        container: "proxy",
+        ip: "10.0.2.10",
+        tls: { kind: "internal" },
+        sitesDir: `${root}/etc/caddy/sites`,
+        mainFile: `${root}/etc/caddy/Caddyfile`,
+        dataRoot: `${fake}/data`,
+        service: "caddy",
+      },
+      vhosts: [],
+    };
   });
 
   test("main file: first apply writes it (no backup), validates, starts caddy; re-apply does nothing", () => {
@@ -243,21 +429,26 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     const r = apply(dup);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("ambiguous site definition: chat.example.com");
-    expect(r.stderr).toContain(`caddy validate failed for ${dup.file}: the previous config is back in place and still serving`);
+    expect(r.stderr).toContain(
+      `caddy validate failed for ${dup.file}: the previous config is back in place and still serving`,
+    );
     expect(fs.existsSync(dup.file)).toBe(false);
     expect(calls()).toEqual(["caddy validate"]);
   });
 
-  test.each(["validate", "reload"])("%s failure on a changed vhost restores the backup byte for byte", (step) => {
-    const before = fs.readFileSync(vhost("login").file, "utf8");
-    fs.writeFileSync(`${fake}/fail-${step}`, "");
-    const r = apply(vhost("login", 5859));
-    fs.rmSync(`${fake}/fail-${step}`);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`Error: stand-in caddy: ${step} refused`);
-    expect(r.stderr).toContain(`caddy ${step} failed for ${vhost("login").file}`);
-    expect(fs.readFileSync(vhost("login").file, "utf8")).toBe(before);
-  });
+  test.each(["validate", "reload"])(
+    "%s failure on a changed vhost restores the backup byte for byte",
+    (step) => {
+      const before = fs.readFileSync(vhost("login").file, "utf8");
+      fs.writeFileSync(`${fake}/fail-${step}`, "");
+      const r = apply(vhost("login", 5859));
+      fs.rmSync(`${fake}/fail-${step}`);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`Error: stand-in caddy: ${step} refused`);
+      expect(r.stderr).toContain(`caddy ${step} failed for ${vhost("login").file}`);
+      expect(fs.readFileSync(vhost("login").file, "utf8")).toBe(before);
+    },
+  );
 
   test(`a successful change keeps the newest ${BACKUPS_KEPT} backups of its file; a failed one removes none`, () => {
     const backups = () => sites().filter((f) => f.startsWith("login.caddy.bak-"));
@@ -281,7 +472,12 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
   test("main file: a failed validate puts the old main file back", () => {
     const before = fs.readFileSync(spec.proxy.mainFile, "utf8");
     fs.writeFileSync(`${fake}/fail-validate`, "");
-    const r = run(renderCaddyMainScripts({ ...spec, proxy: { ...spec.proxy, tls: { kind: "acme", email: "ops@example.com" } } }).create);
+    const r = run(
+      renderCaddyMainScripts({
+        ...spec,
+        proxy: { ...spec.proxy, tls: { kind: "acme", email: "ops@example.com" } },
+      }).create,
+    );
     fs.rmSync(`${fake}/fail-validate`);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("Error: stand-in caddy: validate refused");
@@ -321,7 +517,9 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     const del = renderVhostScripts(spec, vhost("chat")).delete!;
     expect(run(del).status).toBe(0);
     expect(calls()).toEqual(["caddy validate", "systemctl is-active --quiet caddy", "caddy reload"]);
-    expect(sites().filter((f) => !f.startsWith("chat.caddy.bak-"))).toEqual(others.filter((f) => !f.startsWith("chat.caddy.bak-")));
+    expect(sites().filter((f) => !f.startsWith("chat.caddy.bak-"))).toEqual(
+      others.filter((f) => !f.startsWith("chat.caddy.bak-")),
+    );
     expect(sites()).toContain("login.caddy");
     const again = run(del);
     expect(again.status).toBe(0);
@@ -339,7 +537,12 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     const main = run(renderCaddyMainScripts(spec).create);
     expect(calls()).toEqual([`chown caddy: ${spec.proxy.dataRoot}`]);
     const site = apply(vhost("user"));
-    expect(calls()).toEqual(["runuser -u caddy", "caddy validate", "systemctl is-active --quiet caddy", "caddy reload"]);
+    expect(calls()).toEqual([
+      "runuser -u caddy",
+      "caddy validate",
+      "systemctl is-active --quiet caddy",
+      "caddy reload",
+    ]);
     fs.rmSync(`${fake}/user`);
     expect([main.status, site.status]).toEqual([0, 0]);
   });
@@ -349,7 +552,9 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     const r = run(renderVhostScripts(spec, vhost("user")).delete!);
     fs.rmSync(`${fake}/stopped`);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`container proxy is not running (incus exec failed): cannot remove ${vhost("user").file}`);
+    expect(r.stderr).toContain(
+      `container proxy is not running (incus exec failed): cannot remove ${vhost("user").file}`,
+    );
     expect(fs.existsSync(vhost("user").file)).toBe(true);
   });
 
@@ -364,7 +569,17 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
 
 describe("components under setMocks", () => {
   const resources: MockResourceArgs[] = [];
-  beforeAll(() => pulumi.runtime.setMocks({ newResource: (a) => (resources.push(a), { id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "incus-tenant", "prod", false));
+  beforeAll(() =>
+    pulumi.runtime.setMocks(
+      {
+        newResource: (a) => (resources.push(a), { id: `${a.name}-id`, state: a.inputs }),
+        call: (a) => a.inputs,
+      },
+      "incus-tenant",
+      "prod",
+      false,
+    ),
+  );
 
   test("CaddyProxy + one CaddyVhost per site, children named and parented, scripts as rendered", async () => {
     class Parent extends pulumi.ComponentResource {
@@ -374,14 +589,30 @@ describe("components under setMocks", () => {
     }
     const parent = new Parent();
     const conn = { host: "203.0.113.10", user: "admin", privateKey: "k" };
-    const made = createCaddy({ caddy: prod, connection: conn, sudo: true, parent, name: "acme", dependsOn: [] });
+    const made = createCaddy({
+      caddy: prod,
+      connection: conn,
+      sudo: true,
+      parent,
+      name: "acme",
+      dependsOn: [],
+    });
     const urn = (r: pulumi.Resource) => new Promise<string>((res) => r.urn.apply(res));
-    expect(await urn(made.proxy.main)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:caddy:CaddyProxy$command:remote:Command::acme-caddy-main");
-    expect(await urn(made.proxy)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:caddy:CaddyProxy::acme-caddy");
-    expect(await Promise.all(made.vhosts.map((v) => urn(v.site)))).toEqual(
-      prod.vhosts.map((v) => `urn:pulumi:prod::incus-tenant::incus-tenant:caddy:CaddyVhost$command:remote:Command::acme-vhost-${v.key}-site`),
+    expect(await urn(made.proxy.main)).toBe(
+      "urn:pulumi:prod::incus-tenant::incus-tenant:caddy:CaddyProxy$command:remote:Command::acme-caddy-main",
     );
-    expect(await urn(made.vhosts[0])).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:caddy:CaddyVhost::acme-vhost-alm");
+    expect(await urn(made.proxy)).toBe(
+      "urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:caddy:CaddyProxy::acme-caddy",
+    );
+    expect(await Promise.all(made.vhosts.map((v) => urn(v.site)))).toEqual(
+      prod.vhosts.map(
+        (v) =>
+          `urn:pulumi:prod::incus-tenant::incus-tenant:caddy:CaddyVhost$command:remote:Command::acme-vhost-${v.key}-site`,
+      ),
+    );
+    expect(await urn(made.vhosts[0])).toBe(
+      "urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:caddy:CaddyVhost::acme-vhost-alm",
+    );
     const inputs = (name: string) => resources.find((r) => r.name === name)!.inputs;
     expect(inputs("acme-caddy-main").create).toBe(remoteBash(renderCaddyMainScripts(prod).create, true));
     expect(inputs("acme-caddy-main").delete).toBeUndefined();

@@ -24,14 +24,29 @@ function serviceChildren(spec: ReturnType<typeof parseTenant>): string[] {
   const { caddy, dns, vault } = spec.services;
   return [
     ...(caddy ? ["incus-tenant:caddy:CaddyProxy acme-caddy", "command:remote:Command acme-caddy-main"] : []),
-    ...(caddy?.vhosts ?? []).flatMap((v) => [`incus-tenant:caddy:CaddyVhost acme-vhost-${v.key}`, `command:remote:Command acme-vhost-${v.key}-site`]),
-    ...(dns ? ["incus-tenant:dns:Corefile acme-corefile", "command:remote:Command acme-corefile-corefile"] : []),
-    ...(dns?.zones ?? []).flatMap((z) => { const n = `acme-zone-${z.name.replace(/\./g, "-")}`; return [`incus-tenant:dns:DnsZone ${n}`, `command:remote:Command ${n}-zone`]; }),
-    ...(vault ? ["command:remote:Command acme-vault-preflight", ...(vault.envFile ? ["command:remote:Command acme-vault-env"] : [])] : []),
+    ...(caddy?.vhosts ?? []).flatMap((v) => [
+      `incus-tenant:caddy:CaddyVhost acme-vhost-${v.key}`,
+      `command:remote:Command acme-vhost-${v.key}-site`,
+    ]),
+    ...(dns
+      ? ["incus-tenant:dns:Corefile acme-corefile", "command:remote:Command acme-corefile-corefile"]
+      : []),
+    ...(dns?.zones ?? []).flatMap((z) => {
+      const n = `acme-zone-${z.name.replace(/\./g, "-")}`;
+      return [`incus-tenant:dns:DnsZone ${n}`, `command:remote:Command ${n}-zone`];
+    }),
+    ...(vault
+      ? [
+          "command:remote:Command acme-vault-preflight",
+          ...(vault.envFile ? ["command:remote:Command acme-vault-env"] : []),
+        ]
+      : []),
     ...(vault?.paths ?? []).flatMap((p) => [
       `incus-tenant:vault:VaultPath acme-vault-${p.key}`,
       `command:remote:Command acme-vault-${p.key}-put`,
-      ...p.keys.filter((k) => k.source.kind === "generate").map((k) => `random:index/randomPassword:RandomPassword acme-vault-${p.key}-${k.name}`),
+      ...p.keys
+        .filter((k) => k.source.kind === "generate")
+        .map((k) => `random:index/randomPassword:RandomPassword acme-vault-${p.key}-${k.name}`),
     ]),
   ];
 }
@@ -51,8 +66,15 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
       "incus-tenant:index:Tenant acme",
       "incus-tenant:host:Host acme-host",
       ...["guard", "forwarding", "chains", "persistence"].map((k) => `command:remote:Command acme-host-${k}`),
-      ...spec.containers.flatMap((c) => [`incus-tenant:incus:Container acme-${c.name}`, `command:remote:Command acme-${c.name}-instance`]),
-      ...spec.nat.flatMap((r) => [`incus-tenant:net:NatRule acme-nat-${r.key}`, `command:remote:Command acme-nat-${r.key}-dnat`, `command:remote:Command acme-nat-${r.key}-confirm`]),
+      ...spec.containers.flatMap((c) => [
+        `incus-tenant:incus:Container acme-${c.name}`,
+        `command:remote:Command acme-${c.name}-instance`,
+      ]),
+      ...spec.nat.flatMap((r) => [
+        `incus-tenant:net:NatRule acme-nat-${r.key}`,
+        `command:remote:Command acme-nat-${r.key}-dnat`,
+        `command:remote:Command acme-nat-${r.key}-confirm`,
+      ]),
       ...serviceChildren(spec),
       "incus-tenant:net:NetworkApproval acme-approval",
       `pulumi:pulumi:StackReference organization/incus-tenant/${stack}`,
@@ -85,7 +107,8 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
     for (const c of commands(run.resources)) {
       expect(c.inputs.connection["4dabf18193072939515e22adb298388d"]).toBeDefined();
       const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
-      for (const text of [inputs.create, inputs.delete, inputs.stdin]) expect(String(text)).not.toContain("SECRET-TEST-KEY");
+      for (const text of [inputs.create, inputs.delete, inputs.stdin])
+        expect(String(text)).not.toContain("SECRET-TEST-KEY");
     }
     expect(JSON.stringify(run.exports)).not.toContain("SECRET-TEST-KEY");
   });
@@ -114,19 +137,29 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
     for (const c of commands(run.resources)) {
       expect(String(unwrapSecrets(c.inputs.create))).not.toMatch(/device add [^\n]* proxy/);
     }
-    expect(byName(run.resources, "acme-proxy-instance").create).toContain("= proxy ]; then incus config device remove");
+    expect(byName(run.resources, "acme-proxy-instance").create).toContain(
+      "= proxy ]; then incus config device remove",
+    );
   });
 
   test("outputs: container→IP map and NAT lines, plain", () => {
-    expect(run.exports.containerIps).toEqual(Object.fromEntries(spec.containers.map((c) => [c.name, c.ipv4])));
-    expect(run.exports.natTable).toContain(`tcp/443 -> proxy ${spec.containers.find((c) => c.name === "proxy")!.ipv4}:443 (from any)`);
+    expect(run.exports.containerIps).toEqual(
+      Object.fromEntries(spec.containers.map((c) => [c.name, c.ipv4])),
+    );
+    expect(run.exports.natTable).toContain(
+      `tcp/443 -> proxy ${spec.containers.find((c) => c.name === "proxy")!.ipv4}:443 (from any)`,
+    );
     expect(run.exports.environment).toBe(stack);
   });
 
   test("no secret (config or generated) appears in any command text or plain output; Vault puts hide their output", () => {
-    const secrets = [...Object.values(TEST_SECRETS), ...run.resources.filter((r) => r.type.startsWith("random:")).map((r) => fakeGenerated(r.name))];
+    const secrets = [
+      ...Object.values(TEST_SECRETS),
+      ...run.resources.filter((r) => r.type.startsWith("random:")).map((r) => fakeGenerated(r.name)),
+    ];
     expect(secrets.length).toBeGreaterThan(10);
-    const plain = JSON.stringify(run.exports) + JSON.stringify(planDocument(stack, spec)) + planText(stack, spec);
+    const plain =
+      JSON.stringify(run.exports) + JSON.stringify(planDocument(stack, spec)) + planText(stack, spec);
     const puts = commands(run.resources).filter((c) => c.name.endsWith("-put"));
     expect(puts).toHaveLength(spec.services.vault!.paths.length);
     for (const c of commands(run.resources)) {
@@ -142,9 +175,17 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
       expect(c.inputs.stdin["4dabf18193072939515e22adb298388d"]).toBeDefined(); // a secret
     }
     // The values do travel: on stdin, to the put of their path.
-    const tables = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-tables-put")!.inputs) as Record<string, any>;
-    expect(JSON.parse(tables.stdin)).toEqual(expect.objectContaining({ password: fakeGenerated("acme-vault-gbo-tables-password"), port: "5432" }));
-    const llm = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-llm-put")!.inputs) as Record<string, any>;
+    const tables = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-tables-put")!.inputs) as Record<
+      string,
+      any
+    >;
+    expect(JSON.parse(tables.stdin)).toEqual(
+      expect.objectContaining({ password: fakeGenerated("acme-vault-gbo-tables-password"), port: "5432" }),
+    );
+    const llm = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-llm-put")!.inputs) as Record<
+      string,
+      any
+    >;
     expect(JSON.parse(llm.stdin).api_key).toBe(TEST_SECRETS.llmApiKey);
   });
 
@@ -158,7 +199,8 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
 
   test("nothing changes between two runs of the same config", async () => {
     const again = await runIndex(stackTenant(stack), stack, KEY);
-    const view = (rs: MockResourceArgs[]) => rs.map((r) => [r.type, r.name, JSON.stringify(unwrapSecrets(r.inputs))]).sort();
+    const view = (rs: MockResourceArgs[]) =>
+      rs.map((r) => [r.type, r.name, JSON.stringify(unwrapSecrets(r.inputs))]).sort();
     expect(view(again.resources)).toEqual(view(run.resources));
   });
 });
@@ -176,13 +218,25 @@ describe("bad config", () => {
 describe("parents and ordering", () => {
   test("commands are children of their component; containers wait for the host, NAT for its container", async () => {
     const pulumi = await import("@pulumi/pulumi");
-    await pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs }, "incus-tenant", "prod", false);
+    await pulumi.runtime.setMocks(
+      { newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs },
+      "incus-tenant",
+      "prod",
+      false,
+    );
     const { Tenant } = await import("../../components/tenant");
     const t = new Tenant("acme", { spec: parseTenant(baseTenant()), sshPrivateKey: KEY });
-    const urn = (r: { urn: import("@pulumi/pulumi").Output<string> }) => new Promise<string>((res) => r.urn.apply(res));
-    expect(await urn(t.containers.proxy.instance)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:incus:Container$command:remote:Command::acme-proxy-instance");
-    expect(await urn(t.natRules["tcp-443"].dnat)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:net:NatRule$command:remote:Command::acme-nat-tcp-443-dnat");
-    expect(await urn(t.host)).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:host:Host::acme-host");
+    const urn = (r: { urn: import("@pulumi/pulumi").Output<string> }) =>
+      new Promise<string>((res) => r.urn.apply(res));
+    expect(await urn(t.containers.proxy.instance)).toBe(
+      "urn:pulumi:prod::incus-tenant::incus-tenant:incus:Container$command:remote:Command::acme-proxy-instance",
+    );
+    expect(await urn(t.natRules["tcp-443"].dnat)).toBe(
+      "urn:pulumi:prod::incus-tenant::incus-tenant:net:NatRule$command:remote:Command::acme-nat-tcp-443-dnat",
+    );
+    expect(await urn(t.host)).toBe(
+      "urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:host:Host::acme-host",
+    );
     expect(t.host.ready).toHaveLength(4);
   });
 });

@@ -5,14 +5,21 @@ import { readStackTenant } from "../../spec/stackfile";
 export const ROOT = path.resolve(__dirname, "../..");
 
 /** The documentation host key pinned by Pulumi.prod.yaml and Pulumi.stage.yaml (a throwaway key; prod requires one). */
-export const DOC_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA0SfBPFxbYAph/RZIKnsbutUYssfeeRAp3KfaMXLxQO";
+export const DOC_HOST_KEY =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA0SfBPFxbYAph/RZIKnsbutUYssfeeRAp3KfaMXLxQO";
 
 export function baseTenant(): Record<string, any> {
   return {
     name: "acme",
     environment: "prod",
     domain: "example.com",
-    host: { address: "203.0.113.10", port: 22, user: "admin", hostKey: DOC_HOST_KEY, externalInterface: "eth0" },
+    host: {
+      address: "203.0.113.10",
+      port: 22,
+      user: "admin",
+      hostKey: DOC_HOST_KEY,
+      externalInterface: "eth0",
+    },
     network: { bridge: "incusbr0", subnet: "10.0.2.0/24" },
     containers: {
       proxy: { ipv4: "10.0.2.10", ports: [80, 443] },

@@ -11,7 +11,8 @@ import { LocalExecutor, RunResult, runProgram, SshExecutor } from "../harness";
 jest.setTimeout(120_000);
 
 const FIXTURES = path.join(__dirname, "..", "fixtures", "harness");
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-KEY-MATERIAL-xyzzy\n-----END OPENSSH PRIVATE KEY-----";
+const KEY =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-KEY-MATERIAL-xyzzy\n-----END OPENSSH PRIVATE KEY-----";
 const TOKEN = "tok-s3cret-plugh";
 const urn = (name: string) => `urn:pulumi:unit::incus-tenant::command:remote:Command::${name}`;
 
@@ -35,9 +36,16 @@ function bed(fixture = "chain.ts") {
   const file = path.join(dir, "out.txt");
   const stateFile = path.join(dir, "state.json");
   let seen = 0;
-  const run = async (knobs: Record<string, string> = {}, opts: { destroy?: boolean; ssh?: boolean } = {}): Promise<Run> => {
+  const run = async (
+    knobs: Record<string, string> = {},
+    opts: { destroy?: boolean; ssh?: boolean } = {},
+  ): Promise<Run> => {
     const log: string[] = [];
-    const config: Record<string, string> = { "incus-tenant:file": file, "incus-tenant:key": KEY, "incus-tenant:token": TOKEN };
+    const config: Record<string, string> = {
+      "incus-tenant:file": file,
+      "incus-tenant:key": KEY,
+      "incus-tenant:token": TOKEN,
+    };
     for (const [k, v] of Object.entries(knobs)) config[`incus-tenant:${k}`] = v;
     const r = await runProgram({
       programPath: path.join(FIXTURES, fixture),
@@ -49,7 +57,12 @@ function bed(fixture = "chain.ts") {
       ...(opts.ssh ? {} : { executor: new LocalExecutor() }),
       ...(opts.destroy ? { destroy: true } : {}),
     });
-    const all = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "") : [];
+    const all = fs.existsSync(file)
+      ? fs
+          .readFileSync(file, "utf8")
+          .split("\n")
+          .filter((l) => l !== "")
+      : [];
     const written = all.slice(seen);
     seen = all.length;
     const text = [...log, r.error?.message ?? "", r.error?.stack ?? ""].join("\n");
@@ -57,8 +70,10 @@ function bed(fixture = "chain.ts") {
     expect(text).not.toContain(TOKEN);
     return { r, written, log, ran: r.ran.map((c) => `${c.op} ${c.name} ${c.reason}`) };
   };
-  const state = (): Record<string, { type: string; inputs: Record<string, unknown>; order: number; deps: string[] }> =>
-    fs.existsSync(stateFile) ? JSON.parse(fs.readFileSync(stateFile, "utf8")).resources : {};
+  const state = (): Record<
+    string,
+    { type: string; inputs: Record<string, unknown>; order: number; deps: string[] }
+  > => (fs.existsSync(stateFile) ? JSON.parse(fs.readFileSync(stateFile, "utf8")).resources : {});
   return { dir, file, stateFile, run, state };
 }
 
@@ -75,7 +90,12 @@ describe("runProgram with remote.Command (LocalExecutor)", () => {
     expect(log[0]).toBe("create a started (new)");
     expect(log[1]).toMatch(/^create a ok \(exit 0, \d+ ms\)$/);
     expect(Object.keys(b.state()).sort()).toEqual(["a", "b", "c", "d"].map(urn));
-    expect(["a", "b", "c", "d"].map((n) => [b.state()[urn(n)].order, b.state()[urn(n)].deps])).toEqual([[1, []], [2, [urn("a")]], [3, [urn("b")]], [4, [urn("c")]]]);
+    expect(["a", "b", "c", "d"].map((n) => [b.state()[urn(n)].order, b.state()[urn(n)].deps])).toEqual([
+      [1, []],
+      [2, [urn("a")]],
+      [3, [urn("b")]],
+      [4, [urn("c")]],
+    ]);
     expect((fs.statSync(b.stateFile).mode & 0o777).toString(8)).toBe("600");
   });
 
@@ -141,7 +161,11 @@ describe("runProgram with remote.Command (LocalExecutor)", () => {
     const f = await b.run({ fail: "c" });
     expect(f.r.error?.message).toContain("create c failed: Process exited with status 3");
     expect(f.r.error?.message).toContain("boom-c");
-    expect(f.r.ran.map((c) => [c.name, c.exitCode])).toEqual([["a", 0], ["b", 0], ["c", 3]]);
+    expect(f.r.ran.map((c) => [c.name, c.exitCode])).toEqual([
+      ["a", 0],
+      ["b", 0],
+      ["c", 3],
+    ]);
     expect(f.log).toContainEqual(expect.stringMatching(/^create c failed \(exit 3, \d+ ms\)$/));
     expect(f.written).toEqual(["create a 1", `create b 1 stdin=${TOKEN}`]);
     expect(Object.keys(b.state()).sort()).toEqual([urn("a"), urn("b")]);
@@ -176,7 +200,12 @@ describe("runProgram with remote.Command (LocalExecutor)", () => {
     const d = await b.run({}, { destroy: true });
     expect(d.r.error).toBeUndefined();
     expect(d.ran).toEqual(["delete b destroy", "delete a destroy"]);
-    expect([...blocked.written, ...d.written]).toEqual(["delete d", "delete c t1", "delete b 1", "delete a 1"]);
+    expect([...blocked.written, ...d.written]).toEqual([
+      "delete d",
+      "delete c t1",
+      "delete b 1",
+      "delete a 1",
+    ]);
     expect(b.state()).toEqual({});
     expect((await b.run({}, { destroy: true })).ran).toEqual([]);
   });
@@ -200,32 +229,54 @@ describe("runProgram with remote.Command (LocalExecutor)", () => {
 
 describe("executors", () => {
   test("LocalExecutor: stdin, stdout, stderr, exit code", async () => {
-    const r = await new LocalExecutor().run({ host: "", port: 0, user: "", privateKey: "" }, "cat; echo err >&2; exit 7", "in\n");
+    const r = await new LocalExecutor().run(
+      { host: "", port: 0, user: "", privateKey: "" },
+      "cat; echo err >&2; exit 7",
+      "in\n",
+    );
     expect(r).toEqual({ exitCode: 7, stdout: "in\n", stderr: "err\n" });
-    expect((await new LocalExecutor().run({ host: "", port: 0, user: "", privateKey: "" }, "cat", undefined)).stdout).toBe("");
+    expect(
+      (await new LocalExecutor().run({ host: "", port: 0, user: "", privateKey: "" }, "cat", undefined))
+        .stdout,
+    ).toBe("");
   });
 
   const hasSsh = spawnSync("which", ["ssh"]).status === 0;
   if (!hasSsh) process.stdout.write("SshExecutor tests skipped: `which ssh` failed (no OpenSSH client)\n");
   const sshTest = hasSsh ? test : test.skip;
 
-  sshTest("SshExecutor: nothing listening gives `ssh to user@host:port failed: <stderr>`, temp files removed", async () => {
-    const ours = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("itn-ssh-")).length;
-    const before = ours();
-    const conn = { host: "127.0.0.1", port: 1, user: "nobody", privateKey: KEY };
-    await expect(new SshExecutor().run(conn, "true", "x")).rejects.toThrow(/^ssh to nobody@127\.0\.0\.1:1 failed: .*[Cc]onnection refused/);
-    await expect(new SshExecutor().run({ ...conn, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake" }, "true", undefined)).rejects.toThrow(
-      /^ssh to nobody@127\.0\.0\.1:1 failed: /,
-    );
-    expect(ours()).toBe(before);
-  });
+  sshTest(
+    "SshExecutor: nothing listening gives `ssh to user@host:port failed: <stderr>`, temp files removed",
+    async () => {
+      const ours = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("itn-ssh-")).length;
+      const before = ours();
+      const conn = { host: "127.0.0.1", port: 1, user: "nobody", privateKey: KEY };
+      await expect(new SshExecutor().run(conn, "true", "x")).rejects.toThrow(
+        /^ssh to nobody@127\.0\.0\.1:1 failed: .*[Cc]onnection refused/,
+      );
+      await expect(
+        new SshExecutor().run(
+          {
+            ...conn,
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake",
+          },
+          "true",
+          undefined,
+        ),
+      ).rejects.toThrow(/^ssh to nobody@127\.0\.0\.1:1 failed: /);
+      expect(ours()).toBe(before);
+    },
+  );
 
-  sshTest("runProgram's default SshExecutor: the failure names the command and ssh, never the key", async () => {
-    const b = bed();
-    const r = await b.run({ port: "1" }, { ssh: true });
-    expect(r.r.error?.message).toMatch(/^create a failed: ssh to tester@127\.0\.0\.1:1 failed: /);
-    expect(r.r.ran.map((c) => [c.name, c.exitCode])).toEqual([["a", 255]]);
-    expect(r.log[1]).toMatch(/^create a failed \(exit 255, \d+ ms\)$/);
-    expect(b.state()).toEqual({});
-  });
+  sshTest(
+    "runProgram's default SshExecutor: the failure names the command and ssh, never the key",
+    async () => {
+      const b = bed();
+      const r = await b.run({ port: "1" }, { ssh: true });
+      expect(r.r.error?.message).toMatch(/^create a failed: ssh to tester@127\.0\.0\.1:1 failed: /);
+      expect(r.r.ran.map((c) => [c.name, c.exitCode])).toEqual([["a", 255]]);
+      expect(r.log[1]).toMatch(/^create a failed \(exit 255, \d+ ms\)$/);
+      expect(b.state()).toEqual({});
+    },
+  );
 });

@@ -47,8 +47,16 @@ function loadCorpus(): Fixture[] {
     .map((f) => {
       const file = path.join(DIR, f);
       const first = fs.readFileSync(file, "utf8").split("\n", 1)[0];
-      const expect = first.startsWith(EXPECT_PREFIX) && first.length > EXPECT_PREFIX.length ? first.slice(EXPECT_PREFIX.length) : undefined;
-      return { name: f.replace(/\.yaml$/, ""), file, expect, kind: expect?.startsWith(YAML_PREFIX) ? "yaml" : "spec" };
+      const expect =
+        first.startsWith(EXPECT_PREFIX) && first.length > EXPECT_PREFIX.length
+          ? first.slice(EXPECT_PREFIX.length)
+          : undefined;
+      return {
+        name: f.replace(/\.yaml$/, ""),
+        file,
+        expect,
+        kind: expect?.startsWith(YAML_PREFIX) ? "yaml" : "spec",
+      };
     });
 }
 
@@ -72,8 +80,12 @@ function parseFile(file: string): unknown {
 function planInProcess(args: string[]): { code: number; stdout: string; stderr: string } {
   let stdout = "";
   let stderr = "";
-  const out = jest.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = jest.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  const out = jest
+    .spyOn(process.stdout, "write")
+    .mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = jest
+    .spyOn(process.stderr, "write")
+    .mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
   try {
     const code = planMain(args);
     return { code, stdout, stderr };
@@ -87,10 +99,15 @@ function planInProcess(args: string[]): { code: number; stdout: string; stderr: 
 function planProcess(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const tsNode = path.join(ROOT, "node_modules/.bin/ts-node");
   return new Promise((resolve) => {
-    execFile(tsNode, ["--transpile-only", "scripts/plan.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      tsNode,
+      ["--transpile-only", "scripts/plan.ts", ...args],
+      { cwd: ROOT, encoding: "utf8", timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -111,26 +128,85 @@ describe("the invalid corpus itself", () => {
   });
   test("covers every area of the rules (file name prefixes)", () => {
     const areas = [
-      "name-", "environment-", "domain-", "hostnames-", "container-name-", "containers-", "ipv4-", "subnet-", "gateway-", "bridge-",
-      "host-key-", "host-", "nat-unknown-container", "nat-port-not-exposed", "nat-protocol-", "nat-duplicate-", "nat-ssh-port-", "nat-sensitive-",
-      "nat-public-and-sources", "nat-source", "nat-to-port-", "ci-privileged", "ci-mounts-", "ci-shares-", "device-proxy", "device-", "disk-",
-      "unknown-", "vhost-unknown-container", "vhost-port-not-exposed", "vhost-dead-domain", "vhost-invalid-domain", "proxy-",
-      "zone-cname-at-apex", "zone-cname-beside-", "zone-a-value-", "zone-mx-without-priority", "zone-record-name-", "dns-",
-      "vault-path-dotdot", "vault-path-empty-segment", "vault-path-leading-slash", "vault-key-name-", "vault-literal-", "vault-env-", "yaml-duplicate-",
+      "name-",
+      "environment-",
+      "domain-",
+      "hostnames-",
+      "container-name-",
+      "containers-",
+      "ipv4-",
+      "subnet-",
+      "gateway-",
+      "bridge-",
+      "host-key-",
+      "host-",
+      "nat-unknown-container",
+      "nat-port-not-exposed",
+      "nat-protocol-",
+      "nat-duplicate-",
+      "nat-ssh-port-",
+      "nat-sensitive-",
+      "nat-public-and-sources",
+      "nat-source",
+      "nat-to-port-",
+      "ci-privileged",
+      "ci-mounts-",
+      "ci-shares-",
+      "device-proxy",
+      "device-",
+      "disk-",
+      "unknown-",
+      "vhost-unknown-container",
+      "vhost-port-not-exposed",
+      "vhost-dead-domain",
+      "vhost-invalid-domain",
+      "proxy-",
+      "zone-cname-at-apex",
+      "zone-cname-beside-",
+      "zone-a-value-",
+      "zone-mx-without-priority",
+      "zone-record-name-",
+      "dns-",
+      "vault-path-dotdot",
+      "vault-path-empty-segment",
+      "vault-path-leading-slash",
+      "vault-key-name-",
+      "vault-literal-",
+      "vault-env-",
+      "yaml-duplicate-",
       // issue 11: hostile or mistaken values, unnormalised paths, files that overwrite each other, trust.
-      "device-name-injection", "image-injection", "host-address-proxycommand", "host-address-with-port",
-      "host-interface-is-bridge", "host-key-type-mismatch", "host-key-truncated", "bridge-dotdot", "subnet-everything",
-      "subnet-loopback", "nat-sources-cover-everyone", "disk-path-double-slash-root",
-      "disk-source-host-root-double-slash", "ci-mounts-system-path-unnormalised", "vault-address-port-too-big",
-      "vault-https-without-ca-cert", "vault-env-file-is-token-file", "proxy-main-file-in-sites-dir",
-      "dns-corefile-is-zone-file", "zone-mx-relative-target", "zone-caa-newline",
-      "migration-remote-local", "migration-source-without-host-key", "migration-lxd-address-port-too-big",
+      "device-name-injection",
+      "image-injection",
+      "host-address-proxycommand",
+      "host-address-with-port",
+      "host-interface-is-bridge",
+      "host-key-type-mismatch",
+      "host-key-truncated",
+      "bridge-dotdot",
+      "subnet-everything",
+      "subnet-loopback",
+      "nat-sources-cover-everyone",
+      "disk-path-double-slash-root",
+      "disk-source-host-root-double-slash",
+      "ci-mounts-system-path-unnormalised",
+      "vault-address-port-too-big",
+      "vault-https-without-ca-cert",
+      "vault-env-file-is-token-file",
+      "proxy-main-file-in-sites-dir",
+      "dns-corefile-is-zone-file",
+      "zone-mx-relative-target",
+      "zone-caa-newline",
+      "migration-remote-local",
+      "migration-source-without-host-key",
+      "migration-lxd-address-port-too-big",
     ];
     expect(areas.filter((a) => !CORPUS.some((c) => c.name.startsWith(a)))).toEqual([]);
   });
   test("only duplicate-key files are YAML-level: every other file reaches the tenant schema", () => {
     expect(CORPUS.filter((c) => c.kind === "yaml").map((c) => c.expect)).toEqual(
-      CORPUS.filter((c) => c.kind === "yaml").map(() => expect.stringMatching(/^invalid YAML: Map keys must be unique at line \d+, column \d+:$/)),
+      CORPUS.filter((c) => c.kind === "yaml").map(() =>
+        expect.stringMatching(/^invalid YAML: Map keys must be unique at line \d+, column \d+:$/),
+      ),
     );
   });
 });
@@ -155,7 +231,14 @@ describe.each(CORPUS.map((c) => [c.name, c] as const))("%s", (_name, c) => {
 });
 
 /** A sample run through a real `ts-node scripts/plan.ts` process (slow: ~seconds each). */
-const PROCESS_SAMPLE = ["nat-unknown-container", "ipv4-duplicate", "vhost-dead-domain", "vault-literal-password", "zone-cname-at-apex", "yaml-duplicate-container"];
+const PROCESS_SAMPLE = [
+  "nat-unknown-container",
+  "ipv4-duplicate",
+  "vhost-dead-domain",
+  "vault-literal-password",
+  "zone-cname-at-apex",
+  "yaml-duplicate-container",
+];
 
 describe("(b) the plan CLI as a process, for a sample", () => {
   const results = new Map<string, { code: number | null; stdout: string; stderr: string }>();
@@ -165,7 +248,12 @@ describe("(b) the plan CLI as a process, for a sample", () => {
     sample.forEach((c, i) => results.set(c.name, runs[i]));
   }, 180_000);
 
-  test("the sample files exist", () => expect(CORPUS.filter((c) => PROCESS_SAMPLE.includes(c.name)).map((c) => c.name).sort()).toEqual([...PROCESS_SAMPLE].sort()));
+  test("the sample files exist", () =>
+    expect(
+      CORPUS.filter((c) => PROCESS_SAMPLE.includes(c.name))
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual([...PROCESS_SAMPLE].sort()));
   test.each(PROCESS_SAMPLE)("%s", (name) => {
     const c = CORPUS.find((x) => x.name === name) as Fixture;
     expectPlanOutput(c, results.get(name) as { code: number | null; stdout: string; stderr: string });
@@ -174,7 +262,11 @@ describe("(b) the plan CLI as a process, for a sample", () => {
 
 describe("(c) the program under setMocks registers nothing and names the field", () => {
   test("runs for every file but the duplicate-key ones (they never yield a raw tenant)", () => {
-    expect(CORPUS.filter((c) => !SPEC_FILES.includes(c)).every((c) => c.kind === "yaml" && c.name.startsWith("yaml-"))).toBe(true);
+    expect(
+      CORPUS.filter((c) => !SPEC_FILES.includes(c)).every(
+        (c) => c.kind === "yaml" && c.name.startsWith("yaml-"),
+      ),
+    ).toBe(true);
   });
   test.each(SPEC_FILES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
     const raw = readStackTenant(c.file);

@@ -11,7 +11,15 @@ import { parseTenant, TenantSpec } from "../../spec";
 import { chainLines, dnatLines, guardLines } from "../../render/iptables";
 import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
 import { renderCorefile, renderZone } from "../../render/zone";
-import { diffLive, driftText, liveSerials, LiveState, parseLive, readScript, unifiedDiff } from "../../render/live";
+import {
+  diffLive,
+  driftText,
+  liveSerials,
+  LiveState,
+  parseLive,
+  readScript,
+  unifiedDiff,
+} from "../../render/live";
 import { commandUrn, parseLiveArgs, repairText } from "../../scripts/live";
 import { baseTenant } from "./fixtures";
 
@@ -23,7 +31,15 @@ function tenant(): TenantSpec {
     container: "dns",
     nameservers: ["ns1.example.com"],
     hostmaster: "hostmaster@example.com",
-    zones: { "example.com": { records: [{ name: "@", type: "A", value: "203.0.113.10" }, { name: "ns1", type: "A", value: "203.0.113.10" }, { name: "chat", type: "A", value: "203.0.113.10" }] } },
+    zones: {
+      "example.com": {
+        records: [
+          { name: "@", type: "A", value: "203.0.113.10" },
+          { name: "ns1", type: "A", value: "203.0.113.10" },
+          { name: "chat", type: "A", value: "203.0.113.10" },
+        ],
+      },
+    },
   };
   return parseTenant(raw);
 }
@@ -31,20 +47,46 @@ const spec = tenant();
 const caddy = spec.services.caddy!;
 const dns = spec.services.dns!;
 const zone = dns.zones[0];
-const FOREIGN = "-A PREROUTING -p tcp -m tcp --dport 8088 -m comment --comment itn-foreign -j DNAT --to-destination 10.0.9.9:80";
+const FOREIGN =
+  "-A PREROUTING -p tcp -m tcp --dport 8088 -m comment --comment itn-foreign -j DNAT --to-destination 10.0.9.9:80";
 
 /** The live state of a host that is exactly as desired (plus things of others). */
 function inSync(): LiveState {
   const { jumps, masquerade } = chainLines(spec);
   return {
-    nat: ["*nat", ":PREROUTING ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", ":ITN-acme-PRE - [0:0]", ":ITN-acme-POST - [0:0]", FOREIGN, ...jumps, ...masquerade, ...spec.nat.flatMap((r) => dnatLines(spec, r)), "COMMIT"].join("\n"),
-    filter: ["*filter", ":INPUT DROP [0:0]", ...guardLines(22), "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-A INPUT -j DROP", "COMMIT"].join("\n"),
+    nat: [
+      "*nat",
+      ":PREROUTING ACCEPT [0:0]",
+      ":POSTROUTING ACCEPT [0:0]",
+      ":ITN-acme-PRE - [0:0]",
+      ":ITN-acme-POST - [0:0]",
+      FOREIGN,
+      ...jumps,
+      ...masquerade,
+      ...spec.nat.flatMap((r) => dnatLines(spec, r)),
+      "COMMIT",
+    ].join("\n"),
+    filter: [
+      "*filter",
+      ":INPUT DROP [0:0]",
+      ...guardLines(22),
+      "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+      "-A INPUT -j DROP",
+      "COMMIT",
+    ].join("\n"),
     containers: [
       ...spec.containers.map((c) => ({
         name: c.name,
         status: "Running",
-        config: { "security.privileged": String(c.privileged), "security.protection.delete": String(c.protect), "user.incus-tenant.tenant": "acme" },
-        devices: { eth0: { type: "nic", network: "incusbr0", name: "eth0", "ipv4.address": c.ipv4 }, root: { type: "disk", path: "/", pool: "default" } },
+        config: {
+          "security.privileged": String(c.privileged),
+          "security.protection.delete": String(c.protect),
+          "user.incus-tenant.tenant": "acme",
+        },
+        devices: {
+          eth0: { type: "nic", network: "incusbr0", name: "eth0", "ipv4.address": c.ipv4 },
+          root: { type: "disk", path: "/", pool: "default" },
+        },
         addresses: [c.ipv4],
       })),
       { name: "other", status: "Stopped", config: {}, devices: {}, addresses: [] },
@@ -75,37 +117,74 @@ describe("diffLive", () => {
   });
 
   test("unquoted comments are the same rule", () => {
-    expect(diffLive(spec, edit((l) => (l.nat = l.nat.replace(/"(incus-tenant:[^"]+)"/g, "$1"))))).toEqual([]);
+    expect(
+      diffLive(
+        spec,
+        edit((l) => (l.nat = l.nat.replace(/"(incus-tenant:[^"]+)"/g, "$1"))),
+      ),
+    ).toEqual([]);
   });
 
   test("a changed DNAT rule: + desired, - live, both on the rule's resource", () => {
-    const items = diffLive(spec, edit((l) => (l.nat = l.nat.replace(`${tag443} 10.0.2.10:443`, `${tag443} 10.0.2.11:8443`))));
+    const items = diffLive(
+      spec,
+      edit((l) => (l.nat = l.nat.replace(`${tag443} 10.0.2.10:443`, `${tag443} 10.0.2.11:8443`))),
+    );
     expect(driftText(items)).toBe(
-      [`+ DNAT tcp/443 → proxy 10.0.2.10:443`, `    ${tag443} 10.0.2.10:443`, `- DNAT tcp/443 → system 10.0.2.11:8443`, `    ${tag443} 10.0.2.11:8443`].join("\n"),
+      [
+        `+ DNAT tcp/443 → proxy 10.0.2.10:443`,
+        `    ${tag443} 10.0.2.10:443`,
+        `- DNAT tcp/443 → system 10.0.2.11:8443`,
+        `    ${tag443} 10.0.2.11:8443`,
+      ].join("\n"),
     );
     expect(items.map((i) => [i.resource, i.kind, i.change, i.command])).toEqual([
       ["nat tcp-443", "nat", "missing", "acme-nat-tcp-443-dnat"],
       ["nat tcp-443", "nat", "extra", "acme-nat-tcp-443-dnat"],
     ]);
-    expect(commandUrn("prod", "incus-tenant", items[0])).toBe("urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:net:NatRule$command:remote:Command::acme-nat-tcp-443-dnat");
+    expect(commandUrn("prod", "incus-tenant", items[0])).toBe(
+      "urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:net:NatRule$command:remote:Command::acme-nat-tcp-443-dnat",
+    );
   });
 
   test("extra rules: untagged in our chain (no owner), and tagged with an unknown key elsewhere", () => {
     const extra = "-A ITN-acme-PRE -p tcp -m tcp --dport 8088 -j DNAT --to-destination 10.0.2.10:80";
     const stale = `-A PREROUTING -s 198.51.100.0/24 -i eth1 -p udp -m udp --dport 5353 -m comment --comment "incus-tenant:acme:udp-5353" -j DNAT --to-destination 10.0.2.22:53`;
-    const items = diffLive(spec, edit((l) => (l.nat = l.nat.replace("COMMIT", `${extra}\n${stale}\nCOMMIT`))));
-    expect(driftText(items)).toBe(
-      [`- DNAT tcp/8088 → proxy 10.0.2.10:80 on any interface (untagged, in our chain)`, `    ${extra}`, `- DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 on eth1`, `    ${stale}`].join("\n"),
+    const items = diffLive(
+      spec,
+      edit((l) => (l.nat = l.nat.replace("COMMIT", `${extra}\n${stale}\nCOMMIT`))),
     );
-    expect(items.map((i) => [i.resource, i.command])).toEqual([["chain ITN-acme-PRE", undefined], ["nat udp-5353", undefined]]);
+    expect(driftText(items)).toBe(
+      [
+        `- DNAT tcp/8088 → proxy 10.0.2.10:80 on any interface (untagged, in our chain)`,
+        `    ${extra}`,
+        `- DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 on eth1`,
+        `    ${stale}`,
+      ].join("\n"),
+    );
+    expect(items.map((i) => [i.resource, i.command])).toEqual([
+      ["chain ITN-acme-PRE", undefined],
+      ["nat udp-5353", undefined],
+    ]);
     expect(repairText("prod", items)).toBe(
-      ["", "live-only, owned by no resource (`pulumi up` leaves them; remove them by hand):", "  chain ITN-acme-PRE: DNAT tcp/8088 → proxy 10.0.2.10:80 on any interface (untagged, in our chain)", "  nat udp-5353: DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 on eth1"].join("\n"),
+      [
+        "",
+        "live-only, owned by no resource (`pulumi up` leaves them; remove them by hand):",
+        "  chain ITN-acme-PRE: DNAT tcp/8088 → proxy 10.0.2.10:80 on any interface (untagged, in our chain)",
+        "  nat udp-5353: DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 on eth1",
+      ].join("\n"),
     );
   });
 
   test("missing chain, jump and masquerade", () => {
     const { jumps, masquerade } = chainLines(spec);
-    const l = edit((x) => (x.nat = x.nat.replace(":ITN-acme-POST - [0:0]\n", "").replace(`${jumps[0]}\n`, "").replace(`${masquerade[0]}\n`, "")));
+    const l = edit(
+      (x) =>
+        (x.nat = x.nat
+          .replace(":ITN-acme-POST - [0:0]\n", "")
+          .replace(`${jumps[0]}\n`, "")
+          .replace(`${masquerade[0]}\n`, "")),
+    );
     expect(text(l)).toBe(
       [
         "+ chain ITN-acme-POST (nat table)",
@@ -115,21 +194,52 @@ describe("diffLive", () => {
         `    ${masquerade[0]}`,
       ].join("\n"),
     );
-    expect(new Set(diffLive(spec, l).map((i) => `${i.resource} ${i.command}`))).toEqual(new Set(["chains acme-host-chains"]));
+    expect(new Set(diffLive(spec, l).map((i) => `${i.resource} ${i.command}`))).toEqual(
+      new Set(["chains acme-host-chains"]),
+    );
   });
 
   test("guard: a missing SSH rule, and guard rules that are no longer first", () => {
     const [lo, ssh] = guardLines(22);
-    expect(text(edit((l) => (l.filter = l.filter.replace(`${ssh}\n`, ""))))).toBe(["+ guard: INPUT -p tcp -m tcp --dport 22 -j ACCEPT", `    ${ssh}`].join("\n"));
-    const moved = edit((l) => (l.filter = l.filter.replace(`${lo}\n${ssh}\n`, "").replace("-A INPUT -j DROP", `-A INPUT -s 192.0.2.1/32 -j DROP\n${lo}\n${ssh}\n-A INPUT -j DROP`)));
-    expect(text(moved)).toBe(["~ guard: not the first rules of INPUT", "    -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "    -A INPUT -s 192.0.2.1/32 -j DROP", `    ${lo}`].join("\n"));
+    expect(text(edit((l) => (l.filter = l.filter.replace(`${ssh}\n`, ""))))).toBe(
+      ["+ guard: INPUT -p tcp -m tcp --dport 22 -j ACCEPT", `    ${ssh}`].join("\n"),
+    );
+    const moved = edit(
+      (l) =>
+        (l.filter = l.filter
+          .replace(`${lo}\n${ssh}\n`, "")
+          .replace("-A INPUT -j DROP", `-A INPUT -s 192.0.2.1/32 -j DROP\n${lo}\n${ssh}\n-A INPUT -j DROP`)),
+    );
+    expect(text(moved)).toBe(
+      [
+        "~ guard: not the first rules of INPUT",
+        "    -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "    -A INPUT -s 192.0.2.1/32 -j DROP",
+        `    ${lo}`,
+      ].join("\n"),
+    );
   });
 
   test("containers: ipv4 changed, stopped + privileged + proxy device + disks, missing, labelled extra", () => {
-    expect(text(edit((l) => ((c(l, "proxy").devices.eth0["ipv4.address"] = "10.0.2.99"), (c(l, "proxy").addresses = ["10.0.2.99"]))))).toBe(
-      ["~ container proxy: 2 differences", "    ipv4 10.0.2.10 != live 10.0.2.99", "    ipv4 10.0.2.10 not held live (eth0 has 10.0.2.99)"].join("\n"),
+    expect(
+      text(
+        edit(
+          (l) => (
+            (c(l, "proxy").devices.eth0["ipv4.address"] = "10.0.2.99"),
+            (c(l, "proxy").addresses = ["10.0.2.99"])
+          ),
+        ),
+      ),
+    ).toBe(
+      [
+        "~ container proxy: 2 differences",
+        "    ipv4 10.0.2.10 != live 10.0.2.99",
+        "    ipv4 10.0.2.10 not held live (eth0 has 10.0.2.99)",
+      ].join("\n"),
     );
-    expect(text(edit((l) => (c(l, "proxy").devices.eth0["ipv4.address"] = "10.0.2.99")))).toBe("~ container proxy: ipv4 10.0.2.10 != live 10.0.2.99");
+    expect(text(edit((l) => (c(l, "proxy").devices.eth0["ipv4.address"] = "10.0.2.99")))).toBe(
+      "~ container proxy: ipv4 10.0.2.10 != live 10.0.2.99",
+    );
     const many = edit((l) => {
       const s = c(l, "system");
       s.status = "Stopped";
@@ -153,9 +263,19 @@ describe("diffLive", () => {
     );
     const gone = edit((l) => {
       l.containers = l.containers.filter((x) => x.name !== "tables");
-      l.containers.push({ name: "old", status: "Running", config: { "user.incus-tenant.tenant": "acme" }, devices: {}, addresses: [] });
+      l.containers.push({
+        name: "old",
+        status: "Running",
+        config: { "user.incus-tenant.tenant": "acme" },
+        devices: {},
+        addresses: [],
+      });
     });
-    expect(text(gone)).toBe(["+ container tables 10.0.2.12", "- container old (labelled for tenant acme, not in the stack)"].join("\n"));
+    expect(text(gone)).toBe(
+      ["+ container tables 10.0.2.12", "- container old (labelled for tenant acme, not in the stack)"].join(
+        "\n",
+      ),
+    );
     expect(diffLive(spec, gone).map((i) => i.command)).toEqual(["acme-tables-instance", undefined]);
     expect(repairText("prod", diffLive(spec, many).slice(1))).toBe(
       [
@@ -170,7 +290,14 @@ describe("diffLive", () => {
 
   test("vhost: site file edited (unified diff live → desired), missing, and an extra site file", () => {
     const file = "proxy:/etc/caddy/sites/chat.caddy";
-    const edited = edit((l) => (l.files[file] = { content: renderVhost(caddy.vhosts[0]).replace("X-Forwarded-Proto https", "X-Forwarded-Proto http").replace("\t\theader_up X-Real-IP {remote}\n", "") }));
+    const edited = edit(
+      (l) =>
+        (l.files[file] = {
+          content: renderVhost(caddy.vhosts[0])
+            .replace("X-Forwarded-Proto https", "X-Forwarded-Proto http")
+            .replace("\t\theader_up X-Real-IP {remote}\n", ""),
+        }),
+    );
     expect(text(edited)).toBe(
       [
         "~ vhost chat.example.com: site file differs",
@@ -182,12 +309,19 @@ describe("diffLive", () => {
         "    +\t\theader_up X-Forwarded-Proto https",
       ].join("\n"),
     );
-    expect(diffLive(spec, edited).map((i) => [i.resource, i.command])).toEqual([["vhost chat", "acme-vhost-chat-site"]]);
+    expect(diffLive(spec, edited).map((i) => [i.resource, i.command])).toEqual([
+      ["vhost chat", "acme-vhost-chat-site"],
+    ]);
     const missing = edit((l) => {
       l.files[file] = { missing: true };
       l.dirs["proxy:/etc/caddy/sites"] = ["/etc/caddy/sites/old.caddy"];
     });
-    expect(text(missing)).toBe(["+ vhost chat.example.com: site file missing live (/etc/caddy/sites/chat.caddy in proxy)", "- vhost file /etc/caddy/sites/old.caddy: not in the stack (the main file imports it)"].join("\n"));
+    expect(text(missing)).toBe(
+      [
+        "+ vhost chat.example.com: site file missing live (/etc/caddy/sites/chat.caddy in proxy)",
+        "- vhost file /etc/caddy/sites/old.caddy: not in the stack (the main file imports it)",
+      ].join("\n"),
+    );
   });
 
   test("caddy main file unreadable, Corefile missing", () => {
@@ -195,17 +329,47 @@ describe("diffLive", () => {
       x.files["proxy:/etc/caddy/Caddyfile"] = { error: "Error: Instance is not running" };
       x.files["dns:/opt/gbo/conf/Corefile"] = { missing: true };
     });
-    expect(text(l)).toBe(["~ caddy main file unreadable live (/etc/caddy/Caddyfile in proxy)", "    Error: Instance is not running", "+ corefile missing live (/opt/gbo/conf/Corefile in dns)"].join("\n"));
+    expect(text(l)).toBe(
+      [
+        "~ caddy main file unreadable live (/etc/caddy/Caddyfile in proxy)",
+        "    Error: Instance is not running",
+        "+ corefile missing live (/opt/gbo/conf/Corefile in dns)",
+      ].join("\n"),
+    );
   });
 
   test("zone: body compared without the serial; changed, missing and extra records; serial line gone", () => {
     const key = "dns:/opt/gbo/data/example.com.zone";
     const body = renderZone(zone, "2026010203");
-    expect(diffLive(spec, edit((l) => (l.files[key] = { content: renderZone(zone, "2026050599") })))).toEqual([]);
-    expect(text(edit((l) => (l.files[key] = { content: body.replace("chat\tIN\tA\t203.0.113.10", "chat\tIN\tA\t198.18.2.99") })))).toBe(
-      ['~ zone example.com: record "chat A 203.0.113.10" != live "chat A 198.18.2.99"', "    live serial 2026010203"].join("\n"),
+    expect(
+      diffLive(
+        spec,
+        edit((l) => (l.files[key] = { content: renderZone(zone, "2026050599") })),
+      ),
+    ).toEqual([]);
+    expect(
+      text(
+        edit(
+          (l) =>
+            (l.files[key] = {
+              content: body.replace("chat\tIN\tA\t203.0.113.10", "chat\tIN\tA\t198.18.2.99"),
+            }),
+        ),
+      ),
+    ).toBe(
+      [
+        '~ zone example.com: record "chat A 203.0.113.10" != live "chat A 198.18.2.99"',
+        "    live serial 2026010203",
+      ].join("\n"),
     );
-    const l = edit((x) => (x.files[key] = { content: body.replace("chat\tIN\tA\t203.0.113.10\n", "www\t60\tIN\tCNAME\tchat.example.com.\n").replace(/ {8}2026010203 ; serial/, "        1 ; serial") }));
+    const l = edit(
+      (x) =>
+        (x.files[key] = {
+          content: body
+            .replace("chat\tIN\tA\t203.0.113.10\n", "www\t60\tIN\tCNAME\tchat.example.com.\n")
+            .replace(/ {8}2026010203 ; serial/, "        1 ; serial"),
+        }),
+    );
     expect(text(l)).toBe(
       [
         "~ zone example.com: 4 differences",
@@ -218,12 +382,21 @@ describe("diffLive", () => {
     );
     expect(diffLive(spec, l)[0].command).toBe("acme-zone-example-com-zone");
     expect(liveSerials(spec, l)).toEqual({ "example.com": null });
-    expect(text(edit((x) => (x.files[key] = { missing: true })))).toBe("+ zone example.com missing live (/opt/gbo/data/example.com.zone in dns)");
+    expect(text(edit((x) => (x.files[key] = { missing: true })))).toBe(
+      "+ zone example.com missing live (/opt/gbo/data/example.com.zone in dns)",
+    );
   });
 });
 
 test("unifiedDiff: -U0 hunks from a to b", () => {
-  expect(unifiedDiff("a\nb\nc\nd\n", "a\nc\nd\ne", "A", "B")).toEqual(["--- A", "+++ B", "@@ -2 +1,0 @@", "-b", "@@ -4,0 +4 @@", "+e"]);
+  expect(unifiedDiff("a\nb\nc\nd\n", "a\nc\nd\ne", "A", "B")).toEqual([
+    "--- A",
+    "+++ B",
+    "@@ -2 +1,0 @@",
+    "-b",
+    "@@ -4,0 +4 @@",
+    "+e",
+  ]);
 });
 
 describe("readScript + parseLive against stand-in commands", () => {
@@ -237,8 +410,29 @@ describe("readScript + parseLive against stand-in commands", () => {
   };
   beforeAll(() => {
     fs.mkdirSync(bin, { recursive: true });
-    const list = JSON.stringify([{ name: "proxy", status: "Running", expanded_config: { "security.privileged": "false" }, expanded_devices: { eth0: { type: "nic", "ipv4.address": "10.0.2.10" } }, state: { network: { eth0: { addresses: [{ family: "inet6", address: "fe80::1" }, { family: "inet", address: "10.0.2.10" }] } } } }]);
-    fs.writeFileSync(path.join(bin, "iptables-save"), `#!/bin/bash\n[ "$2" = nat ] && { printf '*nat\\n-A X -j Y\\nCOMMIT\\n'; exit 0; }\nprintf '*filter\\nCOMMIT\\n'\n`, { mode: 0o755 });
+    const list = JSON.stringify([
+      {
+        name: "proxy",
+        status: "Running",
+        expanded_config: { "security.privileged": "false" },
+        expanded_devices: { eth0: { type: "nic", "ipv4.address": "10.0.2.10" } },
+        state: {
+          network: {
+            eth0: {
+              addresses: [
+                { family: "inet6", address: "fe80::1" },
+                { family: "inet", address: "10.0.2.10" },
+              ],
+            },
+          },
+        },
+      },
+    ]);
+    fs.writeFileSync(
+      path.join(bin, "iptables-save"),
+      `#!/bin/bash\n[ "$2" = nat ] && { printf '*nat\\n-A X -j Y\\nCOMMIT\\n'; exit 0; }\nprintf '*filter\\nCOMMIT\\n'\n`,
+      { mode: 0o755 },
+    );
     // incus exec <c> -- sh -c SCRIPT sh PATH: runs SCRIPT with PATH mapped under root/<c> (dns is "not running").
     fs.writeFileSync(
       path.join(bin, "incus"),
@@ -251,13 +445,24 @@ describe("readScript + parseLive against stand-in commands", () => {
   });
 
   test("sections: iptables, containers, files (content, missing, error), sites folder", () => {
-    const r = spawnSync("bash", ["-c", readScript(spec)], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    const r = spawnSync("bash", ["-c", readScript(spec)], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
     expect(r.status).toBe(0);
     const live = parseLive(r.stdout);
     expect(live).toEqual({
       nat: "*nat\n-A X -j Y\nCOMMIT\n",
       filter: "*filter\nCOMMIT\n",
-      containers: [{ name: "proxy", status: "Running", config: { "security.privileged": "false" }, devices: { eth0: { type: "nic", "ipv4.address": "10.0.2.10" } }, addresses: ["10.0.2.10"] }],
+      containers: [
+        {
+          name: "proxy",
+          status: "Running",
+          config: { "security.privileged": "false" },
+          devices: { eth0: { type: "nic", "ipv4.address": "10.0.2.10" } },
+          addresses: ["10.0.2.10"],
+        },
+      ],
       files: {
         "proxy:/etc/caddy/Caddyfile": { content: "main\n@@itn-live-end\n@@itn-live forged 0 x y\n" },
         "proxy:/etc/caddy/sites/chat.caddy": { missing: true },
@@ -269,18 +474,40 @@ describe("readScript + parseLive against stand-in commands", () => {
   });
 
   test("a failed iptables-save or a cut output is an error, not drift", () => {
-    fs.writeFileSync(path.join(bin, "iptables-save"), "#!/bin/bash\necho 'iptables-save: command not permitted' >&2; exit 4\n", { mode: 0o755 });
-    const r = spawnSync("bash", ["-c", readScript(spec)], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
-    expect(() => parseLive(r.stdout)).toThrow("live read: iptables-save -t nat failed on the host (exit 4): iptables-save: command not permitted");
-    expect(() => parseLive(r.stdout.replace("@@itn-live-end\n", ""))).toThrow("live read: the output is incomplete (no end marker): the read script did not finish");
+    fs.writeFileSync(
+      path.join(bin, "iptables-save"),
+      "#!/bin/bash\necho 'iptables-save: command not permitted' >&2; exit 4\n",
+      { mode: 0o755 },
+    );
+    const r = spawnSync("bash", ["-c", readScript(spec)], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(() => parseLive(r.stdout)).toThrow(
+      "live read: iptables-save -t nat failed on the host (exit 4): iptables-save: command not permitted",
+    );
+    expect(() => parseLive(r.stdout.replace("@@itn-live-end\n", ""))).toThrow(
+      "live read: the output is incomplete (no end marker): the read script did not finish",
+    );
   });
 });
 
 describe("plan --live arguments", () => {
   test("key from --ssh-key, else $INCUS_TENANT_SSH_KEY; --live and --json accepted", () => {
-    expect(parseLiveArgs(["--stack", "prod", "--live", "--json"], { INCUS_TENANT_SSH_KEY: "/k" })).toEqual({ stack: "prod", stackFile: undefined, json: true, sshKey: "/k" });
-    expect(parseLiveArgs(["--live", "--stack", "prod", "--ssh-key", "/other"], { INCUS_TENANT_SSH_KEY: "/k" })).toEqual({ stack: "prod", stackFile: undefined, json: false, sshKey: "/other" });
-    expect(parseLiveArgs(["--stack", "prod", "--live"], {})).toEqual({ stack: "prod", stackFile: undefined, json: false });
+    expect(parseLiveArgs(["--stack", "prod", "--live", "--json"], { INCUS_TENANT_SSH_KEY: "/k" })).toEqual({
+      stack: "prod",
+      stackFile: undefined,
+      json: true,
+      sshKey: "/k",
+    });
+    expect(
+      parseLiveArgs(["--live", "--stack", "prod", "--ssh-key", "/other"], { INCUS_TENANT_SSH_KEY: "/k" }),
+    ).toEqual({ stack: "prod", stackFile: undefined, json: false, sshKey: "/other" });
+    expect(parseLiveArgs(["--stack", "prod", "--live"], {})).toEqual({
+      stack: "prod",
+      stackFile: undefined,
+      json: false,
+    });
   });
   test.each([
     [["--live"], "--stack is required"],

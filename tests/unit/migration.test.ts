@@ -8,7 +8,15 @@ import * as path from "path";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import { parseTenant, SpecError } from "../../spec";
 import { MANIFEST_ROOT } from "../../spec/migration";
-import { MARK_KEY, MOVED_KEY, renderCleanup, renderCutover, renderPrecopy, renderPreflight, renderTrust } from "../../render/migration";
+import {
+  MARK_KEY,
+  MOVED_KEY,
+  renderCleanup,
+  renderCutover,
+  renderPrecopy,
+  renderPreflight,
+  renderTrust,
+} from "../../render/migration";
 import { MANIFEST_DIR_LINE, NO_SOURCE_HOST_KEY } from "../../render/migration/common";
 import { MISSING_SOURCE_KEY_MESSAGE } from "../../components/tenant";
 import { spawnSync } from "child_process";
@@ -22,17 +30,27 @@ jest.setTimeout(120_000);
 
 type Mutate = (t: Record<string, any>) => void;
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-HOST-KEY-4711\n-----END OPENSSH PRIVATE KEY-----";
-const SOURCE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-SOURCE-KEY-0815\n-----END OPENSSH PRIVATE KEY-----";
+const SOURCE_KEY =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-SOURCE-KEY-0815\n-----END OPENSSH PRIVATE KEY-----";
 
 /** baseTenant plus a `files` container with a data disk and a migration of files and proxy. */
 function migTenant(): Record<string, any> {
   const t = baseTenant();
-  t.containers.files = { ipv4: "10.0.2.42", ports: [80], devices: { data: { type: "disk", source: "/opt/gbo/tenants/acme/files", path: "/opt/gbo" } } };
+  t.containers.files = {
+    ipv4: "10.0.2.42",
+    ports: [80],
+    devices: { data: { type: "disk", source: "/opt/gbo/tenants/acme/files", path: "/opt/gbo" } },
+  };
   t.migration = {
-    source: { address: "192.0.2.5", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm" },
+    source: {
+      address: "192.0.2.5",
+      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm",
+    },
     sourcePrefix: "acme-",
     containers: ["files", "proxy", "tables"],
-    data: { files: { source: "/opt/gbo/files", destination: "/opt/gbo/tenants/acme/files", owner: "gbuser:gbuser" } },
+    data: {
+      files: { source: "/opt/gbo/files", destination: "/opt/gbo/tenants/acme/files", owner: "gbuser:gbuser" },
+    },
   };
   return t;
 }
@@ -56,13 +74,21 @@ const INVALID: [string, Mutate, string[]][] = [
     (t) => (t.migration.source.address = "a b"),
     ["migration.source.address: must be an IPv4 address or a host name like incus1.example.com (no port)"],
   ],
-  ["bad source host key", (t) => (t.migration.source.hostKey = "AAAA"), ['migration.source.hostKey: must be a public host key like "ssh-ed25519 AAAA..."']],
+  [
+    "bad source host key",
+    (t) => (t.migration.source.hostKey = "AAAA"),
+    ['migration.source.hostKey: must be a public host key like "ssh-ed25519 AAAA..."'],
+  ],
   [
     "bad lxd fingerprint",
     (t) => (t.migration.lxdFingerprint = "b4fd3331"),
     ["migration.lxdFingerprint: must be a SHA-256 fingerprint (64 hex digits, colons allowed)"],
   ],
-  ["bad lxd address", (t) => (t.migration.lxdAddress = "192.0.2.5"), ["migration.lxdAddress: must be host:port like 192.0.2.5:8443"]],
+  [
+    "bad lxd address",
+    (t) => (t.migration.lxdAddress = "192.0.2.5"),
+    ["migration.lxdAddress: must be host:port like 192.0.2.5:8443"],
+  ],
   [
     "bad remote name",
     (t) => (t.migration.remote = "Lxd Source"),
@@ -71,21 +97,63 @@ const INVALID: [string, Mutate, string[]][] = [
         'Incus\'s built-in "local" and "images"',
     ],
   ],
-  ["bad prefix", (t) => (t.migration.sourcePrefix = "-x"), ["migration.sourcePrefix: must be letters, digits or hyphens, starting with a letter"]],
-  ["empty container list", (t) => (t.migration.containers = []), ["migration.containers: must list at least one container"]],
-  ["unknown container", (t) => t.migration.containers.push("mail"), ['migration.containers[3]: no container named "mail" in containers']],
-  ["listed twice", (t) => t.migration.containers.push("proxy"), ['migration.containers[3]: "proxy" is already listed at migration.containers[1]']],
-  ["source name too long", (t) => (t.migration.sourcePrefix = `a${"b".repeat(60)}`), [
-    `migration.containers[0]: source name "a${"b".repeat(60)}files" is longer than 63 characters`,
-    `migration.containers[1]: source name "a${"b".repeat(60)}proxy" is longer than 63 characters`,
-    `migration.containers[2]: source name "a${"b".repeat(60)}tables" is longer than 63 characters`,
-  ]],
+  [
+    "bad prefix",
+    (t) => (t.migration.sourcePrefix = "-x"),
+    ["migration.sourcePrefix: must be letters, digits or hyphens, starting with a letter"],
+  ],
+  [
+    "empty container list",
+    (t) => (t.migration.containers = []),
+    ["migration.containers: must list at least one container"],
+  ],
+  [
+    "unknown container",
+    (t) => t.migration.containers.push("mail"),
+    ['migration.containers[3]: no container named "mail" in containers'],
+  ],
+  [
+    "listed twice",
+    (t) => t.migration.containers.push("proxy"),
+    ['migration.containers[3]: "proxy" is already listed at migration.containers[1]'],
+  ],
+  [
+    "source name too long",
+    (t) => (t.migration.sourcePrefix = `a${"b".repeat(60)}`),
+    [
+      `migration.containers[0]: source name "a${"b".repeat(60)}files" is longer than 63 characters`,
+      `migration.containers[1]: source name "a${"b".repeat(60)}proxy" is longer than 63 characters`,
+      `migration.containers[2]: source name "a${"b".repeat(60)}tables" is longer than 63 characters`,
+    ],
+  ],
   ["parallel 0", (t) => (t.migration.parallel = 0), ["migration.parallel: must be from 1 to 8"]],
-  ["bad cutover", (t) => (t.migration.cutover = "all"), ['migration.cutover: must be "per-container" or "tenant"']],
-  ["health timeout too short", (t) => (t.migration.healthTimeout = 1), ["migration.healthTimeout: must be from 5 to 900"]],
-  ["data of an unlisted container", (t) => (t.migration.data.dns = { source: "/srv/dns/x", destination: "/srv/y/z" }), ['migration.data.dns: "dns" is not listed in migration.containers']],
-  ["data destination not mounted", (t) => (t.migration.data.files.destination = "/opt/gbo/tenants/acme/other"), ['migration.data.files.destination: must be the source of a disk device of container "files" (containers.files.devices) so the copy mounts it']],
-  ["data source too shallow", (t) => (t.migration.data.files.source = "/opt"), ["migration.data.files.source: must be at least two levels deep (it is deleted by cleanupSource)"]],
+  [
+    "bad cutover",
+    (t) => (t.migration.cutover = "all"),
+    ['migration.cutover: must be "per-container" or "tenant"'],
+  ],
+  [
+    "health timeout too short",
+    (t) => (t.migration.healthTimeout = 1),
+    ["migration.healthTimeout: must be from 5 to 900"],
+  ],
+  [
+    "data of an unlisted container",
+    (t) => (t.migration.data.dns = { source: "/srv/dns/x", destination: "/srv/y/z" }),
+    ['migration.data.dns: "dns" is not listed in migration.containers'],
+  ],
+  [
+    "data destination not mounted",
+    (t) => (t.migration.data.files.destination = "/opt/gbo/tenants/acme/other"),
+    [
+      'migration.data.files.destination: must be the source of a disk device of container "files" (containers.files.devices) so the copy mounts it',
+    ],
+  ],
+  [
+    "data source too shallow",
+    (t) => (t.migration.data.files.source = "/opt"),
+    ["migration.data.files.source: must be at least two levels deep (it is deleted by cleanupSource)"],
+  ],
   [
     "data relative source",
     (t) => (t.migration.data.files.source = "opt/gbo"),
@@ -94,7 +162,11 @@ const INVALID: [string, Mutate, string[]][] = [
         "segments or control characters)",
     ],
   ],
-  ["bad owner", (t) => (t.migration.data.files.owner = "gb user"), ['migration.data.files.owner: must be "user" or "user:group"']],
+  [
+    "bad owner",
+    (t) => (t.migration.data.files.owner = "gb user"),
+    ['migration.data.files.owner: must be "user" or "user:group"'],
+  ],
 ];
 
 describe("migration section validation", () => {
@@ -105,12 +177,29 @@ describe("migration section validation", () => {
   test("a valid section derives the full MigrationSpec", () => {
     const spec = parseTenant(migTenant());
     expect(spec.migration).toEqual({
-      source: { address: "192.0.2.5", port: 22, user: "root", sudo: false, hostKey: migTenant().migration.source.hostKey },
+      source: {
+        address: "192.0.2.5",
+        port: 22,
+        user: "root",
+        sudo: false,
+        hostKey: migTenant().migration.source.hostKey,
+      },
       lxdAddress: "192.0.2.5:8443",
       remote: "lxd-source",
       sourcePrefix: "acme-",
       containers: [
-        { name: "files", source: "acme-files", ipv4: "10.0.2.42", healthPorts: [80], data: { source: "/opt/gbo/files", destination: "/opt/gbo/tenants/acme/files", path: "/opt/gbo", owner: "gbuser:gbuser" } },
+        {
+          name: "files",
+          source: "acme-files",
+          ipv4: "10.0.2.42",
+          healthPorts: [80],
+          data: {
+            source: "/opt/gbo/files",
+            destination: "/opt/gbo/tenants/acme/files",
+            path: "/opt/gbo",
+            owner: "gbuser:gbuser",
+          },
+        },
         { name: "proxy", source: "acme-proxy", ipv4: "10.0.2.10", healthPorts: [80, 443] },
         { name: "tables", source: "acme-tables", ipv4: "10.0.2.12", healthPorts: [5432] },
       ],
@@ -129,13 +218,32 @@ describe("migration scripts", () => {
   const spec = parseTenant(migTenant());
   const m = spec.migration!;
   const files = m.containers[0];
-  const all = [renderPreflight(spec).create, renderTrust(spec).create, renderTrust(spec).delete!, ...m.containers.map((c) => renderPrecopy(spec, c).create), renderCutover(spec, [files]).create, renderCutover(spec, m.containers).create, renderCleanup(spec).create];
+  const all = [
+    renderPreflight(spec).create,
+    renderTrust(spec).create,
+    renderTrust(spec).delete!,
+    ...m.containers.map((c) => renderPrecopy(spec, c).create),
+    renderCutover(spec, [files]).create,
+    renderCutover(spec, m.containers).create,
+    renderCleanup(spec).create,
+  ];
 
   test("deterministic, strict, no key material, the key read from stdin into a private temp file", () => {
-    const again = [renderPreflight(spec).create, renderTrust(spec).create, renderTrust(spec).delete!, ...m.containers.map((c) => renderPrecopy(spec, c).create), renderCutover(spec, [files]).create, renderCutover(spec, m.containers).create, renderCleanup(spec).create];
+    const again = [
+      renderPreflight(spec).create,
+      renderTrust(spec).create,
+      renderTrust(spec).delete!,
+      ...m.containers.map((c) => renderPrecopy(spec, c).create),
+      renderCutover(spec, [files]).create,
+      renderCutover(spec, m.containers).create,
+      renderCleanup(spec).create,
+    ];
     expect(again).toEqual(all);
     for (const s of all) {
-      expect(s.split("\n").slice(1, 3)).toEqual(["set -euo pipefail", `log() { printf 'incus-tenant: %s\\n' "$*" >&2; }`]);
+      expect(s.split("\n").slice(1, 3)).toEqual([
+        "set -euo pipefail",
+        `log() { printf 'incus-tenant: %s\\n' "$*" >&2; }`,
+      ]);
       // umask 077 for the whole script (the manifest's files are 0600), strict host key checking only.
       expect(s).toContain(`\numask 077; cat > "$tmp/key"; printf '\\n' >> "$tmp/key"\n`);
       expect(s).not.toContain("; umask 022\n");
@@ -149,19 +257,31 @@ describe("migration scripts", () => {
   test("preflight: versions, every problem collected before anything is written, 1.2 x free disk", () => {
     const s = renderPreflight(spec).create;
     expect(s).toContain(`problem "source container $source (for $name) does not exist on LXD at "192.0.2.5`);
-    expect(s).toContain(`problem "destination name $name is taken by an instance that is not this migration's copy (${MARK_KEY}=\${got:-unset})"`);
+    expect(s).toContain(
+      `problem "destination name $name is taken by an instance that is not this migration's copy (${MARK_KEY}=\${got:-unset})"`,
+    );
     expect(s).toContain("needed=$(( want[$dev] * 12 / 10 ))");
-    expect(s).toContain(`printf 'migration preflight found %d problem(s); nothing was changed:\\n' "\${#problems[@]}" >&2`);
-    expect(s.indexOf("exit 1\nfi\nmkdir -p \"$dir\"")).toBeGreaterThan(s.indexOf("problem \"source container"));
-    expect(s).toContain(`src 'lxc config show acme-files && echo '\\''#usage'\\'' && { d=/var/lib/lxd/containers/acme-files;`);
+    expect(s).toContain(
+      `printf 'migration preflight found %d problem(s); nothing was changed:\\n' "\${#problems[@]}" >&2`,
+    );
+    expect(s.indexOf('exit 1\nfi\nmkdir -p "$dir"')).toBeGreaterThan(s.indexOf('problem "source container'));
+    expect(s).toContain(
+      `src 'lxc config show acme-files && echo '\\''#usage'\\'' && { d=/var/lib/lxd/containers/acme-files;`,
+    );
     expect(s).toContain(`cp "$tmp/$name.show" "$dir/$name.source.yaml"`);
   });
 
   test("trust: https address, certificate and remote each only once; delete undoes only what it did", () => {
     const t = renderTrust(spec);
-    expect(t.create).toContain(`if [ -z "$url" ]; then incus remote add "$remote" 192.0.2.5:8443 --accept-certificate --protocol=incus < /dev/null >/dev/null;`);
-    expect(t.create).toContain(`if src "lxc config trust show $fp" >/dev/null 2>&1; then log "this host's Incus client certificate is already trusted by LXD"; else`);
-    expect(t.create).toContain(`if [ -z "$cur" ]; then src 'lxc config set core.https_address 192.0.2.5:8443'; echo 192.0.2.5:8443 > "$dir/https_address.set";`);
+    expect(t.create).toContain(
+      `if [ -z "$url" ]; then incus remote add "$remote" 192.0.2.5:8443 --accept-certificate --protocol=incus < /dev/null >/dev/null;`,
+    );
+    expect(t.create).toContain(
+      `if src "lxc config trust show $fp" >/dev/null 2>&1; then log "this host's Incus client certificate is already trusted by LXD"; else`,
+    );
+    expect(t.create).toContain(
+      `if [ -z "$cur" ]; then src 'lxc config set core.https_address 192.0.2.5:8443'; echo 192.0.2.5:8443 > "$dir/https_address.set";`,
+    );
     expect(t.delete).toContain(`if [ -f "$dir/https_address.set" ]; then`);
     expect(t.delete).toContain(`fp=$(cat "$dir/trusted.fp"); if src "lxc config trust remove $fp"`);
   });
@@ -240,11 +360,17 @@ describe("migration scripts", () => {
     expect(MANIFEST_DIR_LINE).toBe(
       `mkdir -p "$dir"; chmod 0700 "$dir"; find "$dir" -maxdepth 1 -type f ! -perm 0600 -exec chmod 0600 {} +`,
     );
-    for (const text of [renderPreflight(spec).create, renderTrust(spec).create, renderCutover(spec, [files]).create]) {
+    for (const text of [
+      renderPreflight(spec).create,
+      renderTrust(spec).create,
+      renderCutover(spec, [files]).create,
+    ]) {
       expect(text.split("\n")).toContain(MANIFEST_DIR_LINE);
       expect(text.split("\n").map((l) => l.trim())).not.toContain(`mkdir -p "$dir"`);
     }
-    expect(renderPrecopy(spec, files).create).toContain("\n  (umask 022; mkdir -p /opt/gbo/tenants/acme/files)\n");
+    expect(renderPrecopy(spec, files).create).toContain(
+      "\n  (umask 022; mkdir -p /opt/gbo/tenants/acme/files)\n",
+    );
     // For real: an older folder (0755, a 0644 file), then the prelude's umask and the line, then a new file.
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "itn-manifest-"));
     try {
@@ -252,7 +378,9 @@ describe("migration scripts", () => {
       fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
       fs.chmodSync(dir, 0o755);
       fs.writeFileSync(path.join(dir, "old.source.yaml"), "environment.SECRET: x\n", { mode: 0o644 });
-      const umask = renderTrust(spec).create.split("\n").find((l) => l.startsWith("umask 077;"));
+      const umask = renderTrust(spec)
+        .create.split("\n")
+        .find((l) => l.startsWith("umask 077;"));
       const head = `set -euo pipefail; dir=${dir}; tmp=${root}`;
       const text = [head, umask, MANIFEST_DIR_LINE, `echo x > "$dir/new.state"`];
       const r = spawnSync("bash", ["-c", text.join("\n")], { input: "KEY", encoding: "utf8" });
@@ -269,17 +397,29 @@ describe("migration scripts", () => {
   test("pre-copy: stateless copy of the running source, marker, no autostart, resume by refresh, undeclared devices dropped, data pass 1", () => {
     const s = renderPrecopy(spec, files).create;
     expect(s).toContain(`name=files; source=acme-files; ref="$remote:$source"; mark="$remote:$source";`);
-    expect(s).toContain(`incus copy "$ref" "$name" --instance-only --stateless -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`);
-    expect(s).toContain(`incus copy "$ref" "$name" --instance-only --stateless --refresh -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`);
+    expect(s).toContain(
+      `incus copy "$ref" "$name" --instance-only --stateless -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`,
+    );
+    expect(s).toContain(
+      `incus copy "$ref" "$name" --instance-only --stateless --refresh -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`,
+    );
     expect(s).toContain(`    disk) [ "$d" = root ] || over+=(-d "$d,required=false");;`);
-    expect(s).toContain(`case ' data=/opt/gbo/tenants/acme/files ' in *" $d=$(incus config device get "$name" "$d" source) "*) true;; *) false;; esac;`);
-    expect(s).toContain(`rsync -aHX --protect-args --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":/opt/gbo/files/ /opt/gbo/tenants/acme/files/`);
-    expect(s).toContain(`log "$name: pre-copy 1 of 3: copying $(human "$size") from $ref while it keeps serving"`);
-    expect(s.indexOf("ops_wait \"$name\"\n")).toBeGreaterThan(0);
+    expect(s).toContain(
+      `case ' data=/opt/gbo/tenants/acme/files ' in *" $d=$(incus config device get "$name" "$d" source) "*) true;; *) false;; esac;`,
+    );
+    expect(s).toContain(
+      `rsync -aHX --protect-args --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":/opt/gbo/files/ /opt/gbo/tenants/acme/files/`,
+    );
+    expect(s).toContain(
+      `log "$name: pre-copy 1 of 3: copying $(human "$size") from $ref while it keeps serving"`,
+    );
+    expect(s.indexOf('ops_wait "$name"\n')).toBeGreaterThan(0);
   });
 
   test("cutover: the progress ticker (a background subshell) never inherits the rollback trap", () => {
-    const tickers = renderCutover(spec, m.containers).create.split("\n").filter((l) => l.includes("while sleep 10"));
+    const tickers = renderCutover(spec, m.containers)
+      .create.split("\n")
+      .filter((l) => l.includes("while sleep 10"));
     expect(tickers.length).toBeGreaterThan(0);
     for (const l of tickers) expect(l.trim().startsWith("( trap - ERR; set +e; while sleep 10;")).toBe(true);
   });
@@ -293,7 +433,10 @@ describe("migration scripts", () => {
       `[ "$want_sum" = "$got_sum" ]`,
       `incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip" >/dev/null`,
       `incus config device add "$name" data disk source=/opt/gbo/tenants/acme/files path=/opt/gbo readonly=false >/dev/null`,
-      `user.incus-tenant.hash=${containerHash(spec, spec.containers.find((c) => c.name === "files")!)}`,
+      `user.incus-tenant.hash=${containerHash(
+        spec,
+        spec.containers.find((c) => c.name === "files")!,
+      )}`,
       `step="starting the copy"`,
       `wait_for "$name holds $ip"`,
       `chown -R "$((base + uid)):$((base + gid))" /opt/gbo/tenants/acme/files`,
@@ -304,21 +447,31 @@ describe("migration scripts", () => {
     expect(at.every((i) => i > 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     expect(s).not.toContain("snapshot");
-    expect(s).toContain(`echo "migration cutover of" 'acme-files -> files' "failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`);
+    expect(s).toContain(
+      `echo "migration cutover of" 'acme-files -> files' "failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`,
+    );
     expect(s).toContain(`echo "moved to Incus:\${moved:- none}; not moved (still on LXD):\${not:- none}"`);
-    expect(s).toContain(`if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then incus start "$ref" && log "$name: source $ref started again"; fi`);
+    expect(s).toContain(
+      `if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then incus start "$ref" && log "$name: source $ref started again"; fi`,
+    );
     expect(s).toContain("trap rollback ERR; set -E");
     const tenant = renderCutover(spec, m.containers).create;
-    expect(tenant).toContain(`log "cutover 1 of 3:" files; cut_0\nlog "cutover 2 of 3:" proxy; cut_1\nlog "cutover 3 of 3:" tables; cut_2`);
+    expect(tenant).toContain(
+      `log "cutover 1 of 3:" files; cut_0\nlog "cutover 2 of 3:" proxy; cut_1\nlog "cutover 3 of 3:" tables; cut_2`,
+    );
   });
 
   test("cleanup: keeps the sources unless cleanupSource, and then only after every container is verified", () => {
-    expect(renderCleanup(spec).create).toContain(`log "$source kept \${st:-(gone)} and intact on the source (cleanupSource: false)"`);
+    expect(renderCleanup(spec).create).toContain(
+      `log "$source kept \${st:-(gone)} and intact on the source (cleanupSource: false)"`,
+    );
     expect(renderCleanup(spec).create).not.toContain("incus delete");
     const t = migTenant();
     t.migration.cleanupSource = true;
     const s = renderCleanup(parseTenant(t)).create;
-    expect(s).toContain(`for n in files proxy tables; do [ "$(incus config get "$n" ${MOVED_KEY} 2>/dev/null)" = true ] || { echo "cleanup: $n is not moved and verified; the sources are kept" >&2; exit 1; }; done`);
+    expect(s).toContain(
+      `for n in files proxy tables; do [ "$(incus config get "$n" ${MOVED_KEY} 2>/dev/null)" = true ] || { echo "cleanup: $n is not moved and verified; the sources are kept" >&2; exit 1; }; done`,
+    );
     expect(s).toContain(`incus delete --force "$ref"; log "$source deleted on the source LXD (2 left)"`);
     expect(s).toContain(`src 'rm -rf -- /opt/gbo/files'; log "$name: source data" /opt/gbo/files "deleted"`);
   });
@@ -332,7 +485,9 @@ describe("Migration component under setMocks", () => {
 
   test("children: preflight, trust, one pre-copy and one cutover per container, cleanup; the Tenant's other children unchanged", () => {
     expect(run.error).toBeUndefined();
-    const mig = run.resources.filter((r) => r.name.startsWith("acme-migration")).map((r) => `${r.type} ${r.name}`);
+    const mig = run.resources
+      .filter((r) => r.name.startsWith("acme-migration"))
+      .map((r) => `${r.type} ${r.name}`);
     expect(mig).toEqual([
       "incus-tenant:migrate:LxdToIncus acme-migration",
       "command:remote:Command acme-migration-preflight",
@@ -365,7 +520,9 @@ describe("Migration component under setMocks", () => {
       expect(r.inputs.stdin["4dabf18193072939515e22adb298388d"]).toBeDefined();
       expect(String(inputs.create)).not.toContain("SECRET-");
     }
-    expect((unwrapSecrets(byName("acme-migration-trust").inputs) as Record<string, any>).delete).toBe(remoteBash(renderTrust(spec).delete!, true));
+    expect((unwrapSecrets(byName("acme-migration-trust").inputs) as Record<string, any>).delete).toBe(
+      remoteBash(renderTrust(spec).delete!, true),
+    );
   });
 
   test("without migrationSourceKey nothing is registered; the error names it (no host-key fallback)", async () => {
@@ -390,7 +547,9 @@ describe("Migration component under setMocks", () => {
     const t = migTenant();
     t.migration.cutover = "tenant";
     const r = await runIndex(t, "prod", KEY, { migrationSourceKey: SOURCE_KEY });
-    expect(r.resources.filter((x) => x.name.includes("cutover")).map((x) => x.name)).toEqual(["acme-migration-cutover"]);
+    expect(r.resources.filter((x) => x.name.includes("cutover")).map((x) => x.name)).toEqual([
+      "acme-migration-cutover",
+    ]);
   });
 });
 
@@ -401,7 +560,8 @@ describe("ordering under the engine double", () => {
     const log: string[] = [];
     const executor: Executor = {
       run: async (_conn, command) => {
-        if (command.includes("migration pre-copy") || command.includes("migration cutover")) await new Promise((r) => setTimeout(r, 50));
+        if (command.includes("migration pre-copy") || command.includes("migration cutover"))
+          await new Promise((r) => setTimeout(r, 50));
         return { exitCode: 0, stdout: "", stderr: "" };
       },
     };
@@ -416,7 +576,10 @@ describe("ordering under the engine double", () => {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const np = require("../../render/networkPlan");
-      config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(np.asNetworkPlan(undefined), np.networkPlan(parseTenant(t))).hash;
+      config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(
+        np.asNetworkPlan(undefined),
+        np.networkPlan(parseTenant(t)),
+      ).hash;
     } catch {
       // the program has no approval gate
     }
@@ -444,7 +607,8 @@ describe("ordering under the engine double", () => {
     const done = (n: string) => idx(log, `create ${n} ok`);
     const start = (n: string) => idx(log, `create ${n} started`);
     expect(start("acme-migration-trust")).toBeGreaterThan(done("acme-migration-preflight"));
-    for (const c of ["files", "proxy", "tables"]) expect(start(`acme-migration-precopy-${c}`)).toBeGreaterThan(done("acme-migration-trust"));
+    for (const c of ["files", "proxy", "tables"])
+      expect(start(`acme-migration-precopy-${c}`)).toBeGreaterThan(done("acme-migration-trust"));
     expect(start("acme-migration-precopy-tables")).toBeGreaterThan(done("acme-migration-precopy-files"));
     let running = 0;
     let peak = 0;
@@ -453,10 +617,17 @@ describe("ordering under the engine double", () => {
       peak = Math.max(peak, running);
     }
     expect(peak).toBe(2);
-    expect(start("acme-migration-cutover-files")).toBeGreaterThan(Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))));
-    expect(start("acme-migration-cutover-proxy")).toBeGreaterThan(Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))));
+    expect(start("acme-migration-cutover-files")).toBeGreaterThan(
+      Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))),
+    );
+    expect(start("acme-migration-cutover-proxy")).toBeGreaterThan(
+      Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))),
+    );
     expect(start("acme-migration-cutover-tables")).toBeGreaterThan(done("acme-migration-cutover-files"));
-    for (const c of ["files", "proxy", "tables"]) expect(start(`acme-${c}-instance`)).toBeGreaterThan(Math.max(done(`acme-migration-cutover-${c}`), done("acme-host-persistence")));
+    for (const c of ["files", "proxy", "tables"])
+      expect(start(`acme-${c}-instance`)).toBeGreaterThan(
+        Math.max(done(`acme-migration-cutover-${c}`), done("acme-host-persistence")),
+      );
     expect(start("acme-migration-cleanup")).toBeGreaterThan(done("acme-migration-cutover-tables"));
     expect(start("acme-nat-tcp-80-dnat")).toBeGreaterThan(done("acme-proxy-instance"));
   });
@@ -465,7 +636,11 @@ describe("ordering under the engine double", () => {
     const log = await order((t) => (t.migration.parallel = 1));
     for (const step of ["precopy", "cutover"]) {
       const lines = log.filter((x) => x.includes(`migration-${step}`));
-      expect(lines).toEqual(["files", "files", "proxy", "proxy", "tables", "tables"].map((c, i) => `create acme-migration-${step}-${c} ${i % 2 === 0 ? "started" : "ok"}`));
+      expect(lines).toEqual(
+        ["files", "files", "proxy", "proxy", "tables", "tables"].map(
+          (c, i) => `create acme-migration-${step}-${c} ${i % 2 === 0 ? "started" : "ok"}`,
+        ),
+      );
     }
   });
 });

@@ -19,14 +19,18 @@ export function unwrapSecrets(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(unwrapSecrets);
   if (v !== null && typeof v === "object") {
     const o = v as Record<string, unknown>;
-    if (o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(o.value);
+    if (o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270")
+      return unwrapSecrets(o.value);
     return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
   }
   return v;
 }
 
 /** Secret config the stacks' Vault sections refer to (`fromConfig`), with recognisable fake values. */
-export const TEST_SECRETS: Readonly<Record<string, string>> = { llmApiKey: "TEST-LLM-KEY-NOT-REAL", directoryClientSecret: "TEST-DIRECTORY-SECRET-NOT-REAL" };
+export const TEST_SECRETS: Readonly<Record<string, string>> = {
+  llmApiKey: "TEST-LLM-KEY-NOT-REAL",
+  directoryClientSecret: "TEST-DIRECTORY-SECRET-NOT-REAL",
+};
 
 /** The mock's RandomPassword result for a resource name (recognisable in leak checks). */
 export function fakeGenerated(name: string): string {
@@ -56,18 +60,31 @@ export async function runIndex(
   let ready: Promise<void> = Promise.resolve();
   jest.isolateModules(() => {
     pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    const secretConfig = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`incus-tenant:${k}`, v]));
+    const secretConfig = Object.fromEntries(
+      Object.entries(secrets).map(([k, v]) => [`incus-tenant:${k}`, v]),
+    );
     if (approve !== undefined) secretConfig["incus-tenant:approveNetworkPlan"] = approve;
     pulumi.runtime.setAllConfig(
-      { "incus-tenant:tenant": JSON.stringify(tenant), "incus-tenant:sshPrivateKey": privateKey, ...secretConfig },
-      ["incus-tenant:sshPrivateKey", ...Object.keys(secretConfig).filter((k) => !k.endsWith(":approveNetworkPlan"))],
+      {
+        "incus-tenant:tenant": JSON.stringify(tenant),
+        "incus-tenant:sshPrivateKey": privateKey,
+        ...secretConfig,
+      },
+      [
+        "incus-tenant:sshPrivateKey",
+        ...Object.keys(secretConfig).filter((k) => !k.endsWith(":approveNetworkPlan")),
+      ],
     );
     ready = pulumi.runtime.setMocks(
       {
         newResource: (a: MockResourceArgs) => {
           resources.push(a);
           const generated =
-            a.type === "random:index/randomPassword:RandomPassword" ? { result: fakeGenerated(a.name) } : a.type === "pulumi:pulumi:StackReference" ? { outputs: {} } : {};
+            a.type === "random:index/randomPassword:RandomPassword"
+              ? { result: fakeGenerated(a.name) }
+              : a.type === "pulumi:pulumi:StackReference"
+                ? { outputs: {} }
+                : {};
           return { id: `${a.name}-id`, state: { ...a.inputs, ...generated } };
         },
         call: (a) => a.inputs,
@@ -89,7 +106,9 @@ export async function runIndex(
   const p = pulumi as unknown as typeof import("@pulumi/pulumi");
   const exports: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) {
-    exports[k] = await new Promise((resolve) => (p.output(v) as import("@pulumi/pulumi").Output<unknown>).apply(resolve));
+    exports[k] = await new Promise((resolve) =>
+      (p.output(v) as import("@pulumi/pulumi").Output<unknown>).apply(resolve),
+    );
   }
   // A failed registration (e.g. the network approval gate) surfaces when the runtime drains.
   await p.runtime.disconnect().catch((e: Error) => {

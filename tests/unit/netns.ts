@@ -33,12 +33,17 @@ export class ThrowawayNetns {
       .join(path.join(this.dir, "lock"))
       .split(ROLLBACK_DIR)
       .join(path.join(this.dir, "rollback"));
-    const r = spawnSync("ip", ["netns", "exec", this.name, "bash", "-c", text], { input: stdin, encoding: "utf8" });
+    const r = spawnSync("ip", ["netns", "exec", this.name, "bash", "-c", text], {
+      input: stdin,
+      encoding: "utf8",
+    });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
   /** iptables-save of one table, without comments and counters. */
   save(table: "nat" | "filter"): string[] {
-    const out = execFileSync("ip", ["netns", "exec", this.name, "iptables-save", "-t", table], { encoding: "utf8" });
+    const out = execFileSync("ip", ["netns", "exec", this.name, "iptables-save", "-t", table], {
+      encoding: "utf8",
+    });
     return out.split("\n").filter((l) => l.startsWith("-A ") || l.startsWith(":"));
   }
   sh(cmd: string): string {

@@ -26,26 +26,39 @@ describe("iptables lines (exact, iptables-save canonical form)", () => {
     ]);
   });
   test("udp rule", () => {
-    expect(dnatLines(spec, rule("udp-53"))).toEqual(['-A ITN-acme-PRE -i eth0 -p udp -m udp --dport 53 -m comment --comment "incus-tenant:acme:udp-53" -j DNAT --to-destination 10.0.2.22:53']);
+    expect(dnatLines(spec, rule("udp-53"))).toEqual([
+      '-A ITN-acme-PRE -i eth0 -p udp -m udp --dport 53 -m comment --comment "incus-tenant:acme:udp-53" -j DNAT --to-destination 10.0.2.22:53',
+    ]);
   });
   test("jumps and masquerade", () => {
     expect(chainLines(spec)).toEqual({
-      jumps: ['-A PREROUTING -i eth0 -m comment --comment "incus-tenant:acme:jump" -j ITN-acme-PRE', '-A POSTROUTING -m comment --comment "incus-tenant:acme:jump" -j ITN-acme-POST'],
-      masquerade: ['-A ITN-acme-POST -s 10.0.2.0/24 ! -d 10.0.2.0/24 -m comment --comment "incus-tenant:acme:masquerade" -j MASQUERADE'],
+      jumps: [
+        '-A PREROUTING -i eth0 -m comment --comment "incus-tenant:acme:jump" -j ITN-acme-PRE',
+        '-A POSTROUTING -m comment --comment "incus-tenant:acme:jump" -j ITN-acme-POST',
+      ],
+      masquerade: [
+        '-A ITN-acme-POST -s 10.0.2.0/24 ! -d 10.0.2.0/24 -m comment --comment "incus-tenant:acme:masquerade" -j MASQUERADE',
+      ],
     });
   });
   test("guard", () => {
-    expect(guardLines(2222)).toEqual(['-A INPUT -i lo -m comment --comment "incus-tenant:guard" -j ACCEPT', '-A INPUT -p tcp -m tcp --dport 2222 -m comment --comment "incus-tenant:guard" -j ACCEPT']);
+    expect(guardLines(2222)).toEqual([
+      '-A INPUT -i lo -m comment --comment "incus-tenant:guard" -j ACCEPT',
+      '-A INPUT -p tcp -m tcp --dport 2222 -m comment --comment "incus-tenant:guard" -j ACCEPT',
+    ]);
   });
   test("readable NAT line", () => {
-    expect(natLine(rule("tcp-5432"))).toBe("tcp/5432 -> tables 10.0.2.12:5432 (from 198.51.100.0/24, 203.0.113.64/26)");
+    expect(natLine(rule("tcp-5432"))).toBe(
+      "tcp/5432 -> tables 10.0.2.12:5432 (from 198.51.100.0/24, 203.0.113.64/26)",
+    );
     expect(natLine(rule("udp-53"))).toBe("udp/53 -> dns 10.0.2.22:53 (from any)");
   });
 });
 
 describe("scripts (exact text)", () => {
   test("NAT rule create script: under one lock, converge and arm a new generation's watchdog when the lines changed", () => {
-    expect(renderNatRule(spec, rule("tcp-443")).create).toBe(`# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 of tenant acme (rollback after 30s unless confirmed)
+    expect(renderNatRule(spec, rule("tcp-443")).create)
+      .toBe(`# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 of tenant acme (rollback after 30s unless confirmed)
 set -euo pipefail
 log() { printf 'incus-tenant: %s\\n' "$*" >&2; }
 rb=/var/lib/incus-tenant/rollback/acme-tcp-443; tag=incus-tenant:acme:tcp-443
@@ -127,20 +140,36 @@ fi
 exec 9>&-`);
   });
   test("every script starts with the managed-by header and strict mode", () => {
-    const all = [renderForwarding(spec), renderChains(spec), renderGuard(spec), renderPersistence(), ...spec.containers.map((c) => renderContainer(spec, c)), ...spec.nat.map((r) => renderNatRule(spec, r))];
+    const all = [
+      renderForwarding(spec),
+      renderChains(spec),
+      renderGuard(spec),
+      renderPersistence(),
+      ...spec.containers.map((c) => renderContainer(spec, c)),
+      ...spec.nat.map((r) => renderNatRule(spec, r)),
+    ];
     for (const pair of all) {
       for (const text of [pair.create, pair.delete].filter((t): t is string => t !== undefined)) {
-        expect(text.split("\n").slice(0, 2)).toEqual([expect.stringMatching(/^# managed by incus-tenant: /), "set -euo pipefail"]);
+        expect(text.split("\n").slice(0, 2)).toEqual([
+          expect.stringMatching(/^# managed by incus-tenant: /),
+          "set -euo pipefail",
+        ]);
       }
     }
   });
   test("container script: privileged flag, protection, reserved address, pre-change snapshot", () => {
     const system = spec.containers.find((c) => c.name === "system")!;
     const text = renderContainer(spec, system).create;
-    expect(text).toContain("incus init images:debian/12 \"$name\" -s default -c security.privileged=true -c security.protection.delete=true");
+    expect(text).toContain(
+      'incus init images:debian/12 "$name" -s default -c security.privileged=true -c security.protection.delete=true',
+    );
     expect(text).toContain(`name=system; ip=10.0.2.11; hash=${containerHash(spec, system)}; restart=0`);
-    expect(text).toContain('snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; incus snapshot create "$name" "$snap"');
-    expect(text).toContain('incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip"');
+    expect(text).toContain(
+      'snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; incus snapshot create "$name" "$snap"',
+    );
+    expect(text).toContain(
+      'incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip"',
+    );
     expect(renderContainer(spec, system).delete).toContain("refusing to delete protected container $name");
   });
   test("container hash changes with the config and ignores the image", () => {
@@ -149,14 +178,25 @@ exec 9>&-`);
     changed.containers.proxy.privileged = true;
     const imageOnly = baseTenant();
     imageOnly.containers.proxy.image = "images:debian/13";
-    const h = (s: ReturnType<typeof parseTenant>) => containerHash(s, s.containers.find((c) => c.name === "proxy")!);
+    const h = (s: ReturnType<typeof parseTenant>) =>
+      containerHash(
+        s,
+        s.containers.find((c) => c.name === "proxy")!,
+      );
     expect(h(parseTenant(changed))).not.toBe(h(base));
     expect(h(parseTenant(imageOnly))).toBe(h(base));
   });
   test("an unchanged config renders byte-identical scripts (no time, no randomness)", () => {
     const render = () => {
       const s = parseTenant(stackTenant("prod"));
-      return JSON.stringify([renderForwarding(s), renderChains(s), renderGuard(s), renderPersistence(), s.containers.map((c) => renderContainer(s, c)), s.nat.map((r) => renderNatRule(s, r))]);
+      return JSON.stringify([
+        renderForwarding(s),
+        renderChains(s),
+        renderGuard(s),
+        renderPersistence(),
+        s.containers.map((c) => renderContainer(s, c)),
+        s.nat.map((r) => renderNatRule(s, r)),
+      ]);
     };
     expect(render()).toBe(render());
   });
@@ -174,7 +214,19 @@ real("rendered rules on a real iptables (throwaway network namespace)", () => {
   test("every rendered line passes iptables-restore --test", () => {
     const prod = parseTenant(stackTenant("prod"));
     const { jumps, masquerade } = chainLines(prod);
-    const file = ["*nat", `:${prod.chains.prerouting} - [0:0]`, `:${prod.chains.postrouting} - [0:0]`, ...jumps, ...masquerade, ...prod.nat.flatMap((r) => dnatLines(prod, r)), "COMMIT", "*filter", ...guardLines(22), "COMMIT", ""].join("\n");
+    const file = [
+      "*nat",
+      `:${prod.chains.prerouting} - [0:0]`,
+      `:${prod.chains.postrouting} - [0:0]`,
+      ...jumps,
+      ...masquerade,
+      ...prod.nat.flatMap((r) => dnatLines(prod, r)),
+      "COMMIT",
+      "*filter",
+      ...guardLines(22),
+      "COMMIT",
+      "",
+    ].join("\n");
     const r = ns.run("iptables-restore --test", file);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -182,14 +234,29 @@ real("rendered rules on a real iptables (throwaway network namespace)", () => {
 
   test("apply, re-apply (unchanged), foreign rules survive, delete removes only ours", () => {
     ns.sh("iptables -t nat -A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 192.0.2.1:80");
-    for (const pair of [renderChains(spec), renderGuard(spec), ...spec.nat.map((r) => renderNatRule(spec, r))]) {
+    for (const pair of [
+      renderChains(spec),
+      renderGuard(spec),
+      ...spec.nat.map((r) => renderNatRule(spec, r)),
+    ]) {
       const r = ns.run(pair.create);
       expect(r.stderr).not.toContain("unchanged");
       expect(r.status).toBe(0);
     }
     const applied = ns.save("nat");
-    expect(applied).toEqual(expect.arrayContaining([...chainLines(spec).jumps, ...chainLines(spec).masquerade, ...spec.nat.flatMap((r) => dnatLines(spec, r))]));
-    expect(ns.save("filter").filter((l) => l.startsWith("-A INPUT")).slice(0, 2)).toEqual(guardLines(22));
+    expect(applied).toEqual(
+      expect.arrayContaining([
+        ...chainLines(spec).jumps,
+        ...chainLines(spec).masquerade,
+        ...spec.nat.flatMap((r) => dnatLines(spec, r)),
+      ]),
+    );
+    expect(
+      ns
+        .save("filter")
+        .filter((l) => l.startsWith("-A INPUT"))
+        .slice(0, 2),
+    ).toEqual(guardLines(22));
     // The NAT changes are not confirmed yet: rules.v4 (written by the chains and the guard) lacks them.
     expect(ns.persisted()).not.toContain(dnatLines(spec, rule("tcp-443"))[0]);
 
@@ -215,8 +282,18 @@ real("rendered rules on a real iptables (throwaway network namespace)", () => {
     moved.containers.proxy.ipv4 = "10.0.2.50";
     const s2 = parseTenant(moved);
     ns.run(renderNatRule(spec, rule("tcp-80")).create);
-    ns.run(renderNatRule(s2, s2.nat.find((r) => r.key === "tcp-80")!).create);
-    expect(ns.save("nat").filter((l) => l.includes("incus-tenant:acme:tcp-80"))).toEqual(dnatLines(s2, s2.nat.find((r) => r.key === "tcp-80")!));
+    ns.run(
+      renderNatRule(
+        s2,
+        s2.nat.find((r) => r.key === "tcp-80")!,
+      ).create,
+    );
+    expect(ns.save("nat").filter((l) => l.includes("incus-tenant:acme:tcp-80"))).toEqual(
+      dnatLines(
+        s2,
+        s2.nat.find((r) => r.key === "tcp-80")!,
+      ),
+    );
   });
 
   test("guard moves above a DROP that was inserted first", () => {
@@ -227,6 +304,11 @@ real("rendered rules on a real iptables (throwaway network namespace)", () => {
     ns.sh("iptables -I INPUT 1 -p tcp --dport 9 -j DROP");
     const r = ns.run(renderGuard(spec).create);
     expect(r.status).toBe(0);
-    expect(ns.save("filter").filter((l) => l.startsWith("-A INPUT")).slice(0, 2)).toEqual(guardLines(22));
+    expect(
+      ns
+        .save("filter")
+        .filter((l) => l.startsWith("-A INPUT"))
+        .slice(0, 2),
+    ).toEqual(guardLines(22));
   });
 });

@@ -20,7 +20,19 @@ describe("shq", () => {
   ])("%p -> %s", (input, quoted) => expect(shq(input)).toBe(quoted));
 
   test("real bash gets every hostile value back verbatim", () => {
-    const hostile = ["a b", "it's", "$(touch /tmp/pwned-itn)", "`id`", "x\ny", "*", "-n", "\\", '"q"', "€", "'"];
+    const hostile = [
+      "a b",
+      "it's",
+      "$(touch /tmp/pwned-itn)",
+      "`id`",
+      "x\ny",
+      "*",
+      "-n",
+      "\\",
+      '"q"',
+      "€",
+      "'",
+    ];
     expect(bashWords(shArgs(...hostile))).toEqual(hostile);
   });
 
@@ -29,7 +41,7 @@ describe("shq", () => {
 
 describe("script helpers", () => {
   test("remoteBash runs through sudo -n only when asked, and the script survives quoting", () => {
-    const text = script("demo", ["echo \"it's $((1+1))\""]);
+    const text = script("demo", ['echo "it\'s $((1+1))"']);
     expect(remoteBash(text, true).startsWith("sudo -n bash -c '# managed by incus-tenant: demo")).toBe(true);
     const r = spawnSync("sh", ["-c", remoteBash(text, false)], { encoding: "utf8" });
     expect(r.stdout).toBe("it's 2\n");

@@ -27,8 +27,14 @@ import { ROOT } from "./fixtures";
 import { unwrapSecrets } from "./mockRuntime";
 import { stackTenant } from "./fixtures";
 
-const problemsOf = (raw: RawVaultSection, containers?: string[]) => checkVault(vaultSectionSchema.parse(raw), "vault", containers);
-const one = (keys: Record<string, unknown>) => ({ keys }) as RawVaultSection["paths"] extends infer P ? (P extends Record<string, infer X> ? X : never) : never;
+const problemsOf = (raw: RawVaultSection, containers?: string[]) =>
+  checkVault(vaultSectionSchema.parse(raw), "vault", containers);
+const one = (keys: Record<string, unknown>) =>
+  ({ keys }) as RawVaultSection["paths"] extends infer P
+    ? P extends Record<string, infer X>
+      ? X
+      : never
+    : never;
 const gen = { generate: { length: 32 } };
 
 describe("vault section validation", () => {
@@ -37,27 +43,62 @@ describe("vault section validation", () => {
     const parsed = vaultSectionSchema.parse(raw);
     expect(checkVault(parsed, "vault", ["vault", "system"])).toEqual([]);
     const v = deriveVault(parsed, "acme");
-    expect(v.paths.map((p) => p.path)).toEqual(["gbo/cache", "gbo/directory", "gbo/drive", "gbo/email", "gbo/encryption", "gbo/jwt", "gbo/llm", "gbo/tables", "gbo/tenants/acme/infrastructure", "gbo/vectordb"]);
-    expect(v.paths.find((p) => p.path === "gbo/tenants/acme/infrastructure")?.keys.find((k) => k.name === "tables_database")?.source).toEqual({ kind: "value", value: "acme" });
-    expect(v.envFile?.variables).toEqual([["VAULT_ADDR", "https://10.0.2.13:8200"], ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"]]);
+    expect(v.paths.map((p) => p.path)).toEqual([
+      "gbo/cache",
+      "gbo/directory",
+      "gbo/drive",
+      "gbo/email",
+      "gbo/encryption",
+      "gbo/jwt",
+      "gbo/llm",
+      "gbo/tables",
+      "gbo/tenants/acme/infrastructure",
+      "gbo/vectordb",
+    ]);
+    expect(
+      v.paths
+        .find((p) => p.path === "gbo/tenants/acme/infrastructure")
+        ?.keys.find((k) => k.name === "tables_database")?.source,
+    ).toEqual({ kind: "value", value: "acme" });
+    expect(v.envFile?.variables).toEqual([
+      ["VAULT_ADDR", "https://10.0.2.13:8200"],
+      ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"],
+    ]);
   });
 
   test(
     "defaults: container vault, http://127.0.0.1:8200, mount secret, scoped tokens next to tokenFile, " +
       "keepOnDestroy true, special false, envFile system:/opt/gbo/bin/.env",
     () => {
-    const v = deriveVault(vaultSectionSchema.parse({ paths: { "gbo/jwt": one({ secret: gen }) }, envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } } }), "acme");
-    expect(v).toEqual({
-      container: "vault",
-      address: "http://127.0.0.1:8200",
-      tokenFile: "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json",
-      scopedTokenDir: "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/incus-tenant-acme",
-      policyPrefix: "incus-tenant-acme",
-      mount: "secret",
-      paths: [{ path: "gbo/jwt", key: "gbo-jwt", keys: [{ name: "secret", source: { kind: "generate", length: 32, special: false } }], keepOnDestroy: true }],
-      envFile: { container: "system", path: "/opt/gbo/bin/.env", variables: [["VAULT_ADDR", "https://10.0.2.13:8200"]] },
-    });
-  },
+      const v = deriveVault(
+        vaultSectionSchema.parse({
+          paths: { "gbo/jwt": one({ secret: gen }) },
+          envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } },
+        }),
+        "acme",
+      );
+      expect(v).toEqual({
+        container: "vault",
+        address: "http://127.0.0.1:8200",
+        tokenFile: "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/init.json",
+        scopedTokenDir: "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/incus-tenant-acme",
+        policyPrefix: "incus-tenant-acme",
+        mount: "secret",
+        paths: [
+          {
+            path: "gbo/jwt",
+            key: "gbo-jwt",
+            keys: [{ name: "secret", source: { kind: "generate", length: 32, special: false } }],
+            keepOnDestroy: true,
+          },
+        ],
+        envFile: {
+          container: "system",
+          path: "/opt/gbo/bin/.env",
+          variables: [["VAULT_ADDR", "https://10.0.2.13:8200"]],
+        },
+      });
+    },
   );
 
   test("scopedTokenDir: given, it is used as is; the policy prefix names the tenant", () => {
@@ -71,40 +112,192 @@ describe("vault section validation", () => {
   });
 
   const cases: [string, RawVaultSection, { path: string; message: string }[], string[] | undefined][] = [
-    ["dot-dot segment", { paths: { "gbo/../x": one({ a: gen }) } }, [{ path: "vault.paths.gbo/../x", message: 'must not contain ".."' }], undefined],
-    ["leading slash", { paths: { "/gbo/x": one({ a: gen }) } }, [{ path: "vault.paths./gbo/x", message: 'must not start with "/" (paths are relative to the mount)' }], undefined],
-    ["trailing slash", { paths: { "gbo/x/": one({ a: gen }) } }, [{ path: "vault.paths.gbo/x/", message: 'must not end with "/"' }], undefined],
-    ["empty segment", { paths: { "gbo//x": one({ a: gen }) } }, [{ path: "vault.paths.gbo//x", message: 'must not contain empty segments ("//")' }], undefined],
-    ["empty path", { paths: { "": one({ a: gen }) } }, [{ path: "vault.paths.", message: "must not be empty" }], undefined],
-    ["bad characters", { paths: { "gbo/a b": one({ a: gen }) } }, [{ path: "vault.paths.gbo/a b", message: 'may only contain letters, digits, "_", ".", "-", "/" and the placeholder {tenant}' }], undefined],
+    [
+      "dot-dot segment",
+      { paths: { "gbo/../x": one({ a: gen }) } },
+      [{ path: "vault.paths.gbo/../x", message: 'must not contain ".."' }],
+      undefined,
+    ],
+    [
+      "leading slash",
+      { paths: { "/gbo/x": one({ a: gen }) } },
+      [{ path: "vault.paths./gbo/x", message: 'must not start with "/" (paths are relative to the mount)' }],
+      undefined,
+    ],
+    [
+      "trailing slash",
+      { paths: { "gbo/x/": one({ a: gen }) } },
+      [{ path: "vault.paths.gbo/x/", message: 'must not end with "/"' }],
+      undefined,
+    ],
+    [
+      "empty segment",
+      { paths: { "gbo//x": one({ a: gen }) } },
+      [{ path: "vault.paths.gbo//x", message: 'must not contain empty segments ("//")' }],
+      undefined,
+    ],
+    [
+      "empty path",
+      { paths: { "": one({ a: gen }) } },
+      [{ path: "vault.paths.", message: "must not be empty" }],
+      undefined,
+    ],
+    [
+      "bad characters",
+      { paths: { "gbo/a b": one({ a: gen }) } },
+      [
+        {
+          path: "vault.paths.gbo/a b",
+          message: 'may only contain letters, digits, "_", ".", "-", "/" and the placeholder {tenant}',
+        },
+      ],
+      undefined,
+    ],
     [
       "several problems at once",
       { paths: { "/gbo/../": one({ a: gen }) } },
       [
-        { path: "vault.paths./gbo/../", message: 'must not start with "/" (paths are relative to the mount)' },
+        {
+          path: "vault.paths./gbo/../",
+          message: 'must not start with "/" (paths are relative to the mount)',
+        },
         { path: "vault.paths./gbo/../", message: 'must not end with "/"' },
         { path: "vault.paths./gbo/../", message: 'must not contain ".."' },
       ],
       undefined,
     ],
-    ["resource name clash", { paths: { "gbo/a-b": one({ a: gen }), "gbo/a/b": one({ a: gen }) } }, [{ path: "vault.paths.gbo/a/b", message: 'gives the same resource name as "gbo/a-b"' }], undefined],
-    ["no keys", { paths: { "gbo/x": one({}) } }, [{ path: "vault.paths.gbo/x.keys", message: "must declare at least one key" }], undefined],
-    ["bad key name", { paths: { "gbo/x": one({ "1st": gen }) } }, [{ path: "vault.paths.gbo/x.keys.1st", message: "key name must be letters, digits or _, not starting with a digit" }], undefined],
-    ["two sources", { paths: { "gbo/x": one({ a: { ...gen, value: "x" } }) } }, [{ path: "vault.paths.gbo/x.keys.a", message: "must set exactly one of generate, value, fromConfig" }], undefined],
-    ["no source", { paths: { "gbo/x": one({ a: {} }) } }, [{ path: "vault.paths.gbo/x.keys.a", message: "must set exactly one of generate, value, fromConfig" }], undefined],
-    ["literal secret", { paths: { "gbo/x": one({ smtp_password: { value: "hunter2" } }) } }, [{ path: "vault.paths.gbo/x.keys.smtp_password.value", message: "looks like a secret: use generate or fromConfig (a literal value sits in plain text in the stack file)" }], undefined],
-    ["literal access key", { paths: { "gbo/x": one({ accesskey: { value: "AKEXAMPLE" }, s3_access_key: { value: "x" }, credentials: { value: "x" } }) } }, ["accesskey", "s3_access_key", "credentials"].map((k) => ({ path: `vault.paths.gbo/x.keys.${k}.value`, message: "looks like a secret: use generate or fromConfig (a literal value sits in plain text in the stack file)" })), undefined],
-    ["password in a URL", { paths: { "gbo/x": one({ url: { value: "postgres://gbuser:hunter2@10.0.3.12:5432/db" }, ok: { value: "http://10.0.3.16:8081/v1?a=b@c" }, mail: { value: "mailto:a@example.com" } }) } }, [{ path: "vault.paths.gbo/x.keys.url.value", message: "holds a password in a URL (user:password@): use generate or fromConfig (a literal value sits in plain text in the stack file)" }], undefined],
-    ["private key literal", { paths: { "gbo/x": one({ tls: { value: "-----BEGIN OPENSSH PRIVATE KEY----- b3Bl" } }) } }, [{ path: "vault.paths.gbo/x.keys.tls.value", message: "holds a private key: use generate or fromConfig (a literal value sits in plain text in the stack file)" }], undefined],
-    ["env without VAULT_ADDR", { envFile: { variables: { VAULT_CACERT: "/ca.crt" } } }, [{ path: "vault.envFile.variables", message: "must set VAULT_ADDR" }], undefined],
-    ["env non-VAULT variable", { envFile: { variables: { VAULT_ADDR: "https://x:8200", PORT: "5858" } } }, [{ path: "vault.envFile.variables.PORT", message: "only VAULT_* variables are allowed in the .env file" }], undefined],
+    [
+      "resource name clash",
+      { paths: { "gbo/a-b": one({ a: gen }), "gbo/a/b": one({ a: gen }) } },
+      [{ path: "vault.paths.gbo/a/b", message: 'gives the same resource name as "gbo/a-b"' }],
+      undefined,
+    ],
+    [
+      "no keys",
+      { paths: { "gbo/x": one({}) } },
+      [{ path: "vault.paths.gbo/x.keys", message: "must declare at least one key" }],
+      undefined,
+    ],
+    [
+      "bad key name",
+      { paths: { "gbo/x": one({ "1st": gen }) } },
+      [
+        {
+          path: "vault.paths.gbo/x.keys.1st",
+          message: "key name must be letters, digits or _, not starting with a digit",
+        },
+      ],
+      undefined,
+    ],
+    [
+      "two sources",
+      { paths: { "gbo/x": one({ a: { ...gen, value: "x" } }) } },
+      [{ path: "vault.paths.gbo/x.keys.a", message: "must set exactly one of generate, value, fromConfig" }],
+      undefined,
+    ],
+    [
+      "no source",
+      { paths: { "gbo/x": one({ a: {} }) } },
+      [{ path: "vault.paths.gbo/x.keys.a", message: "must set exactly one of generate, value, fromConfig" }],
+      undefined,
+    ],
+    [
+      "literal secret",
+      { paths: { "gbo/x": one({ smtp_password: { value: "hunter2" } }) } },
+      [
+        {
+          path: "vault.paths.gbo/x.keys.smtp_password.value",
+          message:
+            "looks like a secret: use generate or fromConfig (a literal value sits in plain text in the stack file)",
+        },
+      ],
+      undefined,
+    ],
+    [
+      "literal access key",
+      {
+        paths: {
+          "gbo/x": one({
+            accesskey: { value: "AKEXAMPLE" },
+            s3_access_key: { value: "x" },
+            credentials: { value: "x" },
+          }),
+        },
+      },
+      ["accesskey", "s3_access_key", "credentials"].map((k) => ({
+        path: `vault.paths.gbo/x.keys.${k}.value`,
+        message:
+          "looks like a secret: use generate or fromConfig (a literal value sits in plain text in the stack file)",
+      })),
+      undefined,
+    ],
+    [
+      "password in a URL",
+      {
+        paths: {
+          "gbo/x": one({
+            url: { value: "postgres://gbuser:hunter2@10.0.3.12:5432/db" },
+            ok: { value: "http://10.0.3.16:8081/v1?a=b@c" },
+            mail: { value: "mailto:a@example.com" },
+          }),
+        },
+      },
+      [
+        {
+          path: "vault.paths.gbo/x.keys.url.value",
+          message:
+            "holds a password in a URL (user:password@): use generate or fromConfig (a literal value sits in plain text in the stack file)",
+        },
+      ],
+      undefined,
+    ],
+    [
+      "private key literal",
+      { paths: { "gbo/x": one({ tls: { value: "-----BEGIN OPENSSH PRIVATE KEY----- b3Bl" } }) } },
+      [
+        {
+          path: "vault.paths.gbo/x.keys.tls.value",
+          message:
+            "holds a private key: use generate or fromConfig (a literal value sits in plain text in the stack file)",
+        },
+      ],
+      undefined,
+    ],
+    [
+      "env without VAULT_ADDR",
+      { envFile: { variables: { VAULT_CACERT: "/ca.crt" } } },
+      [{ path: "vault.envFile.variables", message: "must set VAULT_ADDR" }],
+      undefined,
+    ],
+    [
+      "env non-VAULT variable",
+      { envFile: { variables: { VAULT_ADDR: "https://x:8200", PORT: "5858" } } },
+      [
+        {
+          path: "vault.envFile.variables.PORT",
+          message: "only VAULT_* variables are allowed in the .env file",
+        },
+      ],
+      undefined,
+    ],
     [
       "env token literal",
       { envFile: { variables: { VAULT_ADDR: "https://x:8200", VAULT_TOKEN: "s.abc" } } },
-      [{ path: "vault.envFile.variables.VAULT_TOKEN", message: "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)" }],
+      [
+        {
+          path: "vault.envFile.variables.VAULT_TOKEN",
+          message:
+            "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)",
+        },
+      ],
       undefined,
     ],
-    ["env multi-line value", { envFile: { variables: { VAULT_ADDR: "https://x:8200\nPORT=1" } } }, [{ path: "vault.envFile.variables.VAULT_ADDR", message: "must be a non-empty single line" }], undefined],
+    [
+      "env multi-line value",
+      { envFile: { variables: { VAULT_ADDR: "https://x:8200\nPORT=1" } } },
+      [{ path: "vault.envFile.variables.VAULT_ADDR", message: "must be a non-empty single line" }],
+      undefined,
+    ],
     [
       "unknown containers",
       { container: "vlt", envFile: { container: "sys", variables: { VAULT_ADDR: "https://x:8200" } } },
@@ -115,10 +308,15 @@ describe("vault section validation", () => {
       ["vault", "system"],
     ],
   ];
-  test.each(cases)("%s", (_name, raw, expected, containers) => expect(problemsOf(raw, containers)).toEqual(expected));
+  test.each(cases)("%s", (_name, raw, expected, containers) =>
+    expect(problemsOf(raw, containers)).toEqual(expected),
+  );
 
   test("shape errors carry field paths: length out of range, unknown field, bad address", () => {
-    const r = vaultSectionSchema.safeParse({ address: "127.0.0.1:8200", paths: { "gbo/x": { keys: { a: { generate: { length: 8 } } }, keep: true } } });
+    const r = vaultSectionSchema.safeParse({
+      address: "127.0.0.1:8200",
+      paths: { "gbo/x": { keys: { a: { generate: { length: 8 } } }, keep: true } },
+    });
     expect(r.success).toBe(false);
     const issues = r.success ? [] : r.error.issues.map((i) => [i.path.join("."), i.message]);
     expect(issues).toEqual([
@@ -371,8 +569,13 @@ describe("rendered scripts against the FAKE vault (scripts/fake-vault.sh) throug
   let state = "";
   let env: NodeJS.ProcessEnv = {};
   let v: VaultSpec;
-  const run = (text: string, input = "") => spawnSync("sh", ["-c", remoteBash(text, false)], { input, env, encoding: "utf8" });
-  const vault = (...args: string[]) => spawnSync(path.join(tmp, "usr/local/bin/vault"), args, { env: { PATH: "/usr/bin:/bin", VAULT_TOKEN: fs.readFileSync(path.join(state, "token"), "utf8").trim() }, encoding: "utf8" });
+  const run = (text: string, input = "") =>
+    spawnSync("sh", ["-c", remoteBash(text, false)], { input, env, encoding: "utf8" });
+  const vault = (...args: string[]) =>
+    spawnSync(path.join(tmp, "usr/local/bin/vault"), args, {
+      env: { PATH: "/usr/bin:/bin", VAULT_TOKEN: fs.readFileSync(path.join(state, "token"), "utf8").trim() },
+      encoding: "utf8",
+    });
   const calls = () => fs.readFileSync(path.join(state, "calls.log"), "utf8");
   const shimLog = () => fs.readFileSync(path.join(tmp, "shim.log"), "utf8");
   const lastLine = (s: string) => s.trimEnd().split("\n").pop();
@@ -381,12 +584,20 @@ describe("rendered scripts against the FAKE vault (scripts/fake-vault.sh) throug
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "itn-vault-"));
     state = path.join(tmp, "var/lib/fake-vault");
     port = await freePort();
-    const inst = spawnSync("bash", [FAKE, "install", "--root", tmp, "--port", String(port)], { encoding: "utf8" });
+    const inst = spawnSync("bash", [FAKE, "install", "--root", tmp, "--port", String(port)], {
+      encoding: "utf8",
+    });
     expect(inst.stderr).toContain("FAKE vault installed");
     expect(inst.status).toBe(0);
     fs.mkdirSync(path.join(tmp, "shim"));
     fs.writeFileSync(path.join(tmp, "shim/incus"), FAKE_INCUS, { mode: 0o755 });
-    env = { HOME: tmp, PATH: `${path.join(tmp, "shim")}:/usr/bin:/bin`, SHIM_LOG: path.join(tmp, "shim.log"), SHIM_CONTAINERS: "vault system", SHIM_PATH: `${path.join(tmp, "usr/local/bin")}:/usr/bin:/bin` };
+    env = {
+      HOME: tmp,
+      PATH: `${path.join(tmp, "shim")}:/usr/bin:/bin`,
+      SHIM_LOG: path.join(tmp, "shim.log"),
+      SHIM_CONTAINERS: "vault system",
+      SHIM_PATH: `${path.join(tmp, "usr/local/bin")}:/usr/bin:/bin`,
+    };
     v = small({ address: `http://127.0.0.1:${port}`, tokenFile: path.join(state, "token") });
   });
   afterAll(() => {
@@ -691,7 +902,9 @@ describe("createVault under setMocks", () => {
   };
 
   beforeAll(async () => {
-    const mocks = require("@pulumi/pulumi/runtime/mocks") as { MockMonitor: { prototype: Record<string, (...a: any[]) => any> } };
+    const mocks = require("@pulumi/pulumi/runtime/mocks") as {
+      MockMonitor: { prototype: Record<string, (...a: any[]) => any> };
+    };
     const original = mocks.MockMonitor.prototype.registerResource;
     mocks.MockMonitor.prototype.registerResource = function (req: any, cb: any) {
       secretOutputs.set(req.getName(), req.getAdditionalsecretoutputsList());
@@ -702,7 +915,8 @@ describe("createVault under setMocks", () => {
       {
         newResource: (a: MockResourceArgs) => {
           registered.push(a);
-          if (a.type === "random:index/randomPassword:RandomPassword") return { id: `${a.name}-id`, state: { ...a.inputs, result: `GEN-${a.name}-SECRET` } };
+          if (a.type === "random:index/randomPassword:RandomPassword")
+            return { id: `${a.name}-id`, state: { ...a.inputs, result: `GEN-${a.name}-SECRET` } };
           return { id: `${a.name}-id`, state: a.inputs };
         },
         call: (a) => a.inputs,
@@ -720,8 +934,18 @@ describe("createVault under setMocks", () => {
     const parent = new Parent();
     const vault = small({ envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } } });
     const conn = { host: "203.0.113.10", user: "admin", privateKey: pulumi.secret("KEY") };
-    const res = createVault({ vault, connection: conn, sudo: true, parent, name: "acme-vault", dependsOn: [], secretConfig: (k) => pulumi.secret(`CFG-${k}-SECRET`) });
-    await new Promise((resolve) => pulumi.all([res.preflight.urn, res.envFile!.urn, ...res.paths.map((p) => p.put.urn)]).apply(resolve));
+    const res = createVault({
+      vault,
+      connection: conn,
+      sudo: true,
+      parent,
+      name: "acme-vault",
+      dependsOn: [],
+      secretConfig: (k) => pulumi.secret(`CFG-${k}-SECRET`),
+    });
+    await new Promise((resolve) =>
+      pulumi.all([res.preflight.urn, res.envFile!.urn, ...res.paths.map((p) => p.put.urn)]).apply(resolve),
+    );
     result = res;
   });
 
@@ -738,20 +962,36 @@ describe("createVault under setMocks", () => {
         "command:remote:Command acme-vault-gbo-tenants-acme-infrastructure-put",
       ].sort(),
     );
-    expect(parents.get("acme-vault-gbo-tables-password")).toMatch(/incus-tenant:vault:VaultPath::acme-vault-gbo-tables$/);
-    expect(parents.get("acme-vault-gbo-tables-put")).toMatch(/incus-tenant:vault:VaultPath::acme-vault-gbo-tables$/);
-    expect(unwrapSecrets(byName("acme-vault-gbo-tables-password").inputs)).toEqual({ length: 32, special: false, keepers: { path: "gbo/tables", key: "password" } });
+    expect(parents.get("acme-vault-gbo-tables-password")).toMatch(
+      /incus-tenant:vault:VaultPath::acme-vault-gbo-tables$/,
+    );
+    expect(parents.get("acme-vault-gbo-tables-put")).toMatch(
+      /incus-tenant:vault:VaultPath::acme-vault-gbo-tables$/,
+    );
+    expect(unwrapSecrets(byName("acme-vault-gbo-tables-password").inputs)).toEqual({
+      length: 32,
+      special: false,
+      keepers: { path: "gbo/tables", key: "password" },
+    });
   });
 
   test("put: secret stdin with every value, logging none, stdout/stderr secret, no triggers", () => {
     const put = byName("acme-vault-gbo-tables-put");
     expect(put.inputs.stdin[SIG]).toBeDefined();
-    expect(JSON.parse(unwrapSecrets(put.inputs.stdin) as string)).toEqual({ api: "CFG-llmKey-SECRET", host: "10.0.2.12", password: "GEN-acme-vault-gbo-tables-password-SECRET" });
+    expect(JSON.parse(unwrapSecrets(put.inputs.stdin) as string)).toEqual({
+      api: "CFG-llmKey-SECRET",
+      host: "10.0.2.12",
+      password: "GEN-acme-vault-gbo-tables-password-SECRET",
+    });
     expect(put.inputs.logging).toBe("none");
     expect(put.inputs.triggers).toBeUndefined();
     // (the command SDK itself adds "connection")
-    expect(secretOutputs.get("acme-vault-gbo-tables-put")).toEqual(expect.arrayContaining(["stdout", "stderr"]));
-    expect(secretOutputs.get("acme-vault-gbo-tenants-acme-infrastructure-put")).toEqual(expect.arrayContaining(["stdout", "stderr"]));
+    expect(secretOutputs.get("acme-vault-gbo-tables-put")).toEqual(
+      expect.arrayContaining(["stdout", "stderr"]),
+    );
+    expect(secretOutputs.get("acme-vault-gbo-tenants-acme-infrastructure-put")).toEqual(
+      expect.arrayContaining(["stdout", "stderr"]),
+    );
     expect(secretOutputs.get("acme-vault-preflight")).not.toContain("stdout");
     const vault = small({ envFile: { variables: { VAULT_ADDR: "https://10.0.2.13:8200" } } });
     expect(put.inputs.create).toBe(remoteBash(renderVaultPut(vault, vault.paths[0]).create, true));
@@ -760,10 +1000,16 @@ describe("createVault under setMocks", () => {
   test("no generated or configured secret in any command text or plain output", () => {
     for (const c of registered.filter((r) => r.type === "command:remote:Command")) {
       const inputs = unwrapSecrets(c.inputs) as Record<string, unknown>;
-      for (const text of [inputs.create, inputs.delete]) expect(String(text)).not.toMatch(/GEN-|CFG-|-SECRET/);
+      for (const text of [inputs.create, inputs.delete])
+        expect(String(text)).not.toMatch(/GEN-|CFG-|-SECRET/);
       if (!c.name.endsWith("-put")) expect(inputs.stdin).toBeUndefined();
     }
     expect(JSON.stringify(result?.outputs)).not.toMatch(/GEN-|CFG-|SECRET/);
-    expect(result?.outputs).toEqual({ paths: [{ path: "gbo/tables", keys: ["api", "host", "password"] }, { path: "gbo/tenants/acme/infrastructure", keys: ["host"] }] });
+    expect(result?.outputs).toEqual({
+      paths: [
+        { path: "gbo/tables", keys: ["api", "host", "password"] },
+        { path: "gbo/tenants/acme/infrastructure", keys: ["host"] },
+      ],
+    });
   });
 });

@@ -15,12 +15,14 @@ import { base, derive, FakeHost, zoneA, zoneB } from "./zoneFixtures";
 
 const TEST_TODAY = 'printf %s "$ITN_TODAY"';
 const FILE = "/opt/gbo/data/example.com.zone";
-const serialOf = (text: string | undefined): string | undefined => /^ {8}(\d{10}) ; serial$/m.exec(text ?? "")?.[1];
+const serialOf = (text: string | undefined): string | undefined =>
+  /^ {8}(\d{10}) ; serial$/m.exec(text ?? "")?.[1];
 
 describe("zone script run by bash against a fake incus (serial on the host)", () => {
   let host: FakeHost;
   const dns = derive(base());
-  const apply = (zone: ZoneSpec, today: string, spec: DnsSpec = dns) => host.run(renderZoneScripts(spec, zone, TEST_TODAY).create, today);
+  const apply = (zone: ZoneSpec, today: string, spec: DnsSpec = dns) =>
+    host.run(renderZoneScripts(spec, zone, TEST_TODAY).create, today);
   beforeEach(() => (host = new FakeHost()));
   afterEach(() => host.destroy());
 
@@ -30,7 +32,9 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
     expect(r.status).toBe(0);
     expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
     expect(host.backups("/opt/gbo/data")).toEqual([]);
-    const tempName = new RegExp(`^file push --mode 0644 - dns${FILE.replace(/\./g, "\\.")}\\.[A-Za-z0-9]{8}$`);
+    const tempName = new RegExp(
+      `^file push --mode 0644 - dns${FILE.replace(/\./g, "\\.")}\\.[A-Za-z0-9]{8}$`,
+    );
     expect(host.calls().filter((c) => tempName.test(c))).toHaveLength(1);
     expect(host.temps("/opt/gbo/data")).toEqual([]);
     expect(host.calls().some((c) => c.includes("pkill"))).toBe(false);
@@ -49,7 +53,12 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
     expect(host.read(FILE)).toBe(renderZone(zoneB(), "2026112201"));
     expect(apply(zoneA(), "20261122").status).toBe(0);
     expect(serialOf(host.read(FILE))).toBe("2026112202");
-    expect(host.backups("/opt/gbo/data").map((f) => f.replace(/bak-\d{14}-/, "bak-<time>-")).sort()).toEqual(["example.com.zone.bak-<time>-2026112200", "example.com.zone.bak-<time>-2026112201"]);
+    expect(
+      host
+        .backups("/opt/gbo/data")
+        .map((f) => f.replace(/bak-\d{14}-/, "bak-<time>-"))
+        .sort(),
+    ).toEqual(["example.com.zone.bak-<time>-2026112200", "example.com.zone.bak-<time>-2026112201"]);
     const backupOf01 = host.backups("/opt/gbo/data").find((f) => f.endsWith("-2026112201"))!;
     expect(host.read(`/opt/gbo/data/${backupOf01}`)).toBe(renderZone(zoneB(), "2026112201"));
   });
@@ -75,7 +84,9 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
   test("old serial from a later date: old + 1", () => {
     host.write(FILE, renderZone(zoneA(), "2027010105"));
     const r = apply(zoneB(), "20261122");
-    expect(r.stderr).toContain("serial 2027010106 written to /opt/gbo/data/example.com.zone (was 2027010105)");
+    expect(r.stderr).toContain(
+      "serial 2027010106 written to /opt/gbo/data/example.com.zone (was 2027010105)",
+    );
     expect(serialOf(host.read(FILE))).toBe("2027010106");
     expect(apply(zoneB(), "20261122").stderr).toContain("unchanged (serial 2027010106)");
   });
@@ -90,7 +101,9 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
     const r = apply(broken, "20261123");
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("NS 'ns9.example.com' has no address records (A or AAAA)");
-    expect(r.stderr).toContain("zone example.com: named-checkzone refused the new zone file; the old one stays in place");
+    expect(r.stderr).toContain(
+      "zone example.com: named-checkzone refused the new zone file; the old one stays in place",
+    );
     expect(host.read(FILE)).toBe(renderZone(zoneA(), "2026112200"));
     expect(host.temps("/opt/gbo/data")).toEqual([]);
   });
@@ -110,7 +123,9 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
   test("no named-checkzone in the container: skipped with a log line", () => {
     host.flag(".no-checkzone", "");
     const r = apply(zoneA(), "20261122");
-    expect(r.stderr).toContain("incus-tenant: zone example.com: named-checkzone is not installed in dns: check skipped\n");
+    expect(r.stderr).toContain(
+      "incus-tenant: zone example.com: named-checkzone is not installed in dns: check skipped\n",
+    );
     expect(serialOf(host.read(FILE))).toBe("2026112200");
   });
   test("container not running: fails without writing", () => {
@@ -126,7 +141,11 @@ describe("zone script run by bash against a fake incus (serial on the host)", ()
   });
   test("sync hook runs after the apply; its failure fails the apply", () => {
     const hook = path.join(host.root, "sync-zones.sh");
-    fs.writeFileSync(hook, `#!/bin/sh\necho ran >> "${host.root}/hook.log"\nexit "$(cat "${host.root}/.hook-rc" 2>/dev/null || echo 0)"\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      hook,
+      `#!/bin/sh\necho ran >> "${host.root}/hook.log"\nexit "$(cat "${host.root}/.hook-rc" 2>/dev/null || echo 0)"\n`,
+      { mode: 0o755 },
+    );
     const withHook = derive({ ...base(), syncHook: hook });
     expect(apply(zoneA(), "20261122", withHook).status).toBe(0);
     expect(fs.readFileSync(path.join(host.root, "hook.log"), "utf8")).toBe("ran\n");
@@ -166,7 +185,9 @@ describe("Corefile script and zone delete against a fake incus", () => {
     host.flag(".pkill-rc", "1");
     const r = host.run(renderCorefileScripts(two).create);
     expect(r.status).toBe(0);
-    expect(r.stderr).toContain("coredns in dns: not signalled (not running, or no pkill): the Corefile takes effect when it starts");
+    expect(r.stderr).toContain(
+      "coredns in dns: not signalled (not running, or no pkill): the Corefile takes effect when it starts",
+    );
   });
   test("zone delete: removes its server block (SIGUSR1) and its zone file; twice is fine; gone container is fine", () => {
     host.run(renderCorefileScripts(two).create);
@@ -177,7 +198,9 @@ describe("Corefile script and zone delete against a fake incus", () => {
     expect(host.read(COREFILE)).toBe(renderCorefile(derive(base())));
     expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
     expect(host.read("/opt/gbo/data/example.org.zone")).toBeUndefined();
-    expect(host.backups("/opt/gbo/data")).toEqual([expect.stringMatching(/^example\.org\.zone\.bak-\d{14}$/)]);
+    expect(host.backups("/opt/gbo/data")).toEqual([
+      expect.stringMatching(/^example\.org\.zone\.bak-\d{14}$/),
+    ]);
     r = host.run(del);
     expect(r.status).toBe(0);
     expect(r.stderr).toContain("incus-tenant: zone example.org: zone file already gone\n");
@@ -203,7 +226,15 @@ describe("components under setMocks", () => {
       pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
     });
     const p = pulumi as typeof import("@pulumi/pulumi");
-    await p.runtime.setMocks({ newResource: (a) => (resources.push(a), { id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "incus-tenant", "prod", false);
+    await p.runtime.setMocks(
+      {
+        newResource: (a) => (resources.push(a), { id: `${a.name}-id`, state: a.inputs }),
+        call: (a) => a.inputs,
+      },
+      "incus-tenant",
+      "prod",
+      false,
+    );
     jest.isolateModules(() => {
       const { createDns } = require("../../components/dnsZone") as typeof import("../../components/dnsZone");
       const parent = new p.ComponentResource("test:index:Parent", "acme", {}, {});
@@ -212,7 +243,8 @@ describe("components under setMocks", () => {
     await p.runtime.disconnect();
     return resources;
   }
-  const view = (rs: MockResourceArgs[]) => rs.map((r) => [r.type, r.name, JSON.stringify(unwrapSecrets(r.inputs))]).sort();
+  const view = (rs: MockResourceArgs[]) =>
+    rs.map((r) => [r.type, r.name, JSON.stringify(unwrapSecrets(r.inputs))]).sort();
   const two = (() => {
     const raw = base();
     raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
@@ -233,7 +265,8 @@ describe("components under setMocks", () => {
         "command:remote:Command acme-zone-example-org-zone",
       ].sort(),
     );
-    const cmd = (name: string) => unwrapSecrets(first.find((r) => r.name === name)!.inputs) as Record<string, string>;
+    const cmd = (name: string) =>
+      unwrapSecrets(first.find((r) => r.name === name)!.inputs) as Record<string, string>;
     const zonePair = renderZoneScripts(two, two.zones[0]);
     expect(cmd("acme-zone-example-com-zone").create).toBe(remoteBash(zonePair.create, true));
     expect(cmd("acme-zone-example-com-zone").delete).toBe(remoteBash(zonePair.delete!, true));

@@ -64,16 +64,31 @@ esac
     );
   }
   file = (p: string): string => path.join(this.root, "dns", p);
-  read = (p: string): string | undefined => (fs.existsSync(this.file(p)) ? fs.readFileSync(this.file(p), "utf8") : undefined);
+  read = (p: string): string | undefined =>
+    fs.existsSync(this.file(p)) ? fs.readFileSync(this.file(p), "utf8") : undefined;
   write(p: string, text: string): void {
     fs.mkdirSync(path.dirname(this.file(p)), { recursive: true });
     fs.writeFileSync(this.file(p), text);
   }
-  flag = (name: string, value: string | undefined): void => (value === undefined ? fs.rmSync(path.join(this.root, name), { force: true }) : fs.writeFileSync(path.join(this.root, name), value));
-  calls = (): string[] => (fs.existsSync(path.join(this.root, "calls.log")) ? fs.readFileSync(path.join(this.root, "calls.log"), "utf8").trim().split("\n") : []);
+  flag = (name: string, value: string | undefined): void =>
+    value === undefined
+      ? fs.rmSync(path.join(this.root, name), { force: true })
+      : fs.writeFileSync(path.join(this.root, name), value);
+  calls = (): string[] =>
+    fs.existsSync(path.join(this.root, "calls.log"))
+      ? fs.readFileSync(path.join(this.root, "calls.log"), "utf8").trim().split("\n")
+      : [];
   run(text: string, today = "20261122"): { status: number | null; stderr: string } {
     fs.rmSync(path.join(this.root, "calls.log"), { force: true });
-    const r = spawnSync("bash", ["-c", text], { encoding: "utf8", env: { ...process.env, PATH: `${this.bin}:${process.env.PATH}`, FAKE_ROOT: this.root, ITN_TODAY: today } });
+    const r = spawnSync("bash", ["-c", text], {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        PATH: `${this.bin}:${process.env.PATH}`,
+        FAKE_ROOT: this.root,
+        ITN_TODAY: today,
+      },
+    });
     return { status: r.status, stderr: r.stderr };
   }
   /** Files of `dir` named `<file>.XXXXXXXX` (mktemp temp files of the scripts). */
@@ -81,6 +96,7 @@ esac
     fs.existsSync(this.file(dir))
       ? fs.readdirSync(this.file(dir)).filter((f) => /\.[A-Za-z0-9]{8}$/.test(f) && !f.includes(".bak-"))
       : [];
-  backups = (dir: string): string[] => (fs.existsSync(this.file(dir)) ? fs.readdirSync(this.file(dir)).filter((f) => f.includes(".bak-")) : []);
+  backups = (dir: string): string[] =>
+    fs.existsSync(this.file(dir)) ? fs.readdirSync(this.file(dir)).filter((f) => f.includes(".bak-")) : [];
   destroy = (): void => fs.rmSync(this.root, { recursive: true, force: true });
 }
