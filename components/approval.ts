@@ -28,8 +28,10 @@ export class NetworkApproval extends pulumi.ComponentResource {
       const diff = diffNetworkPlans(asNetworkPlan(previous), args.plan);
       const problem = approvalProblem(diff, args.approve, args.allowMassChange);
       if (problem !== undefined) throw new Error(problem);
-      if (diff.lines.length > 0)
-        pulumi.log.info(`network plan diff (hash ${diff.hash}, approved):\n${diff.lines.join("\n")}`);
+      if (diff.lines.length > 0) {
+        // The promise settles once the engine took the message; nothing waits on it (as before).
+        void pulumi.log.info(`network plan diff (hash ${diff.hash}, approved):\n${diff.lines.join("\n")}`);
+      }
       return diff.hash;
     });
     // The verdict is an input of the component itself, so nothing that depends on it is

@@ -3,8 +3,9 @@
  * (`incus-tenant:migrate:LxdToIncus`). Children, in order: `-preflight` (fails before touching
  * anything), `-trust`, one `-precopy-<c>` per container (while the sources keep serving, at most
  * `parallel` at a time), the cutover (`-cutover-<c>` per container, after every pre-copy and at
- * most `parallel` at a time; or one `-cutover` for the whole tenant), and `-cleanup`. Every command runs on the destination host
- * and gets the source host's SSH key on stdin (secret; never in the command text).
+ * most `parallel` at a time; or one `-cutover` for the whole tenant), and `-cleanup`. Every
+ * command runs on the destination host and gets the source host's SSH key on stdin (secret;
+ * never in the command text).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { remote, types } from "@pulumi/command";

@@ -10,7 +10,7 @@
  */
 import type { CaddyProxySpec, CaddySpec, VhostSpec } from "../spec/vhosts";
 import type { ScriptPair } from "./host";
-import { heredoc, managedHeader, pruneBackupsLine, script, shq } from "./shell";
+import { heredoc, managedHeader, pruneBackupsLines, script, shq } from "./shell";
 
 /** Host-side lock serialising every Caddy change of the host (validate sees one change at a time). */
 export const CADDY_LOCK = "/run/incus-tenant.caddy.lock";
@@ -42,7 +42,8 @@ export function renderMainCaddyfile(caddy: CaddySpec): string {
 export function renderVhost(vhost: VhostSpec): string {
   return [
     managedHeader(
-      `caddy vhost ${vhost.key} (${vhost.domain} -> ${vhost.upstreamContainer} ${vhost.upstreamIp}:${vhost.upstreamPort})`,
+      `caddy vhost ${vhost.key} (${vhost.domain} -> ` +
+        `${vhost.upstreamContainer} ${vhost.upstreamIp}:${vhost.upstreamPort})`,
     ),
     `${vhost.domain} {`,
     "\timport tls_config",
@@ -56,22 +57,29 @@ export function renderVhost(vhost: VhostSpec): string {
   ].join("\n");
 }
 
+/** What `undo` does after a failed write: restore the backup, or remove the new file when there was none. */
+const UNDO_WRITE =
+  'if [ -n "$bak" ]; then inc cp -p "$bak" "$file"; log "$file: restored from $bak"; ' +
+  'else inc rm -f "$file"; log "$file: new file removed"; fi';
+
 /**
  * Shell functions shared by every Caddy script: `inc` (run in the proxy container), `undo`
- * (restore the backup, or remove the new file when there was none) and `activate`
- * (validate, then reload — or start the unit when Caddy is not running — undoing on failure).
+ * (`undoBody`: what puts the previous config back) and `activate` (validate, then reload — or
+ * start the unit when Caddy is not running — undoing on failure). `vars` are extra shell
+ * variables set on the first line (`bak=; existed=0` for a write).
  */
-function prelude(p: CaddyProxySpec, file: string): string[] {
+function prelude(p: CaddyProxySpec, file: string, undoBody: string, vars = ""): string[] {
   const caddyArgs = `--config ${shq(p.mainFile)} --adapter caddyfile`;
   return [
-    `c=${shq(p.container)}; main=${shq(p.mainFile)}; file=${shq(file)}; svc=${shq(p.service)}; bak=; existed=0`,
+    `c=${shq(p.container)}; file=${shq(file)}; svc=${shq(p.service)}${vars}`,
     `inc() { incus exec "$c" -- "$@" </dev/null; }`,
     `user=$(inc systemctl show -p User --value "$svc" 2>/dev/null || true)`,
     `as_caddy() { if [ -n "$user" ] && [ "$user" != root ]; then inc runuser -u "$user" -- "$@"; else inc "$@"; fi; }`,
     `undo() {`,
-    `  if [ -n "$bak" ]; then inc cp -p "$bak" "$file"; log "$file: restored from $bak"; else inc rm -f "$file"; log "$file: new file removed"; fi`,
+    `  ${undoBody}`,
     `}`,
-    `fail() { undo; printf '%s\\n' "$2" >&2; echo "$1: the previous config is back in place and still serving" >&2; exit 1; }`,
+    `fail() { undo; printf '%s\\n' "$2" >&2; ` +
+      `echo "$1: the previous config is back in place and still serving" >&2; exit 1; }`,
     `activate() {`,
     `  out=$(as_caddy caddy validate ${caddyArgs} 2>&1) || fail "caddy validate failed for $file" "$out"`,
     `  if inc systemctl is-active --quiet "$svc"; then`,
@@ -79,7 +87,9 @@ function prelude(p: CaddyProxySpec, file: string): string[] {
     `    log "$file: caddy reloaded"`,
     `  else`,
     `    log "caddy is not running in $c: starting $svc"`,
-    `    out=$(inc systemctl start "$svc" 2>&1) || fail "caddy is not running in $c and 'systemctl start $svc' failed" "$out$(printf '\\n'; inc journalctl -u "$svc" -n 20 --no-pager 2>&1 || true)"`,
+    `    out=$(inc systemctl start "$svc" 2>&1) || fail ` +
+      `"caddy is not running in $c and 'systemctl start $svc' failed" "$out` +
+      `$(printf '\\n'; inc journalctl -u "$svc" -n 20 --no-pager 2>&1 || true)"`,
     `    log "$file: caddy started"`,
     `  fi`,
     `}`,
@@ -99,14 +109,15 @@ function applyFile(
   const dir = file.replace(/\/[^/]+$/, "") || "/";
   const dirs = [...new Set([dir, ...ensureDirs])].map(shq).join(" ");
   return [
-    ...prelude(p, file),
+    ...prelude(p, file, UNDO_WRITE, "; bak=; existed=0"),
     `inc true || { echo "container $c is not running (incus exec failed): cannot change $file" >&2; exit 1; }`,
     ...prepare,
     `want=$(cat ${heredoc(content.replace(/\n$/, ""))}\n)`,
     `if inc test -f "$file"; then existed=1; fi`,
     `if [ "$existed" = 1 ] && [ "$(inc cat "$file")" = "$want" ]; then log "$file: unchanged"; exit 0; fi`,
     `inc mkdir -p ${dirs}`,
-    `if [ "$existed" = 1 ]; then bak="$file.bak-$(date -u +%Y%m%d%H%M%S)"; inc cp -p "$file" "$bak"; log "$file: backup $bak"; fi`,
+    `if [ "$existed" = 1 ]; then ` +
+      `bak="$file.bak-$(date -u +%Y%m%d%H%M%S)"; inc cp -p "$file" "$bak"; log "$file: backup $bak"; fi`,
     // A fresh temp name (mktemp, in the file's folder: the rename is atomic), removed if the write fails.
     `tmp=$(inc mktemp "$file.XXXXXXXX")`,
     `if ! { inc chmod 0644 "$tmp" && printf '%s\\n' "$want" | incus exec "$c" -- tee "$tmp" >/dev/null && ` +
@@ -114,7 +125,7 @@ function applyFile(
       `echo "$file: could not write it in container $c" >&2; exit 1; fi`,
     `log "$file: written"`,
     `activate`,
-    pruneBackupsLine("inc", '"$file"', "$file"),
+    ...pruneBackupsLines("inc", '"$file"', "$file"),
   ];
 }
 
@@ -149,13 +160,13 @@ export function renderVhostScripts(caddy: CaddySpec, vhost: VhostSpec): ScriptPa
     applyFile(p, vhost.file, renderVhost(vhost), []),
   );
   const del = script(`caddy vhost ${vhost.key} (${vhost.domain}) in container ${p.container} (delete)`, [
-    ...prelude(p, vhost.file),
+    // "$stamp" is set below, before `activate` (the only caller of undo) runs.
+    ...prelude(p, vhost.file, 'inc mv -f "$file.bak-$stamp" "$file"; log "$file: put back"'),
     `if ! incus info "$c" >/dev/null 2>&1; then log "container $c is gone: nothing to remove"; exit 0; fi`,
     `inc true || { echo "container $c is not running (incus exec failed): cannot remove $file" >&2; exit 1; }`,
     `if ! inc test -e "$file"; then log "$file: already gone"; exit 0; fi`,
     `stamp=$(date -u +%Y%m%d%H%M%S)`,
     `inc mv -f "$file" "$file.bak-$stamp"; log "$file: moved to $file.bak-$stamp"`,
-    `undo() { inc mv -f "$file.bak-$stamp" "$file"; log "$file: put back"; }`,
     `activate`,
   ]);
   return { create, delete: del };

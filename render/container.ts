@@ -38,7 +38,8 @@ function diskLines(c: ContainerSpec): string[] {
     return [
       `if ! { ${same}; }; then`,
       `  incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`,
-      `  incus config device add "$name" ${shq(d.name)} disk ${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
+      `  incus config device add "$name" ${shq(d.name)} disk ` +
+        `${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
       `  log "$name: disk" ${shq(d.name)} "->" ${shq(d.path)}`,
       "fi",
     ];
@@ -52,39 +53,58 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
     `name=${shq(c.name)}; ip=${shq(c.ipv4)}; hash=${shq(containerHash(spec, c))}; restart=0`,
     `if incus info "$name" >/dev/null 2>&1; then existed=1; else`,
     `  existed=0; log "$name: creating from image" ${shq(c.image)} "on pool" ${shq(spec.storagePool)}`,
-    `  incus init ${shq(c.image)} "$name" -s ${shq(spec.storagePool)} -c security.privileged=${c.privileged} -c security.protection.delete=${c.protect} >/dev/null`,
+    `  incus init ${shq(c.image)} "$name" -s ${shq(spec.storagePool)} ` +
+      `-c security.privileged=${c.privileged} -c security.protection.delete=${c.protect} >/dev/null`,
     "fi",
     `if [ "$(incus config get "$name" user.incus-tenant.hash)" != "$hash" ]; then`,
-    `  if [ "$existed" = 1 ]; then snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; incus snapshot create "$name" "$snap"; log "$name: snapshot $snap taken before the change"; fi`,
+    `  if [ "$existed" = 1 ]; then snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; ` +
+      `incus snapshot create "$name" "$snap"; log "$name: snapshot $snap taken before the change"; fi`,
     `  [ "$(incus config get "$name" security.privileged)" = ${c.privileged} ] || restart=$existed`,
-    `  incus config set "$name" security.privileged=${c.privileged} security.protection.delete=${c.protect} boot.autostart=true user.incus-tenant.tenant=${shq(spec.name)}`,
-    `  if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ${shq(spec.network.bridge)} ] || [ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then`,
+    `  incus config set "$name" security.privileged=${c.privileged} security.protection.delete=${c.protect} ` +
+      `boot.autostart=true user.incus-tenant.tenant=${shq(spec.name)}`,
+    `  if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ` +
+      `${shq(spec.network.bridge)} ] || ` +
+      `[ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then`,
     `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
-    `    incus config device add "$name" eth0 nic ${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ipv4.address="$ip" >/dev/null`,
+    `    incus config device add "$name" eth0 nic ` +
+      `${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ipv4.address="$ip" >/dev/null`,
     `    restart=$existed; log "$name: eth0 on" ${shq(spec.network.bridge)} "reserved at $ip"`,
     "  fi",
     ...diskLines(c).map((l) => `  ${l}`),
-    `  for d in $(incus config get "$name" user.incus-tenant.devices); do case ${shq(` ${declared} `)} in *" $d "*) ;; *) incus config device remove "$name" "$d" >/dev/null 2>&1 || true; log "$name: device $d removed";; esac; done`,
+    `  declared=${shq(` ${declared} `)}`,
+    `  for d in $(incus config get "$name" user.incus-tenant.devices); do case "$declared" in *" $d "*) ;; ` +
+      `*) incus config device remove "$name" "$d" >/dev/null 2>&1 || true; log "$name: device $d removed";; ` +
+      `esac; done`,
     `  incus config set "$name" user.incus-tenant.devices=${shq(declared)} user.incus-tenant.hash="$hash"`,
     "fi",
     `for d in $(incus config device list "$name"); do`,
-    `  if [ "$(incus config device get "$name" "$d" type)" = proxy ]; then incus config device remove "$name" "$d" >/dev/null; log "$name: proxy device $d removed (NAT rules replace proxy devices)"; fi`,
+    `  if [ "$(incus config device get "$name" "$d" type)" = proxy ]; then ` +
+      `incus config device remove "$name" "$d" >/dev/null; ` +
+      `log "$name: proxy device $d removed (NAT rules replace proxy devices)"; fi`,
     "done",
-    `if incus config show "$name" --expanded | grep -q '^ *type: proxy$'; then echo "$name: a profile gives it an Incus proxy device; remove it from the profile (NAT rules replace proxy devices)" >&2; exit 1; fi`,
+    `if incus config show "$name" --expanded | grep -q '^ *type: proxy$'; then ` +
+      `echo "$name: a profile gives it an Incus proxy device; ` +
+      `remove it from the profile (NAT rules replace proxy devices)" >&2; exit 1; fi`,
     `status=$(incus info "$name" | sed -n 's/^Status: //p')`,
-    `if [ "$status" = RUNNING ] && [ "$restart" = 1 ]; then log "$name: restarting to apply the change"; incus restart "$name"; fi`,
+    `if [ "$status" = RUNNING ] && [ "$restart" = 1 ]; then ` +
+      `log "$name: restarting to apply the change"; incus restart "$name"; fi`,
     `if [ "$status" != RUNNING ]; then log "$name: starting"; incus start "$name"; fi`,
-    `for _ in $(seq ${ADDRESS_TIMEOUT_S}); do incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\"" && break; sleep 1; done`,
-    `incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\"" || { echo "$name: running but eth0 did not get $ip within ${ADDRESS_TIMEOUT_S}s (does the image run a DHCP client on eth0?)" >&2; exit 1; }`,
+    `for _ in $(seq ${ADDRESS_TIMEOUT_S}); do ` +
+      `incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\"" && break; sleep 1; done`,
+    `incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\"" || { ` +
+      `echo "$name: running but eth0 did not get $ip within ${ADDRESS_TIMEOUT_S}s ` +
+      `(does the image run a DHCP client on eth0?)" >&2; exit 1; }`,
     `log "$name: running at $ip"`,
   ]);
   const del = script(`container ${c.name} of tenant ${spec.name} (delete)`, [
     `name=${shq(c.name)}`,
     `if ! incus info "$name" >/dev/null 2>&1; then log "$name: already gone"; exit 0; fi`,
     `if [ "$(incus config get "$name" security.protection.delete)" = true ]; then`,
-    `  echo "refusing to delete protected container $name (security.protection.delete=true keeps its data): unset it by hand to really delete it" >&2; exit 1`,
+    `  echo "refusing to delete protected container $name (security.protection.delete=true keeps its data): ` +
+      `unset it by hand to really delete it" >&2; exit 1`,
     "fi",
-    `if [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ]; then log "$name: stopping"; incus stop "$name" --timeout 30 || incus stop "$name" --force; fi`,
+    `if [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ]; then ` +
+      `log "$name: stopping"; incus stop "$name" --timeout 30 || incus stop "$name" --force; fi`,
     `incus delete "$name"`,
     `log "$name: deleted"`,
   ]);

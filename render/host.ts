@@ -18,7 +18,8 @@ export function writeFileIfChanged(file: string, content: string, mode = "0644")
     `want=$(cat ${heredoc(content)}\n)`,
     `if [ -f ${shq(file)} ] && [ "$(cat ${shq(file)})" = "$want" ]; then log ${shq(`${file}: unchanged`)}; else`,
     `  mkdir -p ${shq(file.replace(/\/[^/]+$/, "") || "/")}`,
-    `  tmp=$(mktemp ${shq(`${file}.XXXXXX`)}); printf '%s\\n' "$want" > "$tmp"; chmod ${mode} "$tmp"; mv -f "$tmp" ${shq(file)}`,
+    `  tmp=$(mktemp ${shq(`${file}.XXXXXX`)}); ` +
+      `printf '%s\\n' "$want" > "$tmp"; chmod ${mode} "$tmp"; mv -f "$tmp" ${shq(file)}`,
     `  log ${shq(`${file}: written`)}`,
     "fi",
   ].join("\n");
@@ -59,7 +60,9 @@ export function renderChains(spec: TenantSpec): ScriptPair {
       ...converge([], []).reverse(),
       ...chains.map(
         (ch) =>
-          `if iptables -w -t nat -L ${shq(ch)} -n >/dev/null 2>&1; then iptables -w -t nat -F ${shq(ch)}; iptables -w -t nat -X ${shq(ch)}; log ${shq(`${ch}: removed`)}; fi`,
+          `if iptables -w -t nat -L ${shq(ch)} -n >/dev/null 2>&1; then ` +
+          `iptables -w -t nat -F ${shq(ch)}; iptables -w -t nat -X ${shq(ch)}; ` +
+          `log ${shq(`${ch}: removed`)}; fi`,
       ),
       // Persist under the lock, without another rule's still unconfirmed change (render/iptables.ts).
       lockOrAbort(`nat chains of tenant ${spec.name}`),
@@ -74,6 +77,7 @@ export function renderChains(spec: TenantSpec): ScriptPair {
  * program, not even on destroy: the runbooks' first rule is never to lock out SSH.
  */
 export function renderGuard(spec: TenantSpec): ScriptPair {
+  const sshRule = `--dport ${spec.host.port} -m comment --comment "incus-tenant:guard" -j ACCEPT`;
   return {
     create: script(`INPUT guard (loopback + SSH port ${spec.host.port} first)`, [
       convergeRules({
@@ -83,8 +87,9 @@ export function renderGuard(spec: TenantSpec): ScriptPair {
         atTop: "INPUT",
       }),
       `first_drop=$(iptables -w -S INPUT | grep -nE -- '-j (DROP|REJECT)' | head -n1 | cut -d: -f1 || true)`,
-      `ssh_at=$(iptables -w -S INPUT | grep -nF -- ${shq(`--dport ${spec.host.port} -m comment --comment "incus-tenant:guard" -j ACCEPT`)} | head -n1 | cut -d: -f1)`,
-      `if [ -n "$first_drop" ] && [ "$first_drop" -lt "$ssh_at" ]; then echo "INPUT has a DROP before the SSH guard (line $first_drop): refusing to continue" >&2; exit 1; fi`,
+      `ssh_at=$(iptables -w -S INPUT | grep -nF -- ${shq(sshRule)} | head -n1 | cut -d: -f1)`,
+      `if [ -n "$first_drop" ] && [ "$first_drop" -lt "$ssh_at" ]; then ` +
+        `echo "INPUT has a DROP before the SSH guard (line $first_drop): refusing to continue" >&2; exit 1; fi`,
     ]),
   };
 }
@@ -112,7 +117,7 @@ export function renderPersistence(): ScriptPair {
       writeFileIfChanged(unit, `# managed by incus-tenant: restores ${RULES_FILE} at boot\n${RESTORE_UNIT}`),
       "mkdir -p /etc/systemd/system/multi-user.target.wants",
       `ln -sfn ${shq(unit)} /etc/systemd/system/multi-user.target.wants/iptables-restore.service`,
-      `[ -d /run/systemd/system ] && systemctl daemon-reload || true`,
+      "if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi",
       lockOrAbort("iptables persistence"),
       `if [ ! -s ${shq(RULES_FILE)} ]; then`,
       persistRules(),

@@ -65,12 +65,13 @@ export function persistRules(): string {
     `for _p in ${ROLLBACK_DIR}/*/pending; do`,
     `  [ -f "$_p" ] || continue`,
     `  _d=\${_p%/pending}; _id=$(cat "$_p"); _tag=$(cat "$_d/tag" 2>/dev/null || true)`,
-    `  [ -n "$_tag" ] && [ -f "$_d/$_id.old" ] && [ -f "$_d/$_id.new" ] || continue`,
+    `  { [ -n "$_tag" ] && [ -f "$_d/$_id.old" ] && [ -f "$_d/$_id.new" ]; } || continue`,
     `  [ "$(grep -F -- "--comment \\"$_tag\\"" "$tmp" || true)" = "$(cat "$_d/$_id.new")" ] || continue`,
-    `  awk -v c="--comment \\"$_tag\\"" -v f="$_d/$_id.old" ${subst} "$tmp" > "$tmp.s" && mv -f "$tmp.s" "$tmp" \\`,
+    `  { awk -v c="--comment \\"$_tag\\"" -v f="$_d/$_id.old" ${subst} ` +
+      `"$tmp" > "$tmp.s" && mv -f "$tmp.s" "$tmp"; } \\`,
     '    || { rm -f "$tmp" "$tmp.s"; exit 1; }',
     "done",
-    `chmod 0640 "$tmp" && mv -f "$tmp" ${shq(RULES_FILE)} || { rm -f "$tmp"; exit 1; }`,
+    `{ chmod 0640 "$tmp" && mv -f "$tmp" ${shq(RULES_FILE)}; } || { rm -f "$tmp"; exit 1; }`,
   ].join("\n");
 }
 
@@ -141,7 +142,8 @@ export function convergeRules(a: ConvergeArgs): string {
       `iptables -w -t ${a.table} -L ${shq(ch)} -n >/dev/null 2>&1 || iptables -w -t ${a.table} -N ${shq(ch)}`,
   );
   const current = a.atTop
-    ? `iptables-save -t ${a.table} | grep -F -- ${shq(`-A ${a.atTop} `)} | head -n ${a.want.length} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`
+    ? `iptables-save -t ${a.table} | grep -F -- ${shq(`-A ${a.atTop} `)} ` +
+      `| head -n ${a.want.length} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`
     : `iptables-save -t ${a.table} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true`;
   const add = a.atTop ? `awk '{ sub(/^-A [^ ]+ /, "-I ${a.atTop} " NR " "); print }'` : "cat";
   return [
@@ -153,7 +155,8 @@ export function convergeRules(a: ConvergeArgs): string {
     `  log ${shq(`${a.tag}: unchanged`)}`,
     "else",
     `  old=$(iptables-save -t ${a.table} | grep -F -- ${shq(`--comment "${a.tag}"`)} || true)`,
-    `  { echo '*${a.table}'; [ -z "$old" ] || printf '%s\\n' "$old" | sed 's/^-A /-D /'; [ -z "$want" ] || printf '%s\\n' "$want" | ${add}; echo COMMIT; } | iptables-restore -w --noflush`,
+    `  { echo '*${a.table}'; [ -z "$old" ] || printf '%s\\n' "$old" | sed 's/^-A /-D /'; ` +
+      `[ -z "$want" ] || printf '%s\\n' "$want" | ${add}; echo COMMIT; } | iptables-restore -w --noflush`,
     `  log ${shq(`${a.tag}: applied`)} "$(printf '%s\\n' "$want" | grep -c . || true) rule(s)"`,
     "fi",
     persistRules(),

@@ -7,7 +7,10 @@ import { armedNatCreate } from "./firewall";
 
 /** The readable one-line form used in outputs and plans: "tcp/443 -> proxy 10.0.2.10:443 (from any)". */
 export function natLine(rule: NatRuleSpec): string {
-  return `${rule.protocol}/${rule.port} -> ${rule.container} ${rule.destination} (from ${rule.sources.length > 0 ? rule.sources.join(", ") : "any"})`;
+  return (
+    `${rule.protocol}/${rule.port} -> ${rule.container} ${rule.destination} ` +
+    `(from ${rule.sources.length > 0 ? rule.sources.join(", ") : "any"})`
+  );
 }
 
 export function renderNatRule(spec: TenantSpec, rule: NatRuleSpec): ScriptPair {

@@ -31,7 +31,9 @@ export function networkPlan(spec: TenantSpec): NetworkPlan {
     nat: sorted(
       spec.nat.map((r) => ({
         key: `${r.protocol}/${r.port}`,
-        text: `DNAT ${r.protocol}/${r.port} → ${r.container} ${r.destination}${r.sources.length > 0 ? ` from ${r.sources.join(",")}` : ""} on ${spec.host.externalInterface}`,
+        text:
+          `DNAT ${r.protocol}/${r.port} → ${r.container} ${r.destination}` +
+          `${r.sources.length > 0 ? ` from ${r.sources.join(",")}` : ""} on ${spec.host.externalInterface}`,
       })),
     ),
     guard: guardLines(spec.host.port).map((line, i) => ({ key: `INPUT#${i + 1}`, text: line })),
@@ -107,8 +109,13 @@ export function diffNetworkPlans(previous: NetworkPlan, next: NetworkPlan): Plan
       const a = after.get(key);
       if (b === a) continue;
       if (b === undefined) changes.push(`+ ${a}`);
-      else if (a === undefined) (changes.push(`- ${b}`), touched++);
-      else (changes.push(`~ ${b} => ${a}`), touched++);
+      else if (a === undefined) {
+        changes.push(`- ${b}`);
+        touched++;
+      } else {
+        changes.push(`~ ${b} => ${a}`);
+        touched++;
+      }
     }
     if (changes.length > 0) lines.push(`${category}:`, ...changes.map((c) => `  ${c}`));
     const existing = before.size;
@@ -138,12 +145,18 @@ export function approvalProblem(
   const heavy = diff.mass.filter((m) => m.exceeds);
   if (heavy.length > 0 && !allowMassChange) {
     const what = heavy.map((m) => `${m.category}: ${m.touched} of ${m.existing}`).join(", ");
-    return `${shown}\nmass change refused (${what} deleted or changed, more than ${MASS_CHANGE_FRACTION * 100}%): set incus-tenant:allowMassChange true if this is intended`;
+    return (
+      `${shown}\nmass change refused (${what} deleted or changed, more than ${MASS_CHANGE_FRACTION * 100}%): ` +
+      `set incus-tenant:allowMassChange true if this is intended`
+    );
   }
   if (approve === diff.hash) return undefined;
   const why =
     approve === undefined || approve === ""
       ? "not approved"
       : `approval ${approve} is stale (it does not match this diff)`;
-  return `${shown}\nnetwork change ${why}: review the diff above, then pulumi config set incus-tenant:approveNetworkPlan ${diff.hash}`;
+  return (
+    `${shown}\nnetwork change ${why}: review the diff above, then ` +
+    `pulumi config set incus-tenant:approveNetworkPlan ${diff.hash}`
+  );
 }

@@ -55,7 +55,9 @@ export function planDocument(stack: string, spec: TenantSpec): PlanDocument & Re
 export function planText(stack: string, spec: TenantSpec): string {
   const width = Math.max(...spec.containers.map((c) => c.name.length));
   const lines = [
-    `stack ${stack}: tenant ${spec.name} (${spec.environment}) on ${spec.host.user}@${spec.host.address}:${spec.host.port}, bridge ${spec.network.bridge} ${spec.network.subnet}`,
+    `stack ${stack}: tenant ${spec.name} (${spec.environment}) ` +
+      `on ${spec.host.user}@${spec.host.address}:${spec.host.port}, ` +
+      `bridge ${spec.network.bridge} ${spec.network.subnet}`,
     `public names: ${Object.values(spec.hostnames).join(", ")}`,
     "",
     `containers (${spec.containers.length}):`,
@@ -65,7 +67,10 @@ export function planText(stack: string, spec: TenantSpec): string {
         c.protect ? "protected" : "",
         ...c.devices.map((d) => `disk ${d.source} -> ${d.path}${d.readonly ? " (ro)" : ""}`),
       ].filter(Boolean);
-      return `  ${c.name.padEnd(width)}  ${c.ipv4.padEnd(15)}  ${c.image}${flags.length > 0 ? `  [${flags.join(", ")}]` : ""}`;
+      return (
+        `  ${c.name.padEnd(width)}  ${c.ipv4.padEnd(15)}  ${c.image}` +
+        `${flags.length > 0 ? `  [${flags.join(", ")}]` : ""}`
+      );
     }),
     "",
     `nat on ${spec.host.externalInterface} (${spec.nat.length} rules, chain ${spec.chains.prerouting}):`,

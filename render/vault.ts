@@ -9,7 +9,7 @@
  */
 import { VaultEnvFileSpec, VaultPathSpec, VaultSpec } from "../spec/vault";
 import { ScriptPair } from "./host";
-import { script, shq } from "./shell";
+import { script, shq, singleQuotedOnPurpose } from "./shell";
 
 /** The exact message a sealed Vault stops the apply with. */
 export const SEALED_MESSAGE = "Vault is sealed: unseal it with 3 of 5 keys";
@@ -38,7 +38,8 @@ export function healthLines(v: VaultSpec): string[] {
     `  200) log ${shq(`vault at ${v.address}: initialized and unsealed`)} ;;`,
     `  503) echo ${shq(SEALED_MESSAGE)} >&2; exit 1 ;;`,
     `  501) echo ${shq(NOT_INITIALIZED_MESSAGE)} >&2; exit 1 ;;`,
-    `  *) log "vault health check answered \${code:-nothing}"; echo ${shq(unreachableMessage(v.address))} >&2; exit 1 ;;`,
+    `  *) log "vault health check answered \${code:-nothing}"; echo ` +
+      `${shq(unreachableMessage(v.address))} >&2; exit 1 ;;`,
     "esac",
   ];
 }
@@ -71,7 +72,7 @@ export function policyText(v: VaultSpec, p: VaultPathSpec): string {
 const vaultShellHead = (v: VaultSpec): string[] => [
   "set -eu",
   `export VAULT_ADDR=${shq(v.address)}${v.caCert !== undefined ? ` VAULT_CACERT=${shq(v.caCert)}` : ""}`,
-  `export PATH=${VAULT_BIN_DIR}:$PATH`,
+  `export PATH="${VAULT_BIN_DIR}:$PATH"`,
   "umask 077",
 ];
 
@@ -132,6 +133,11 @@ export function inVaultShell(v: VaultSpec, p: VaultPathSpec, cmd: string): strin
   return [...vaultShellHead(v), ...scopedTokenLines(v, p), cmd].join("\n");
 }
 
+/** Directive above an `incus exec ... sh -c TEXT`: TEXT is expanded by the container's sh. */
+const IN_CONTAINER_SH = singleQuotedOnPurpose(
+  "the text is a program for sh -c in the container, which expands it",
+);
+
 /** The preflight command: health only (every put repeats it, since a command only runs when its inputs change). */
 export function renderVaultPreflight(v: VaultSpec): ScriptPair {
   return { create: script(`vault preflight in container ${v.container}`, healthLines(v)) };
@@ -146,7 +152,7 @@ export function renderVaultPut(v: VaultSpec, p: VaultPathSpec): ScriptPair {
   const where = `${v.mount}/${p.path}`;
   const names = p.keys.map((k) => k.name).join(" ");
   const exec = (text: string, stdin: boolean): string =>
-    `incus exec ${stdin ? "-T" : "-n"} ${shq(v.container)} -- sh -c ${shq(text)}`;
+    `${IN_CONTAINER_SH}\nincus exec ${stdin ? "-T" : "-n"} ${shq(v.container)} -- sh -c ${shq(text)}`;
   const gone =
     `if ! incus info ${shq(v.container)} >/dev/null 2>&1; then ` +
     `log ${shq(`vault: container ${v.container} is gone, nothing to delete`)}; exit 0; fi`;
@@ -198,17 +204,21 @@ export function renderVaultEnvFile(v: VaultSpec): ScriptPair {
     `f=${shq(env.path)}; want=${shq(want)}`,
     `if [ -f "$f" ]; then others=$(grep -Ev ${shq(ours)} "$f" || true); else others=; fi`,
     `if [ -n "$others" ]; then new=$(printf '%s\\n%s' "$others" "$want"); else new=$want; fi`,
-    `foreign=$(printf '%s\\n' "$others" | sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' | grep -v '^VAULT_' | tr '\\n' ' ' || true)`,
-    `[ -z "$foreign" ] || echo "incus-tenant: warning: $f also holds non-VAULT variables (only VAULT_* belong there): $foreign" >&2`,
+    `foreign=$(printf '%s\\n' "$others" | sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' ` +
+      `| grep -v '^VAULT_' | tr '\\n' ' ' || true)`,
+    `[ -z "$foreign" ] || echo ` +
+      `"incus-tenant: warning: $f also holds non-VAULT variables (only VAULT_* belong there): $foreign" >&2`,
     `if [ -f "$f" ] && [ "$(cat "$f")" = "$new" ]; then echo "incus-tenant: $f: unchanged" >&2; exit 0; fi`,
     `mkdir -p ${shq(dir)}`,
-    `if [ -f "$f" ]; then b="$f.bak-$(date -u +%Y%m%d%H%M%S)"; cp -p "$f" "$b"; echo "incus-tenant: $f: backup $b" >&2; fi`,
+    `if [ -f "$f" ]; then ` +
+      `b="$f.bak-$(date -u +%Y%m%d%H%M%S)"; cp -p "$f" "$b"; echo "incus-tenant: $f: backup $b" >&2; fi`,
     `tmp=$(mktemp "$f.XXXXXX"); [ ! -f "$f" ] || chown --reference="$f" "$tmp"; chmod 0600 "$tmp"`,
     `printf '%s\\n' "$new" > "$tmp"; mv -f "$tmp" "$f"`,
     `echo "incus-tenant: $f: VAULT_* variables written ("${shq(env.variables.map(([n]) => n).join(" "))}")" >&2`,
   ].join("\n");
   return {
     create: script(`VAULT_* variables of ${env.path} in container ${env.container}`, [
+      IN_CONTAINER_SH,
       `incus exec -n ${shq(env.container)} -- sh -c ${shq(inner)}`,
     ]),
   };

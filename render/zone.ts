@@ -10,7 +10,7 @@
  */
 import type { DnsSpec, ZoneSpec } from "../spec/zones";
 import type { ScriptPair } from "./host";
-import { heredoc, managedHeader, pruneBackupsLine, script, shq } from "./shell";
+import { heredoc, managedHeader, pruneBackupsLines, script, shq } from "./shell";
 
 /** Stands for the serial in the body; the serial line is the only line of that shape. */
 export const SERIAL_PLACEHOLDER = "@SERIAL@";
@@ -18,7 +18,10 @@ export const SERIAL_PLACEHOLDER = "@SERIAL@";
 export const SOA_TIMERS = { refresh: 3600, retry: 900, expire: 1209600, minimum: 300 } as const;
 /** The host command that prints today's UTC date as YYYYMMDD. */
 export const TODAY_COMMAND = "date -u +%Y%m%d";
-/** Query types everybody may ask (runbook 002 allows A, AAAA and MX; SOA, NS, TXT, CAA, ... are needed by resolvers, mail and ACME). */
+/**
+ * Query types everybody may ask (runbook 002 allows A, AAAA and MX; SOA, NS, TXT, CAA, ... are
+ * needed by resolvers, mail and ACME).
+ */
 export const PUBLIC_QTYPES = ["A", "AAAA", "CAA", "CNAME", "MX", "NS", "SOA", "SRV", "TXT"] as const;
 /** Networks allowed to ask ANY (runbook 002). */
 export const INTERNAL_NETS = ["10.0.0.0/8", "127.0.0.0/8"] as const;
@@ -96,10 +99,11 @@ export function renderCorefile(dns: DnsSpec): string {
   return [header, ...dns.zones.flatMap((z) => ["", renderCorefileBlock(dns, z)]), ""].join("\n");
 }
 
-/** Lines that set `old` (and `existed`) from a file inside container "$c". */
-const readLines = (fileVar: string): string[] => [
-  `old=""; existed=0`,
-  `if incus exec "$c" -- test -e "$${fileVar}"; then existed=1; old=$(incus exec "$c" -- cat "$${fileVar}"); fi`,
+/** Lines that set `old` (and `existed`, unless `existed` is false) from a file inside container "$c". */
+const readLines = (fileVar: string, existed = true): string[] => [
+  existed ? `old=""; existed=0` : `old=""`,
+  `if incus exec "$c" -- test -e "$${fileVar}"; then ${existed ? "existed=1; " : ""}` +
+    `old=$(incus exec "$c" -- cat "$${fileVar}"); fi`,
 ];
 
 /** Lines that keep a dated copy of "$<fileVar>" in the container (date taken on the host; `suffix` is shell text). */
@@ -158,13 +162,15 @@ export function renderZoneScripts(
     `want=$(cat ${heredoc(body)}\n)`,
     runningLine(what),
     ...readLines("file"),
-    `old_serial=$(printf '%s\\n' "$old" | sed -nE 's/^ {8}([0-9]{10}) ; serial$/\\1/p'); old_serial=\${old_serial%%$'\\n'*}`,
+    `old_serial=$(printf '%s\\n' "$old" | sed -nE 's/^ {8}([0-9]{10}) ; serial$/\\1/p'); ` +
+      `old_serial=\${old_serial%%$'\\n'*}`,
     `old_body=$(printf '%s\\n' "$old" | sed -E 's/${SERIAL_LINE_RE}/${INDENT}${SERIAL_PLACEHOLDER} ; serial/')`,
     `if [ -n "$old_serial" ] && [ "$old_body" = "$want" ]; then`,
     `  log "${what}: unchanged (serial $old_serial)"`,
     "else",
     `  today=$(${todayCommand})`,
-    `  [[ "$today" =~ ^[0-9]{8}$ ]] || { echo "${what}: the date command printed '$today', not YYYYMMDD" >&2; exit 1; }`,
+    `  [[ "$today" =~ ^[0-9]{8}$ ]] || { ` +
+      `echo "${what}: the date command printed '$today', not YYYYMMDD" >&2; exit 1; }`,
     `  serial=$((10#$today * 100))`,
     `  if [ -n "$old_serial" ] && [ $((10#$old_serial + 1)) -gt "$serial" ]; then serial=$((10#$old_serial + 1)); fi`,
     `  [ "$serial" -le 4294967295 ] || { echo "${what}: serial $serial is past the 32-bit limit" >&2; exit 1; }`,
@@ -183,8 +189,9 @@ export function renderZoneScripts(
     ...backupLines("file", what, "-${old_serial:-noserial}").map((l) => `    ${l}`),
     "  fi",
     `  ${moveLine("file")}`,
-    `  log "${what}: serial $serial written to $file (was \${old_serial:-none}); the file plugin reloads it because the serial grew"`,
-    `  ${pruneBackupsLine('incus exec "$c" --', '"$file"', what)}`,
+    `  log "${what}: serial $serial written to $file (was \${old_serial:-none}); ` +
+      `the file plugin reloads it because the serial grew"`,
+    ...pruneBackupsLines('incus exec "$c" --', '"$file"', what).map((l) => `  ${l}`),
     "fi",
     ...hookLines(dns, what),
   ]);
@@ -193,16 +200,18 @@ export function renderZoneScripts(
     `${vars}; corefile=${shq(dns.corefile)}`,
     `if ! incus info "$c" >/dev/null 2>&1; then log "${what}: container $c is gone"; exit 0; fi`,
     runningLine(what),
-    ...readLines("corefile"),
+    ...readLines("corefile", false),
     `if printf '%s\\n' "$old" | grep -xF ${shq(begin)} >/dev/null; then`,
-    `  want=$(printf '%s\\n' "$old" | awk -v b=${shq(begin)} -v e=${shq(end)} '$0 == b { skip = 1; next } skip && $0 == e { skip = 0; next } !skip')`,
+    `  want=$(printf '%s\\n' "$old" | awk -v b=${shq(begin)} -v e=${shq(end)} ` +
+      `'$0 == b { skip = 1; next } skip && $0 == e { skip = 0; next } !skip')`,
     ...backupLines("corefile", "Corefile").map((l) => `  ${l}`),
     ...pushLines("corefile").map((l) => `  ${l}`),
     `  ${moveLine("corefile")}; log "${what}: server block removed from $corefile"`,
     ...signalLines().map((l) => `  ${l}`),
     "fi",
     `if incus exec "$c" -- test -e "$file"; then`,
-    `  bak="$file.bak-$(date -u +%Y%m%d%H%M%S)"; incus exec "$c" -- mv -f "$file" "$bak"; log "${what}: zone file removed (kept as $bak)"`,
+    `  bak="$file.bak-$(date -u +%Y%m%d%H%M%S)"; incus exec "$c" -- mv -f "$file" "$bak"; ` +
+      `log "${what}: zone file removed (kept as $bak)"`,
     `else log "${what}: zone file already gone"; fi`,
     ...hookLines(dns, what),
   ]);
@@ -229,7 +238,8 @@ export function renderCorefileScripts(dns: DnsSpec): ScriptPair {
     `if ! incus info "$c" >/dev/null 2>&1; then log "Corefile: container $c is gone"; exit 0; fi`,
     runningLine("Corefile"),
     `if incus exec "$c" -- test -e "$corefile"; then`,
-    `  bak="$corefile.bak-$(date -u +%Y%m%d%H%M%S)"; incus exec "$c" -- mv -f "$corefile" "$bak"; log "$corefile: removed (kept as $bak); CoreDNS keeps its loaded config until restarted"`,
+    `  bak="$corefile.bak-$(date -u +%Y%m%d%H%M%S)"; incus exec "$c" -- mv -f "$corefile" "$bak"; log ` +
+      `"$corefile: removed (kept as $bak); CoreDNS keeps its loaded config until restarted"`,
     `else log "$corefile: already gone"; fi`,
   ]);
   return { create, delete: del };

@@ -12,24 +12,22 @@ import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { renderTrust } from "../render/migration";
+import { armedId, natConfirm } from "../render/firewall";
+import { renderChains, renderForwarding, renderGuard } from "../render/host";
+import { renderNatRule } from "../render/nat";
+import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../render/networkPlan";
+import { remoteBash } from "../render/shell";
+import { parseTenant } from "../spec";
+import { runProgram, SshExecutor } from "../tests/harness";
+import { makeSource, migrationTenant } from "../tests/e2e/lxd-source";
 
 // The engine double isolates module registries with jest.isolateModules; one program run per
-// process needs no isolation.
+// process needs no isolation. (Both globals are read only when the program runs, so the imports
+// above may load first.)
 (globalThis as unknown as { jest: unknown }).jest = { isolateModules: (f: () => void) => f() };
 // stdout carries exactly one JSON line: Pulumi's log (console.log) goes to stderr.
 console.log = (...args: unknown[]) => void process.stderr.write(`${args.map(String).join(" ")}\n`);
-
-/* eslint-disable @typescript-eslint/no-var-requires */
-const { runProgram, SshExecutor } = require("../tests/harness") as typeof import("../tests/harness");
-const { remoteBash } = require("../render/shell") as typeof import("../render/shell");
-const { parseTenant } = require("../spec") as typeof import("../spec");
-const { renderTrust } = require("../render/migration") as typeof import("../render/migration");
-const { renderChains, renderForwarding, renderGuard } =
-  require("../render/host") as typeof import("../render/host");
-const { renderNatRule } = require("../render/nat") as typeof import("../render/nat");
-const { armedId, natConfirm } = require("../render/firewall") as typeof import("../render/firewall");
-const { makeSource, migrationTenant } =
-  require("../tests/e2e/lxd-source") as typeof import("../tests/e2e/lxd-source");
 
 const ROOT = path.resolve(__dirname, "..");
 const env: Record<string, string> = Object.fromEntries(
@@ -62,7 +60,7 @@ const shOk = (line: string): boolean => spawnSync("bash", ["-c", line], { stdio:
 const now = (): number => Date.now() / 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function tenant(): Record<string, any> {
+function tenant(): Record<string, unknown> {
   return migrationTenant(env, {
     name: STACK,
     containers: Object.fromEntries(NAMES.map((n) => [n, { ipv4: IPS[n] }])),
@@ -88,7 +86,9 @@ class Prober {
         ["nat", `http://${env.HOST_EXT_IP}:${PORTS[n]}/`],
       ];
       for (const [kind, url] of targets) {
-        const loop = `while :; do if curl -s -m 0.5 ${url} | grep -qx ${n}; then r=1; else r=0; fi; echo "$(date +%s.%N) ${n} ${kind} $r"; sleep 0.1; done >> ${this.file}`;
+        const loop =
+          `while :; do if curl -s -m 0.5 ${url} | grep -qx ${n}; then r=1; else r=0; fi; ` +
+          `echo "$(date +%s.%N) ${n} ${kind} $r"; sleep 0.1; done >> ${this.file}`;
         this.procs.push(spawn("ip", ["netns", "exec", env.NETNS, "bash", "-c", loop], { stdio: "ignore" }));
       }
     }
@@ -126,7 +126,9 @@ class Prober {
       if (
         NAMES.every((n) =>
           shOk(
-            `ip netns exec ${env.NETNS} curl -s -m 1 ${kind === "nat" ? `http://${env.HOST_EXT_IP}:${PORTS[n]}/` : `http://${sourceIp(n)}:80/`} | grep -qx ${n}`,
+            `ip netns exec ${env.NETNS} curl -s -m 1 ` +
+              `${kind === "nat" ? `http://${env.HOST_EXT_IP}:${PORTS[n]}/` : `http://${sourceIp(n)}:80/`} ` +
+              `| grep -qx ${n}`,
           ),
         )
       )
@@ -134,7 +136,10 @@ class Prober {
       await sleep(200);
     }
     const diag = sh(
-      `incus list mb- -c ns4 --format csv; iptables-save -t nat | grep -i mbench || true; for n in ${NAMES.join(" ")}; do ip netns exec ${env.NETNS} curl -sS -m 2 http://${env.HOST_EXT_IP}:$(case $n in mb-web) echo ${PORTS["mb-web"]};; mb-db) echo ${PORTS["mb-db"]};; *) echo ${PORTS["mb-files"]};; esac)/ 2>&1 | head -3; done`,
+      "incus list mb- -c ns4 --format csv; iptables-save -t nat | grep -i mbench || true; " +
+        `for n in ${NAMES.join(" ")}; do ip netns exec ${env.NETNS} curl -sS -m 2 http://${env.HOST_EXT_IP}:` +
+        `$(case $n in mb-web) echo ${PORTS["mb-web"]};; mb-db) echo ${PORTS["mb-db"]};; ` +
+        `*) echo ${PORTS["mb-files"]};; esac)/ 2>&1 | head -3; done`,
     );
     throw new Error(`not every container answers on ${kind} after ${timeoutS}s:\n${diag}`);
   }
@@ -161,13 +166,12 @@ async function main(): Promise<void> {
     "incus-tenant:allowMassChange": "true",
   };
   try {
-    const np = require("../render/networkPlan");
-    config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(
-      np.asNetworkPlan(undefined),
-      np.networkPlan(spec),
+    config["incus-tenant:approveNetworkPlan"] = diffNetworkPlans(
+      asNetworkPlan(undefined),
+      networkPlan(spec),
     ).hash;
   } catch {
-    // no approval gate in this program
+    // no approval value: the program's own gate reports the problem
   }
   const secretKeys = ["incus-tenant:sshPrivateKey", "incus-tenant:migrationSourceKey"];
   const program = (destroy = false) =>

@@ -133,7 +133,10 @@ const PARENT_TYPE: Record<DriftItem["kind"], string> = {
 /** The Pulumi URN of the command that converges `item` (undefined when none owns it). */
 export function commandUrn(stack: string, project: string, item: DriftItem): string | undefined {
   if (item.command === undefined) return undefined;
-  return `urn:pulumi:${stack}::${project}::incus-tenant:index:Tenant$${PARENT_TYPE[item.kind]}$command:remote:Command::${item.command}`;
+  return (
+    `urn:pulumi:${stack}::${project}::incus-tenant:index:Tenant` +
+    `$${PARENT_TYPE[item.kind]}$command:remote:Command::${item.command}`
+  );
 }
 
 /** The operator's repair hint: which converge scripts `pulumi up` must re-run, and what no resource owns. */
@@ -157,7 +160,8 @@ export function repairText(stack: string, items: readonly DriftItem[]): string {
           "repair: forget the drifted commands so `pulumi up` runs their (idempotent) create scripts again:",
           ...rehash.map(
             (c) =>
-              `  incus config unset ${c} user.incus-tenant.hash   # on the host, so the container script re-applies its config`,
+              `  incus config unset ${c} user.incus-tenant.hash   ` +
+              "# on the host, so the container script re-applies its config",
           ),
           ...urns.map((u) => `  pulumi state delete --stack ${stack} --target-dependents --yes '${u}'`),
           `  pulumi up --stack ${stack}`,
@@ -182,16 +186,23 @@ export async function main(argv: string[]): Promise<number> {
     const serials = liveSerials(spec, live);
     if (args.json)
       process.stdout.write(
-        `${JSON.stringify({ stack: args.stack, tenant: spec.name, inSync: drift.length === 0, drift, serials }, null, 2)}\n`,
+        `${JSON.stringify(
+          { stack: args.stack, tenant: spec.name, inSync: drift.length === 0, drift, serials },
+          null,
+          2,
+        )}\n`,
       );
     else {
       const zones = Object.entries(serials).map(([z, s]) => `zone ${z} serial ${s ?? "(none)"}`);
-      const head = `live ${spec.host.user}@${spec.host.address}:${spec.host.port} vs stack ${args.stack} (tenant ${spec.name})${zones.length > 0 ? `; ${zones.join(", ")}` : ""}`;
+      const head =
+        `live ${spec.host.user}@${spec.host.address}:${spec.host.port} vs stack ${args.stack} ` +
+        `(tenant ${spec.name})${zones.length > 0 ? `; ${zones.join(", ")}` : ""}`;
       const resources = new Set(drift.map((d) => d.resource)).size;
       const body =
         drift.length === 0
           ? "in sync"
-          : `${driftText(drift)}\n\n${drift.length} difference(s) in ${resources} resource(s)${repairText(args.stack, drift)}`;
+          : `${driftText(drift)}\n\n${drift.length} difference(s) in ${resources} resource(s)` +
+            repairText(args.stack, drift);
       process.stdout.write(`${head}\n${body}\n`);
     }
     return drift.length === 0 ? 0 : 2;

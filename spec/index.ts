@@ -46,7 +46,13 @@ function issueToProblem(issue: ZodIssue): Problem {
   if (issue.code === "invalid_type")
     return {
       path,
-      message: `must be ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : `a ${issue.expected}`}, got ${issue.received}`,
+      message: `must be ${
+        issue.expected === "object"
+          ? "a mapping"
+          : issue.expected === "array"
+            ? "a list"
+            : `a ${issue.expected}`
+      }, got ${issue.received}`,
     };
   return { path, message: issue.message };
 }

@@ -179,7 +179,9 @@ export function checkMigration(t: ParsedTenant): Problem[] {
     if (c && !Object.values(c.devices).some((dev) => dev.type === "disk" && dev.source === d.destination)) {
       problems.push({
         path: `${path}.destination`,
-        message: `must be the source of a disk device of container "${name}" (containers.${name}.devices) so the copy mounts it`,
+        message:
+          `must be the source of a disk device of container "${name}" ` +
+          `(containers.${name}.devices) so the copy mounts it`,
       });
     }
     const other = destinations.get(d.destination);

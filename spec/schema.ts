@@ -1,6 +1,6 @@
 /**
  * The raw stack config schema (zod). Shapes and per-field formats only; rules that relate
- * fields to each other live in spec/rules.ts. Objects are strict so a typo is an error.
+ * fields to each other live in spec/rules/. Objects are strict so a typo is an error.
  */
 import { z } from "zod";
 import { servicesShape } from "./services";
@@ -100,7 +100,7 @@ export const tenantSchema = z
         user: userName.default("root"),
         /** Force sudo on or off (default: sudo unless user is root). */
         sudo: z.boolean().optional(),
-        /** Pinned SSH host key ("ssh-ed25519 AAAA..."); required in prod (spec/rules.ts checkHost). */
+        /** Pinned SSH host key ("ssh-ed25519 AAAA..."); required in prod (spec/rules/network.ts checkHost). */
         hostKey: sshHostKey.optional(),
         /** The host's public interface: every DNAT rule is bound to it with -i. */
         externalInterface: iface,

@@ -1,6 +1,6 @@
 /**
  * Stack sections for the tenant's services: `proxy` + `vhosts` (Caddy, spec/vhosts.ts), `dns`
- * (CoreDNS zones, spec/zones.ts) and `vault` (spec/vault.ts), plus the cross-section rule that a
+ * (CoreDNS zones, spec/zones/) and `vault` (spec/vault.ts), plus the cross-section rule that a
  * vhost's domain must resolve in the tenant's own zones (a dead domain breaks ACME for every site).
  */
 import type { ParsedTenant } from "./schema";
@@ -71,7 +71,9 @@ export function checkServices(t: ParsedTenant): Problem[] {
     if (why !== undefined) {
       problems.push({
         path: `vhosts.${label}.domain`,
-        message: `${domain} ${why} (a dead domain breaks TLS for every site): add a record or set servedElsewhere: true`,
+        message:
+          `${domain} ${why} (a dead domain breaks TLS for every site): ` +
+          "add a record or set servedElsewhere: true",
       });
     }
   }

@@ -25,7 +25,10 @@ export const vaultKeySchema = z
       })
       .strict()
       .optional(),
-    /** A NON-secret literal (host names, ports, URLs): it sits in plain text in the stack file; `{tenant}` is substituted. */
+    /**
+     * A NON-secret literal (host names, ports, URLs): it sits in plain text in the stack file;
+     * `{tenant}` is substituted.
+     */
     value: z
       .string()
       .regex(/^[^\n\r\0]*$/, "must be a single line")
@@ -225,7 +228,8 @@ export function checkVault(
       if (name === "VAULT_TOKEN")
         add(
           vat,
-          "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)",
+          "the token is a secret and never goes through the stack: " +
+            "keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)",
         );
       else if (!ENV_NAME_RE.test(name)) add(vat, "only VAULT_* variables are allowed in the .env file");
       if (value === "" || /[\n\r\0]/.test(value)) add(vat, "must be a non-empty single line");

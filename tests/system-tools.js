@@ -17,6 +17,7 @@ const TOOLS = [
   ["socat", "socat"],
   ["openssl", "openssl"],
   ["flock", "util-linux"],
+  ["shellcheck", "shellcheck"],
 ];
 
 module.exports = async function checkSystemTools() {

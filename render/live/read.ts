@@ -5,7 +5,7 @@
  * forge a marker).
  */
 import type { TenantSpec } from "../../spec/types";
-import { managedHeader, remoteBash, shq } from "../shell";
+import { managedHeader, remoteBash, shq, singleQuotedOnPurpose } from "../shell";
 
 /** One Incus instance as read live (expanded config and devices). */
 export interface LiveContainer {
@@ -38,7 +38,10 @@ export interface LiveState {
 
 /** One difference between live and desired. */
 export interface DriftItem {
-  /** The managed resource: "nat tcp-443", "chains", "guard", "container proxy", "caddy main", "vhost chat", "zone example.com", "corefile". */
+  /**
+   * The managed resource: "nat tcp-443", "chains", "guard", "container proxy", "caddy main",
+   * "vhost chat", "zone example.com", "corefile".
+   */
   resource: string;
   kind: "nat" | "chains" | "guard" | "container" | "caddy" | "vhost" | "zone" | "corefile";
   /** missing: desired, absent live (`+`); extra: live only (`-`); changed (`~`). */
@@ -80,9 +83,13 @@ export function readScript(spec: TenantSpec): string {
     managedHeader(`live read of tenant ${spec.name} (read-only)`),
     "set -uo pipefail",
     `err=$(mktemp); trap 'rm -f "$err"' EXIT`,
-    `sec() { local head=$1 out rc=0; shift; out=$("$@" </dev/null 2>"$err" | base64 -w0) || rc=$?; printf '${MARK} %s %s %s %s\\n' "$head" "$rc" "$out" "$(head -c 4000 "$err" | base64 -w0)"; }`,
+    `sec() { local head=$1 out rc=0; shift; out=$("$@" </dev/null 2>"$err" | base64 -w0) || rc=$?; ` +
+      `printf '${MARK} %s %s %s %s\\n' "$head" "$rc" "$out" "$(head -c 4000 "$err" | base64 -w0)"; }`,
+    singleQuotedOnPurpose("the sh -c program in the container expands $1 (the path) itself"),
     `catf() { incus exec "$1" -- sh -c 'if [ -e "$1" ]; then cat -- "$1"; else exit 3; fi' sh "$2"; }`,
-    `globf() { incus exec "$1" -- sh -c 'for f in "$1"/*.caddy; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done' sh "$2"; }`,
+    singleQuotedOnPurpose("the sh -c program in the container expands $1 (the folder) and $f itself"),
+    `globf() { incus exec "$1" -- sh -c ` +
+      `'for f in "$1"/*.caddy; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done' sh "$2"; }`,
     sec({ kind: "iptables", table: "nat" }, "iptables-save -t nat"),
     sec({ kind: "iptables", table: "filter" }, "iptables-save -t filter"),
     sec({ kind: "incus" }, "incus list --format json"),

@@ -15,34 +15,35 @@ import {
   overridesLines,
   prelude,
   rsyncLines,
+  shellcheckDisable,
   stripLines,
   treeSum,
 } from "./common";
+
+/** Why the single-quoted condition of `wait_for` is not expanded here: wait_for evals it. */
+const EVALED = "wait_for evals the single-quoted condition on each try";
 
 /**
  * Functions shared by both cutover modes, for one container: `cut_<i>` (stop source, final
  * refresh, final data pass + checksums, configure like the Container component, start, verify)
  * and `undo_<i>` (start the source again, delete the copy).
  */
-function cutoverFunctions(
-  spec: TenantSpec,
-  m: MigrationSpec,
-  mc: MigrationContainerSpec,
-  i: number,
-): string[] {
+function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: number): string[] {
   const c = containerOf(spec, mc.name);
   const declared = c.devices.map((d) => d.name).join(" ");
   const disks = c.devices.map(
     (d) =>
-      `    incus config device add "$name" ${shq(d.name)} disk ${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
+      `    incus config device add "$name" ${shq(d.name)} disk ` +
+      `${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
   );
-  const health = mc.healthPorts.map(
-    (p) => `    wait_for "$name answers on tcp/${p}" 'timeout 2 bash -c "</dev/tcp/$ip/${p}" 2>/dev/null'`,
-  );
+  const health = mc.healthPorts.flatMap((p) => [
+    shellcheckDisable("    ", "SC2016", EVALED),
+    `    wait_for "$name answers on tcp/${p}" 'timeout 2 bash -c "</dev/tcp/$ip/${p}" 2>/dev/null'`,
+  ]);
   const data = mc.data;
   return [
     `cut_${i}() {`,
-    `  ${containerVars(m, mc)}; ip=${shq(mc.ipv4)}`,
+    `  ${containerVars(mc, ["ref", "mark", "size"])}; ip=${shq(mc.ipv4)}`,
     `  step="checking state"`,
     `  ops_wait "$name"`,
     `  if incus info "$name" >/dev/null 2>&1 && [ "$(incus config get "$name" ${MOVED_KEY})" = true ]; then`,
@@ -54,12 +55,14 @@ function cutoverFunctions(
     ...overridesLines().map((l) => `      ${l}`),
     `    fi`,
     `    touched="$touched ${i}"`,
-    `    if ! incus info "$name" >/dev/null 2>&1; then step="pre-copy (no copy yet)"; log "$name: no pre-copy found: copying while the source keeps serving"`,
+    `    if ! incus info "$name" >/dev/null 2>&1; then step="pre-copy (no copy yet)"; ` +
+      `log "$name: no pre-copy found: copying while the source keeps serving"`,
     ...copyWithProgress(false, true).map((l) => `      ${l}`),
     `    fi`,
     `    was_running=0; [ "$(incus info "$ref" | sed -n 's/^Status: //p')" = RUNNING ] && was_running=1`,
     `    step="stopping the source"; t0=$(date +%s.%N)`,
-    `    if [ "$was_running" = 1 ]; then log "$name: stopping $ref: downtime starts"; incus stop "$ref" --timeout 30 || incus stop "$ref" --force; fi`,
+    `    if [ "$was_running" = 1 ]; then log "$name: stopping $ref: downtime starts"; ` +
+      `incus stop "$ref" --timeout 30 || incus stop "$ref" --force; fi`,
     `    echo cutting-over > "$dir/$name.state"`,
     `    step="final incremental copy"; log "$name: final incremental copy of $ref"`,
     ...copyWithProgress(true, false).map((l) => `    ${l}`),
@@ -69,45 +72,60 @@ function cutoverFunctions(
           ...rsyncLines(mc, "final delta pass (source stopped)").map((l) => `    ${l}`),
           `    step="data checksums"`,
           `    want_sum=$(src ${shq(treeSum(data.source))}); got_sum=$(${treeSum(data.destination)})`,
-          `    [ "$want_sum" = "$got_sum" ] || { echo "$name: checksum of" ${shq(data.destination)} "($got_sum) differs from the source's" ${shq(data.source)} "($want_sum)" >&2; return 1; }`,
+          `    [ "$want_sum" = "$got_sum" ] || { echo "$name: checksum of" ${shq(data.destination)} ` +
+            `"($got_sum) differs from the source's" ${shq(data.source)} "($want_sum)" >&2; return 1; }`,
           `    log "$name: data checksums equal (sha256 of the tree $want_sum)"`,
         ]
       : []),
     `    step="configuring the copy"`,
     ...stripLines(c).map((l) => `    ${l}`),
     `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
-    `    incus config device add "$name" eth0 nic ${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ipv4.address="$ip" >/dev/null`,
+    `    incus config device add "$name" eth0 nic ${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ` +
+      `ipv4.address="$ip" >/dev/null`,
     ...c.devices.map((d) => `    incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`),
     ...disks,
-    `    incus config set "$name" security.privileged=${c.privileged} boot.autostart=true user.incus-tenant.tenant="$tenant" user.incus-tenant.devices=${shq(declared)} user.incus-tenant.hash=${shq(containerHash(spec, c))}`,
+    `    incus config set "$name" security.privileged=${c.privileged} boot.autostart=true ` +
+      `user.incus-tenant.tenant="$tenant" user.incus-tenant.devices=${shq(declared)} ` +
+      `user.incus-tenant.hash=${shq(containerHash(spec, c))}`,
     `    step="starting the copy"; log "$name: starting the copy at $ip"`,
     `    incus start "$name"`,
     `    step="verifying"`,
+    shellcheckDisable("    ", "SC2016", EVALED),
     `    wait_for "$name holds $ip" 'incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\""'`,
     ...(data
       ? [
           `    owner=${shq(data.owner)}; u=\${owner%%:*}; g=\${owner#*:}`,
-          `    uid=$(incus exec "$name" -- id -u "$u"); gid=$(incus exec "$name" -- getent group "$g" | cut -d: -f3); gid=\${gid:-$(incus exec "$name" -- id -g "$u")}`,
-          `    base=0; [ ${c.privileged} = true ] || base=$(incus config get "$name" volatile.idmap.current | grep -o '"Hostid":[0-9]*' | head -n1 | cut -d: -f2)`,
+          `    uid=$(incus exec "$name" -- id -u "$u"); ` +
+            `gid=$(incus exec "$name" -- getent group "$g" | cut -d: -f3); ` +
+            `gid=\${gid:-$(incus exec "$name" -- id -g "$u")}`,
+          // The uid/gid shift of an unprivileged container (a privileged one maps them 1:1).
+          c.privileged
+            ? `    base=0`
+            : `    base=$(incus config get "$name" volatile.idmap.current | ` +
+              `grep -o '"Hostid":[0-9]*' | head -n1 | cut -d: -f2)`,
           `    chown -R "$((base + uid)):$((base + gid))" ${shq(data.destination)}`,
           `    log "$name:" ${shq(data.path)} "owned by $owner inside the container"`,
         ]
       : []),
     ...health,
-    `    [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ] || { echo "$name: not running after start" >&2; return 1; }`,
+    `    [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ] || ` +
+      `{ echo "$name: not running after start" >&2; return 1; }`,
     `    incus config set "$name" security.protection.delete=${c.protect} ${MOVED_KEY}=true`,
     `    echo moved > "$dir/$name.state"`,
-    `    log "$name: serving at $ip after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s of downtime"`,
+    `    log "$name: serving at $ip after ` +
+      `$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s of downtime"`,
     `  fi`,
     `}`,
     `undo_${i}() {`,
-    `  ${containerVars(m, mc)}`,
+    `  ${containerVars(mc, ["ref", "mark"])}`,
     `  [ "$(cat "$dir/$name.state" 2>/dev/null)" = moved ] && return 0`,
     `  if incus info "$name" >/dev/null 2>&1 && [ "$(incus config get "$name" ${MARK_KEY})" = "$mark" ]; then`,
-    `    incus stop "$name" --force >/dev/null 2>&1 || true; incus config set "$name" security.protection.delete=false >/dev/null 2>&1 || true`,
+    `    incus stop "$name" --force >/dev/null 2>&1 || true; ` +
+      `incus config set "$name" security.protection.delete=false >/dev/null 2>&1 || true`,
     `    incus delete --force "$name" >/dev/null 2>&1 && log "$name: partial copy removed"`,
     `  fi`,
-    `  if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then incus start "$ref" && log "$name: source $ref started again"; fi`,
+    `  if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then ` +
+      `incus start "$ref" && log "$name: source $ref started again"; fi`,
     `  rm -f "$dir/$name.over"; echo rolled-back > "$dir/$name.state"`,
     `}`,
   ];
@@ -115,11 +133,14 @@ function cutoverFunctions(
 
 /** Waits up to healthTimeout seconds for a condition (text, shell test). */
 const waitFor = (m: MigrationSpec): string =>
-  `wait_for() { local i; for i in $(seq ${m.healthTimeout * 5}); do eval "$2" && return 0; sleep 0.2; done; echo "verification failed: $1 within ${m.healthTimeout}s" >&2; return 1; }`;
+  `wait_for() { local i; for i in $(seq ${m.healthTimeout * 5}); do eval "$2" && return 0; sleep 0.2; done; ` +
+  `echo "verification failed: $1 within ${m.healthTimeout}s" >&2; return 1; }`;
 
 /** Which containers are on Incus and which are not, from the manifest states. */
 const summaryLines = (m: MigrationSpec): string[] => [
-  `summary() { local moved="" not=""; for n in ${m.containers.map((c) => shq(c.name)).join(" ")}; do if [ "$(cat "$dir/$n.state" 2>/dev/null)" = moved ]; then moved="$moved $n"; else not="$not $n"; fi; done; echo "moved to Incus:\${moved:- none}; not moved (still on LXD):\${not:- none}"; }`,
+  `summary() { local moved="" not=""; for n in ${m.containers.map((c) => shq(c.name)).join(" ")}; do ` +
+    `if [ "$(cat "$dir/$n.state" 2>/dev/null)" = moved ]; then moved="$moved $n"; else not="$not $n"; fi; done; ` +
+    `echo "moved to Incus:\${moved:- none}; not moved (still on LXD):\${not:- none}"; }`,
 ];
 
 /**
@@ -133,18 +154,24 @@ export function renderCutover(spec: TenantSpec, mcs: readonly MigrationContainer
   const what =
     mcs.length === 1 ? `${mcs[0].source} -> ${mcs[0].name}` : `${mcs.length} containers in one window`;
   const body: string[] = [
-    ...prelude(spec, m),
-    `SRC=${shq(`${m.source.user}@${m.source.address}`)}`,
+    ...prelude(spec, m, {
+      tenant: true,
+      dir: true,
+      pool: true,
+      bridge: true,
+      rsync: mcs.some((mc) => mc.data !== undefined),
+    }),
     MANIFEST_DIR_LINE,
     waitFor(m),
     ...summaryLines(m),
     `touched=""; step="start"`,
-    ...mcs.flatMap((mc, k) => cutoverFunctions(spec, m, mc, idx[k])),
+    ...mcs.flatMap((mc, k) => cutoverFunctions(spec, mc, idx[k])),
     `rollback() {`,
     `  local rc=$? failed_step=$step; trap - ERR; set +e`,
     `  log "cutover failed at: $failed_step: rolling back"`,
-    `  for i in $(echo $touched | tr ' ' '\\n' | sort -u); do "undo_$i"; done`,
-    `  echo "migration cutover of" ${shq(what)} "failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`,
+    `  for i in $(echo "$touched" | tr ' ' '\\n' | sort -u); do "undo_$i"; done`,
+    `  echo "migration cutover of" ${shq(what)} "failed at \\"$failed_step\\" (exit $rc); ` +
+      `rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`,
     `  exit 1`,
     `}`,
     `trap rollback ERR; set -E`,
@@ -169,20 +196,23 @@ export function renderCleanup(spec: TenantSpec): ScriptPair {
   const m = need(spec);
   const names = m.containers.map((c) => shq(c.name)).join(" ");
   const body: string[] = [
-    ...prelude(spec, m),
-    `SRC=${shq(`${m.source.user}@${m.source.address}`)}`,
-    `for n in ${names}; do [ "$(incus config get "$n" ${MOVED_KEY} 2>/dev/null)" = true ] || { echo "cleanup: $n is not moved and verified; the sources are kept" >&2; exit 1; }; done`,
+    ...prelude(spec, m, { dir: m.cleanupSource }),
+    `for n in ${names}; do [ "$(incus config get "$n" ${MOVED_KEY} 2>/dev/null)" = true ] || ` +
+      `{ echo "cleanup: $n is not moved and verified; the sources are kept" >&2; exit 1; }; done`,
   ];
   let left = m.containers.length;
   for (const mc of m.containers) {
     left -= 1;
-    body.push(containerVars(m, mc));
+    body.push(containerVars(mc, ["ref"]));
     if (m.cleanupSource) {
       body.push(
-        `if incus info "$ref" >/dev/null 2>&1; then incus stop "$ref" --force >/dev/null 2>&1 || true; incus delete --force "$ref"; log "$source deleted on the source LXD (${left} left)"; else log "$source already gone from the source"; fi`,
+        `if incus info "$ref" >/dev/null 2>&1; then incus stop "$ref" --force >/dev/null 2>&1 || true; ` +
+          `incus delete --force "$ref"; log "$source deleted on the source LXD (${left} left)"; ` +
+          `else log "$source already gone from the source"; fi`,
         ...(mc.data
           ? [
-              `src ${shq(`rm -rf -- ${shq(mc.data.source)}`)}; log "$name: source data" ${shq(mc.data.source)} "deleted"`,
+              `src ${shq(`rm -rf -- ${shq(mc.data.source)}`)}; ` +
+                `log "$name: source data" ${shq(mc.data.source)} "deleted"`,
             ]
           : []),
         `echo cleaned > "$dir/$name.source"`,
@@ -190,7 +220,8 @@ export function renderCleanup(spec: TenantSpec): ScriptPair {
     } else {
       body.push(
         `st=$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p' || true)`,
-        `if [ "$st" = RUNNING ]; then echo "cleanup: source $ref is running again although $name is moved: stop it by hand" >&2; exit 1; fi`,
+        `if [ "$st" = RUNNING ]; then ` +
+          `echo "cleanup: source $ref is running again although $name is moved: stop it by hand" >&2; exit 1; fi`,
         `log "$source kept \${st:-(gone)} and intact on the source (cleanupSource: false)"`,
       );
     }

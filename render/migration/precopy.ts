@@ -2,7 +2,7 @@
 import { TenantSpec } from "../../spec/types";
 import { MigrationContainerSpec } from "../../spec/migration";
 import { ScriptPair } from "../host";
-import { script, shq } from "../shell";
+import { script } from "../shell";
 import {
   containerOf,
   containerVars,
@@ -15,25 +15,30 @@ import {
   stripLines,
 } from "./common";
 
-/** Pre-copy one container while its source keeps serving (resumes a killed copy with --refresh), then the first data pass. */
+/**
+ * Pre-copy one container while its source keeps serving (resumes a killed copy with --refresh),
+ * then the first data pass.
+ */
 export function renderPrecopy(spec: TenantSpec, mc: MigrationContainerSpec): ScriptPair {
   const m = need(spec);
   const c = containerOf(spec, mc.name);
   const index = m.containers.findIndex((x) => x.name === mc.name);
+  const nth = `pre-copy ${index + 1} of ${m.containers.length}`;
   return {
     create: script(`migration pre-copy of ${mc.source} -> ${mc.name} (tenant ${spec.name})`, [
-      ...prelude(spec, m),
-      containerVars(m, mc),
+      ...prelude(spec, m, { dir: true, pool: true, bridge: true, rsync: mc.data !== undefined }),
+      containerVars(mc, ["ref", "mark", "size"]),
       `precopy() {`,
       `  ops_wait "$name"`,
-      `  if incus info "$name" >/dev/null 2>&1 && [ "$(incus config get "$name" ${MOVED_KEY})" = true ]; then log "$name: already moved, nothing to pre-copy"; return 0; fi`,
+      `  if incus info "$name" >/dev/null 2>&1 && [ "$(incus config get "$name" ${MOVED_KEY})" = true ]; then ` +
+        `log "$name: already moved, nothing to pre-copy"; return 0; fi`,
       ...overridesLines().map((l) => `  ${l}`),
       `  printf '%s\n' "\${over[@]}" > "$dir/$name.over"`,
       `  if incus info "$name" >/dev/null 2>&1; then`,
-      `    log "$name: pre-copy ${index + 1} of ${m.containers.length}: incremental refresh of the copy from an earlier run ($(human "$size") on the source)"`,
+      `    log "$name: ${nth}: incremental refresh of the copy from an earlier run ($(human "$size") on the source)"`,
       ...copyWithProgress(true, true).map((l) => `    ${l}`),
       `  else`,
-      `    log "$name: pre-copy ${index + 1} of ${m.containers.length}: copying $(human "$size") from $ref while it keeps serving"`,
+      `    log "$name: ${nth}: copying $(human "$size") from $ref while it keeps serving"`,
       ...copyWithProgress(false, true).map((l) => `    ${l}`),
       `  fi`,
       ...stripLines(c).map((l) => `  ${l}`),
@@ -41,7 +46,6 @@ export function renderPrecopy(spec: TenantSpec, mc: MigrationContainerSpec): Scr
       `  echo precopied > "$dir/$name.state"`,
       `  log "$name: pre-copied; ${m.containers.length - index - 1} container(s) after it in the list"`,
       `}`,
-      `SRC=${shq(`${m.source.user}@${m.source.address}`)}`,
       `precopy`,
     ]),
   };

@@ -37,7 +37,8 @@ import {
 jest.setTimeout(15 * 60 * 1000);
 const INDEX = path.join(ROOT, "index.ts");
 const FOREIGN =
-  "-A PREROUTING -p tcp -m tcp --dport 8088 -m comment --comment itn-e2e-foreign -j DNAT --to-destination 198.18.2.99:80";
+  "-A PREROUTING -p tcp -m tcp --dport 8088 -m comment --comment itn-e2e-foreign " +
+  "-j DNAT --to-destination 198.18.2.99:80";
 
 describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => {
   const tenant = e2eTenant(env);
@@ -99,7 +100,8 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     await unprotectAndDestroy();
     execFileSync("bash", [
       "-c",
-      "iptables -t nat -D PREROUTING -p tcp --dport 8088 -m comment --comment itn-e2e-foreign -j DNAT --to-destination 198.18.2.99:80 || true",
+      "iptables -t nat -D PREROUTING -p tcp --dport 8088 -m comment --comment itn-e2e-foreign -j DNAT " +
+        "--to-destination 198.18.2.99:80 || true",
     ]);
   });
 
@@ -238,18 +240,22 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
     expect(iptables("nat")).toContain(FOREIGN);
   });
 
-  test("destroy: everything gone except the protected container, named in the error; foreign rules untouched", async () => {
-    const r = await destroy();
-    expect(r.error?.message).toContain("refusing to delete protected container system");
-    expect(containers().map((c) => c.name)).toContain("system");
-    const r2 = await unprotectAndDestroy();
-    expect(r2.error).toBeUndefined();
-    expect(containers().filter((c) => spec.containers.some((s) => s.name === c.name))).toEqual([]);
-    expect(mine()).toEqual([]);
-    expect(fs.existsSync(sysctlFile(spec.name))).toBe(false);
-    expect(iptables("nat")).toContain(FOREIGN);
-    expect(incusNft()).toBe(nftBefore);
-  });
+  test(
+    "destroy: everything gone except the protected container, named in the error; " +
+      "foreign rules untouched",
+    async () => {
+      const r = await destroy();
+      expect(r.error?.message).toContain("refusing to delete protected container system");
+      expect(containers().map((c) => c.name)).toContain("system");
+      const r2 = await unprotectAndDestroy();
+      expect(r2.error).toBeUndefined();
+      expect(containers().filter((c) => spec.containers.some((s) => s.name === c.name))).toEqual([]);
+      expect(mine()).toEqual([]);
+      expect(fs.existsSync(sysctlFile(spec.name))).toBe(false);
+      expect(iptables("nat")).toContain(FOREIGN);
+      expect(incusNft()).toBe(nftBefore);
+    },
+  );
 
   test("SSH cut mid-apply fails clearly; after sshd is back a re-apply converges to the clean state", async () => {
     const testbed = path.join(ROOT, "scripts", "testbed.sh");

@@ -147,10 +147,13 @@ describeOnTestbed("plan --live on the real test bed", (env: TestbedEnv) => {
     const leftovers = [
       ...MINE.map(
         (c) =>
-          `if incus info ${c} >/dev/null 2>&1; then incus config set ${c} security.protection.delete=false; incus delete -f ${c}; fi`,
+          `if incus info ${c} >/dev/null 2>&1; then incus config set ${c} security.protection.delete=false; ` +
+          `incus delete -f ${c}; fi`,
       ),
-      `iptables-save -t nat | grep -F -- '--comment "incus-tenant:live:' | grep -v '^-A ITN-live-' | sed 's/^-A /-D /' | while read -r rule; do eval "iptables -t nat $rule"; done`,
-      "for ch in ITN-live-PRE ITN-live-POST; do if iptables -t nat -L $ch -n >/dev/null 2>&1; then iptables -t nat -F $ch; iptables -t nat -X $ch; fi; done",
+      `iptables-save -t nat | grep -F -- '--comment "incus-tenant:live:' | grep -v '^-A ITN-live-' | ` +
+        `sed 's/^-A /-D /' | while read -r rule; do eval "iptables -t nat $rule"; done`,
+      "for ch in ITN-live-PRE ITN-live-POST; do if iptables -t nat -L $ch -n >/dev/null 2>&1; " +
+        "then iptables -t nat -F $ch; iptables -t nat -X $ch; fi; done",
       "rm -f /etc/sysctl.d/60-incus-tenant-live.conf",
     ];
     execFileSync("bash", ["-c", leftovers.join("\n")]);
@@ -246,9 +249,11 @@ describeOnTestbed("plan --live on the real test bed", (env: TestbedEnv) => {
     expect(text.stdout).toContain(
       [
         "+ DNAT tcp/7080 → live-proxy 198.18.2.50:80",
-        `    -A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT --to-destination 198.18.2.50:80`,
+        `    -A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT ` +
+          "--to-destination 198.18.2.50:80",
         "- DNAT tcp/7080 → live-dns 198.18.2.51:80",
-        `    -A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT --to-destination 198.18.2.51:80`,
+        `    -A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT ` +
+          "--to-destination 198.18.2.51:80",
         `~ vhost web.${ZONE}: site file differs`,
         `    --- live ${SITE}`,
         "    +++ desired",
@@ -262,52 +267,64 @@ describeOnTestbed("plan --live on the real test bed", (env: TestbedEnv) => {
       ].join("\n"),
     );
     expect(text.stdout).toContain(
-      "pulumi state delete --stack live --target-dependents --yes 'urn:pulumi:live::incus-tenant::incus-tenant:index:Tenant$incus-tenant:net:NatRule$command:remote:Command::live-nat-tcp-7080-dnat'",
+      "pulumi state delete --stack live --target-dependents --yes " +
+        "'urn:pulumi:live::incus-tenant::incus-tenant:index:Tenant" +
+        "$incus-tenant:net:NatRule$command:remote:Command::live-nat-tcp-7080-dnat'",
     );
   });
 
-  test("repair: forget the drifted commands (and dependents) in state, re-run up: only they run, then exit 0", async () => {
-    const before = zoneSerial();
-    const drifted = json().doc.drift.map((d) => d.command as string);
-    const doc = JSON.parse(fs.readFileSync(state, "utf8")) as {
-      resources: Record<string, { deps?: string[] }>;
-    };
-    // `pulumi state delete --target-dependents`: the URNs of the drifted commands and, transitively, what depends on them.
-    const gone = new Set(
-      Object.keys(doc.resources).filter((u) => drifted.includes(u.split("::").pop() as string)),
-    );
-    for (let grew = true; grew;) {
-      grew = false;
-      for (const [u, e] of Object.entries(doc.resources))
-        if (!gone.has(u) && (e.deps ?? []).some((d) => gone.has(d))) (gone.add(u), (grew = true));
-    }
-    for (const u of gone) delete doc.resources[u];
-    fs.writeFileSync(state, JSON.stringify(doc, null, 2));
+  test(
+    "repair: forget the drifted commands (and dependents) in state, re-run up: only they run, " +
+      "then exit 0",
+    async () => {
+      const before = zoneSerial();
+      const drifted = json().doc.drift.map((d) => d.command as string);
+      const doc = JSON.parse(fs.readFileSync(state, "utf8")) as {
+        resources: Record<string, { deps?: string[] }>;
+      };
+      // `pulumi state delete --target-dependents`: the URNs of the drifted commands and,
+      // transitively, what depends on them.
+      const gone = new Set(
+        Object.keys(doc.resources).filter((u) => drifted.includes(u.split("::").pop() as string)),
+      );
+      for (let grew = true; grew;) {
+        grew = false;
+        for (const [u, e] of Object.entries(doc.resources))
+          if (!gone.has(u) && (e.deps ?? []).some((d) => gone.has(d))) {
+            gone.add(u);
+            grew = true;
+          }
+      }
+      for (const u of gone) delete doc.resources[u];
+      fs.writeFileSync(state, JSON.stringify(doc, null, 2));
 
-    const names = [...gone].map((u) => u.split("::").pop() as string).sort();
-    expect(names).toEqual(
-      expect.arrayContaining([
-        "live-corefile-corefile",
-        "live-nat-tcp-7080-dnat",
-        "live-vhost-web-site",
-        "live-zone-live-example-com-zone",
-      ]),
-    );
-    const r = await run();
-    expect(r.error).toBeUndefined();
-    expect(r.ran.map((c) => `${c.op} ${c.name}`).sort()).toEqual(names.map((n) => `create ${n}`));
-    expect(iptables("nat").filter((l) => l.includes(TAG))).toEqual([
-      `-A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT --to-destination 198.18.2.50:80`,
-    ]);
-    expect(Number(zoneSerial())).toBeGreaterThan(Number(before));
+      const names = [...gone].map((u) => u.split("::").pop() as string).sort();
+      expect(names).toEqual(
+        expect.arrayContaining([
+          "live-corefile-corefile",
+          "live-nat-tcp-7080-dnat",
+          "live-vhost-web-site",
+          "live-zone-live-example-com-zone",
+        ]),
+      );
+      const r = await run();
+      expect(r.error).toBeUndefined();
+      expect(r.ran.map((c) => `${c.op} ${c.name}`).sort()).toEqual(names.map((n) => `create ${n}`));
+      expect(iptables("nat").filter((l) => l.includes(TAG))).toEqual([
+        `-A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT ` +
+          "--to-destination 198.18.2.50:80",
+      ]);
+      expect(Number(zoneSerial())).toBeGreaterThan(Number(before));
 
-    const text = cli();
-    expect({ status: text.status, stderr: text.stderr }).toEqual({ status: 0, stderr: "" });
-    expect(text.stdout).toBe(
-      `live root@127.0.0.1:${env.SSH_PORT} vs stack live (tenant live); zone ${ZONE} serial ${zoneSerial()}\nin sync\n`,
-    );
-    expect((await run()).ran).toEqual([]);
-  });
+      const text = cli();
+      expect({ status: text.status, stderr: text.stderr }).toEqual({ status: 0, stderr: "" });
+      expect(text.stdout).toBe(
+        `live root@127.0.0.1:${env.SSH_PORT} vs stack live (tenant live); zone ${ZONE} serial ${zoneSerial()}\n` +
+          "in sync\n",
+      );
+      expect((await run()).ran).toEqual([]);
+    },
+  );
 
   test("errors exit 1 with the reason on stderr: wrong host key, missing key, bad config", () => {
     const bad = path.join(os.tmpdir(), `itn-live-bad-${process.pid}.yaml`);

@@ -23,7 +23,8 @@ export const shOk = (line: string): boolean =>
 /** Content checksum of a tree (same recipe as the migration's verification); `prefix` runs it elsewhere. */
 export const treeSum = (prefix: string, dir: string): string =>
   sh(
-    `${prefix} sh -c 'cd ${dir} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -d" " -f1'`,
+    `${prefix} sh -c 'cd ${dir} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum ` +
+      `| cut -d" " -f1'`,
   ).trim();
 
 /** LXD status of a container ("RUNNING", "STOPPED"), or "" when it does not exist. */
@@ -49,7 +50,11 @@ export function makeSource(name: string, o: SourceOptions = {}): void {
   if (o.proxyListen)
     sh(`lxc config device add ${name} web proxy listen=${o.proxyListen} connect=tcp:127.0.0.1:80 -q`);
   sh(`lxc start ${name}`);
-  const unit = `[Unit]\nDescription=itn migration test service\nAfter=network.target\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo HTTP/1.0 200 OK; echo; echo ${name}; cat /srv/data/id"\nRestart=always\n[Install]\nWantedBy=multi-user.target\n`;
+  const unit =
+    "[Unit]\nDescription=itn migration test service\nAfter=network.target\n[Service]\n" +
+    "ExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr " +
+    `SYSTEM:"echo HTTP/1.0 200 OK; echo; echo ${name}; cat /srv/data/id"\n` +
+    "Restart=always\n[Install]\nWantedBy=multi-user.target\n";
   for (
     let i = 0;
     i < 60 &&
@@ -58,7 +63,8 @@ export function makeSource(name: string, o: SourceOptions = {}): void {
   )
     sh("sleep 1");
   sh(
-    `lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c ${o.dataMB ?? 8}M /dev/urandom > /srv/data/blob && echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`,
+    `lxc exec ${name} -- sh -c 'mkdir -p /srv/data && head -c ${o.dataMB ?? 8}M /dev/urandom > /srv/data/blob ` +
+      `&& echo ${name}-data > /srv/data/id && for i in $(seq 100); do echo "$i" > /srv/data/n$i; done'`,
   );
   execFileSync("lxc", ["exec", name, "--", "sh", "-c", "cat > /etc/systemd/system/itn-http.service"], {
     input: unit,

@@ -69,7 +69,8 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
   beforeAll(() => {
     httpsBefore = sh("lxc config get core.https_address").trim();
     sh(
-      `mkdir -p ${SRC_DATA} && head -c 4M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 20); do echo "file $i" > ${SRC_DATA}/f$i; done`,
+      `mkdir -p ${SRC_DATA} && head -c 4M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 20); ` +
+        `do echo "file $i" > ${SRC_DATA}/f$i; done`,
     );
     makeSource(source("mt-a"));
     makeSource(source("mt-b"), { disk: { source: SRC_DATA, path: "/srv/host" } });
@@ -89,40 +90,46 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
     if (r.error) process.stdout.write(`destroy: ${r.error.message}\n`);
     for (const n of NAMES) {
       sh(
-        `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${source(n)} >/dev/null 2>&1; true`,
+        `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; ` +
+          `incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${source(n)} >/dev/null 2>&1; true`,
       );
     }
     sh(
-      `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mt-src /var/tmp/itn-mt-dst /var/lib/incus-tenant/migrations/mt; true`,
+      `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mt-src /var/tmp/itn-mt-dst ` +
+        "/var/lib/incus-tenant/migrations/mt; true",
     );
     if (httpsBefore === "") sh("lxc config unset core.https_address; true");
   });
 
-  test("a failure in the tenant-wide window rolls back the failing container; the verified one stays; no cleanup", async () => {
-    const broken = JSON.parse(JSON.stringify(tenant));
-    broken.containers["mt-b"].ports = [80, 81]; // the copy never answers on tcp/81
-    broken.migration.healthTimeout = 10;
-    const r = await apply(broken);
-    expect(r.error?.message).toContain("verification failed: mt-b answers on tcp/81 within 10s");
-    expect(r.error?.message).toContain(
-      'migration cutover of 2 containers in one window failed at "verifying" (exit 1); rolled back',
-    );
-    expect(r.error?.message).toContain("moved to Incus: mt-a; not moved (still on LXD): mt-b");
-    const names = r.ran.map((c) => c.name);
-    expect(names).toEqual(
-      expect.arrayContaining([
-        "mt-migration-precopy-mt-a",
-        "mt-migration-precopy-mt-b",
-        "mt-migration-cutover",
-      ]),
-    );
-    expect(names.some((n) => n.endsWith("-cleanup"))).toBe(false);
-    expect(lxcStatus(source("mt-b"))).toBe("RUNNING");
-    expect(shOk("incus info mt-b")).toBe(false);
-    expect(lxcStatus(source("mt-a"))).toBe("STOPPED");
-    expect(sh(`incus config get mt-a ${MOVED_KEY}`).trim()).toBe("true");
-    expect(fs.existsSync(SRC_DATA)).toBe(true);
-  });
+  test(
+    "a failure in the tenant-wide window rolls back the failing container; the verified one stays; " +
+      "no cleanup",
+    async () => {
+      const broken = JSON.parse(JSON.stringify(tenant));
+      broken.containers["mt-b"].ports = [80, 81]; // the copy never answers on tcp/81
+      broken.migration.healthTimeout = 10;
+      const r = await apply(broken);
+      expect(r.error?.message).toContain("verification failed: mt-b answers on tcp/81 within 10s");
+      expect(r.error?.message).toContain(
+        'migration cutover of 2 containers in one window failed at "verifying" (exit 1); rolled back',
+      );
+      expect(r.error?.message).toContain("moved to Incus: mt-a; not moved (still on LXD): mt-b");
+      const names = r.ran.map((c) => c.name);
+      expect(names).toEqual(
+        expect.arrayContaining([
+          "mt-migration-precopy-mt-a",
+          "mt-migration-precopy-mt-b",
+          "mt-migration-cutover",
+        ]),
+      );
+      expect(names.some((n) => n.endsWith("-cleanup"))).toBe(false);
+      expect(lxcStatus(source("mt-b"))).toBe("RUNNING");
+      expect(shOk("incus info mt-b")).toBe(false);
+      expect(lxcStatus(source("mt-a"))).toBe("STOPPED");
+      expect(sh(`incus config get mt-a ${MOVED_KEY}`).trim()).toBe("true");
+      expect(fs.existsSync(SRC_DATA)).toBe(true);
+    },
+  );
 
   test("a re-run moves the rest, then deletes the sources and their data (cleanupSource)", async () => {
     const r = await apply();

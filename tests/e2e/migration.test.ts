@@ -100,7 +100,8 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     spawnSync("bash", ["-c", `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -f ${SERVERCERT}`]);
     httpsBefore = sh("lxc config get core.https_address").trim();
     sh(
-      `mkdir -p ${SRC_DATA} && head -c 12M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 50); do echo "file $i" > ${SRC_DATA}/f$i; done`,
+      `mkdir -p ${SRC_DATA} && head -c 12M /dev/urandom > ${SRC_DATA}/blob && for i in $(seq 50); ` +
+        `do echo "file $i" > ${SRC_DATA}/f$i; done`,
     );
     makeSource("mig-web");
     makeSource("mig-db", { proxyListen: "tcp:127.0.0.1:19081" });
@@ -124,12 +125,14 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     for (const n of NAMES) {
       spawnSync("bash", [
         "-c",
-        `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`,
+        `incus config set ${n} security.protection.delete=false >/dev/null 2>&1; ` +
+          `incus delete --force ${n} >/dev/null 2>&1; lxc delete --force ${n} >/dev/null 2>&1`,
       ]);
     }
     spawnSync("bash", [
       "-c",
-      `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mig-src /var/tmp/itn-mig-dst ${MISSING} /var/lib/incus-tenant/migrations/mig`,
+      `incus remote remove ${REMOTE} >/dev/null 2>&1; rm -rf /var/tmp/itn-mig-src /var/tmp/itn-mig-dst ` +
+        `${MISSING} /var/lib/incus-tenant/migrations/mig`,
     ]);
     if (httpsBefore === "") spawnSync("bash", ["-c", "lxc config unset core.https_address"]);
   });
@@ -219,7 +222,10 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     let killed = "";
     const r = await apply(tenant, (line) => {
       if (killer || !/^create mig-migration-precopy-mig-files started/.test(line)) return;
-      const poll = `for i in $(seq 600); do pid=$(pgrep -f -x 'incus copy ${REMOTE}:mig-files mig-files --instance-only --stateless -s itn-pool .*' | head -n1); if [ -n "$pid" ]; then sleep 0.5; kill -9 "$pid" && echo "$pid"; exit 0; fi; sleep 0.05; done`;
+      const poll =
+        "for i in $(seq 600); do " +
+        `pid=$(pgrep -f -x 'incus copy ${REMOTE}:mig-files mig-files --instance-only --stateless -s itn-pool .*' ` +
+        '| head -n1); if [ -n "$pid" ]; then sleep 0.5; kill -9 "$pid" && echo "$pid"; exit 0; fi; sleep 0.05; done';
       killer = spawn("bash", ["-c", poll], { stdio: ["ignore", "pipe", "ignore"] });
       killer.stdout?.on("data", (b: Buffer) => (killed += b.toString().trim()));
     });
@@ -232,56 +238,65 @@ describeOnTestbed("LXD -> Incus migration on the real test bed", (env: TestbedEn
     expect(fpOfFile(SERVERCERT)).toBe(lxdFingerprint());
   });
 
-  test("a cutover failure injected at the copy's start rolls back: source running again, no half copy, error names what moved", async () => {
-    const broken = JSON.parse(JSON.stringify(tenant));
-    // The started copy never answers on tcp/81: verification after `incus start` fails.
-    broken.containers["mig-web"].ports = [80, 81];
-    broken.migration.healthTimeout = 10;
-    const r = await apply(broken);
-    expect(r.error?.message).toContain("incus-tenant: mig-web: starting the copy at 198.18.2.40");
-    expect(r.error?.message).toContain("verification failed: mig-web answers on tcp/81 within 10s");
-    expect(r.error?.message).toContain(
-      'migration cutover of mig-web -> mig-web failed at "verifying" (exit 1); rolled back: sources started again, partial copies removed.',
-    );
-    expect(r.error?.message).toContain(
-      "moved to Incus: none; not moved (still on LXD): mig-web mig-db mig-files",
-    );
-    expect(lxcStatus("mig-web")).toBe("RUNNING");
-    expect(shOk("incus info mig-web")).toBe(false);
-    // The interrupted pre-copy of mig-files was resumed; the others are pre-copied, sources still serve.
-    for (const n of ["mig-db", "mig-files"]) {
-      expect(sh(`incus config get ${n} ${MARK_KEY}`).trim()).toBe(`${REMOTE}:${n}`);
-      expect(lxcStatus(n)).toBe("RUNNING");
-    }
-  });
+  test(
+    "a cutover failure injected at the copy's start rolls back: source running again, no half copy, " +
+      "error names what moved",
+    async () => {
+      const broken = JSON.parse(JSON.stringify(tenant));
+      // The started copy never answers on tcp/81: verification after `incus start` fails.
+      broken.containers["mig-web"].ports = [80, 81];
+      broken.migration.healthTimeout = 10;
+      const r = await apply(broken);
+      expect(r.error?.message).toContain("incus-tenant: mig-web: starting the copy at 198.18.2.40");
+      expect(r.error?.message).toContain("verification failed: mig-web answers on tcp/81 within 10s");
+      expect(r.error?.message).toContain(
+        'migration cutover of mig-web -> mig-web failed at "verifying" (exit 1); rolled back: ' +
+          "sources started again, partial copies removed.",
+      );
+      expect(r.error?.message).toContain(
+        "moved to Incus: none; not moved (still on LXD): mig-web mig-db mig-files",
+      );
+      expect(lxcStatus("mig-web")).toBe("RUNNING");
+      expect(shOk("incus info mig-web")).toBe(false);
+      // The interrupted pre-copy of mig-files was resumed; the others are pre-copied, sources still serve.
+      for (const n of ["mig-db", "mig-files"]) {
+        expect(sh(`incus config get ${n} ${MARK_KEY}`).trim()).toBe(`${REMOTE}:${n}`);
+        expect(lxcStatus(n)).toBe("RUNNING");
+      }
+    },
+  );
 
-  test("a re-run completes: running at the configured addresses, no proxy devices, equal checksums, NAT answers", async () => {
-    const again = await apply();
-    expect(again.error).toBeUndefined();
-    const live = containers().filter((c) => (NAMES as readonly string[]).includes(c.name));
-    expect(live.map((c) => [c.name, c.status, c.ipv4, c.proxyDevices])).toEqual(
-      [...NAMES].sort().map((n) => [n, "Running", [IPS[n]], []]),
-    );
-    for (const n of NAMES) {
-      expect(lxcStatus(n)).toBe("STOPPED"); // kept, stopped and intact (cleanupSource: false)
-      expect(sh(`incus config get ${n} ${MOVED_KEY}`).trim()).toBe("true");
-      expect(treeSum(`incus exec ${n} --`, "/srv/data")).toBe(sums[n]);
-      const out = client(env, `curl -sS -m 10 http://${env.HOST_EXT_IP}:${PORTS[n]}/`);
-      expect(out.stdout).toContain(`${n}-data`);
-    }
-    expect(treeSum("", DST_DATA)).toBe(sums.host);
-    expect(treeSum("incus exec mig-files --", "/srv/host")).toBe(sums.host);
-    expect(sh("incus exec mig-files -- stat -c %U:%G /srv/host/blob").trim()).toBe("root:root");
-    expect(sh("lxc config device list mig-db")).toContain("web"); // the source keeps its proxy device
-    expect(sh("incus config device list mig-db")).not.toContain("web");
-    expect(sh("lxc config device list mig-files")).toContain("data");
-    expect(sh("incus config device get mig-files data source").trim()).toBe(DST_DATA);
-    // The manifest (copies of `lxc config show`) is private: folder 0700, every file 0600.
-    expect(sh(`stat -c %a ${MANIFEST}`).trim()).toBe("700");
-    const modes = sh(`find ${MANIFEST} -mindepth 1 -printf '%f %y %m\\n'`).trim().split("\n");
-    expect(modes.length).toBeGreaterThan(5);
-    for (const l of modes) expect(l).toMatch(/^\S+ f 600$/);
-  });
+  test(
+    "a re-run completes: running at the configured addresses, no proxy devices, equal checksums, " +
+      "NAT answers",
+    async () => {
+      const again = await apply();
+      expect(again.error).toBeUndefined();
+      const live = containers().filter((c) => (NAMES as readonly string[]).includes(c.name));
+      expect(live.map((c) => [c.name, c.status, c.ipv4, c.proxyDevices])).toEqual(
+        [...NAMES].sort().map((n) => [n, "Running", [IPS[n]], []]),
+      );
+      for (const n of NAMES) {
+        expect(lxcStatus(n)).toBe("STOPPED"); // kept, stopped and intact (cleanupSource: false)
+        expect(sh(`incus config get ${n} ${MOVED_KEY}`).trim()).toBe("true");
+        expect(treeSum(`incus exec ${n} --`, "/srv/data")).toBe(sums[n]);
+        const out = client(env, `curl -sS -m 10 http://${env.HOST_EXT_IP}:${PORTS[n]}/`);
+        expect(out.stdout).toContain(`${n}-data`);
+      }
+      expect(treeSum("", DST_DATA)).toBe(sums.host);
+      expect(treeSum("incus exec mig-files --", "/srv/host")).toBe(sums.host);
+      expect(sh("incus exec mig-files -- stat -c %U:%G /srv/host/blob").trim()).toBe("root:root");
+      expect(sh("lxc config device list mig-db")).toContain("web"); // the source keeps its proxy device
+      expect(sh("incus config device list mig-db")).not.toContain("web");
+      expect(sh("lxc config device list mig-files")).toContain("data");
+      expect(sh("incus config device get mig-files data source").trim()).toBe(DST_DATA);
+      // The manifest (copies of `lxc config show`) is private: folder 0700, every file 0600.
+      expect(sh(`stat -c %a ${MANIFEST}`).trim()).toBe("700");
+      const modes = sh(`find ${MANIFEST} -mindepth 1 -printf '%f %y %m\\n'`).trim().split("\n");
+      expect(modes.length).toBeGreaterThan(5);
+      for (const l of modes) expect(l).toMatch(/^\S+ f 600$/);
+    },
+  );
 
   test("a re-run changes nothing", async () => {
     const r = await apply();

@@ -89,7 +89,8 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
       .split("\n")
       .filter((l) => l.startsWith("-A ITN-rb-PRE "));
   const to = (port: number) => [
-    `-A ITN-rb-PRE -i ${env.EXT_IF} -p tcp -m tcp --dport 6080 -m comment --comment "incus-tenant:rb:tcp-6080" -j DNAT --to-destination 198.18.2.60:${port}`,
+    `-A ITN-rb-PRE -i ${env.EXT_IF} -p tcp -m tcp --dport 6080 -m comment --comment "incus-tenant:rb:tcp-6080" ` +
+      `-j DNAT --to-destination 198.18.2.60:${port}`,
   ];
   const waitFor = async (want: string[], seconds: number): Promise<number> => {
     const t0 = Date.now();
@@ -167,7 +168,10 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
       urn.endsWith("::rb-nat-tcp-6080-confirm"),
     )![1];
     expect(confirm.outputs.stderr).toMatch(
-      /incus-tenant:rb:tcp-6080: the change had been rolled back at \d{4}-\d\d-\d\dT[\d:]+Z \(no confirmation within 5s\); re-applying it over this new SSH connection/,
+      new RegExp(
+        /incus-tenant:rb:tcp-6080: the change had been rolled back at \d{4}-\d\d-\d\dT[\d:]+Z /.source +
+          /\(no confirmation within 5s\); re-applying it over this new SSH connection/.source,
+      ),
     );
     expect(liveDnat()).toEqual(to(81));
     await new Promise((res) => setTimeout(res, (TIMEOUT_S + 3) * 1000));

@@ -123,12 +123,14 @@ export function readIn(container: string, file: string): string | undefined {
 }
 
 /** A tiny HTTP/1.0 responder: reads the request head, answers "<name> host=<Host header>". */
-const RESPONDER = `#!/bin/bash
+const RESPONDER =
+  `#!/bin/bash
 # itn e2e test responder (tests/e2e/services-fixture.ts): stands in for an upstream service.
 name=$1 host=
 while IFS= read -r -t 5 l; do l=\${l%$'\\r'}; [ -z "$l" ] && break; case \${l,,} in host:*) host=\${l#*: };; esac; done
 body="$name host=$host"
-printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r\\n\\r\\n%s\\n' "$((\${#body} + 1))" "$body"
+printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r\\n\\r\\n%s\\n' ` +
+  `"$((\${#body} + 1))" "$body"
 `;
 
 /** Starts every responder as a transient unit (a process of a plain `incus exec` dies with the session). */
@@ -157,12 +159,15 @@ export function startResponders(): void {
  * whose file is the one DnsZone writes. named.service is masked in the image; unmask and start.
  */
 export function setUpNamed(): void {
-  const conf = `// itn e2e (services.test.ts): BIND serves the zone file DnsZone writes (CoreDNS stand-in)\nzone "${ZONE}" { type master; file "${ZONE_FILE}"; };\n`;
+  const conf =
+    "// itn e2e (services.test.ts): BIND serves the zone file DnsZone writes (CoreDNS stand-in)\n" +
+    `zone "${ZONE}" { type master; file "${ZONE_FILE}"; };\n`;
   inc("svc-dns", ["sh", "-c", "cat > /etc/bind/named.conf.local"], conf);
   inc("svc-dns", [
     "sh",
     "-c",
-    "[ -s /etc/bind/rndc.key ] || { rndc-confgen -a -c /etc/bind/rndc.key && chown root:bind /etc/bind/rndc.key && chmod 0640 /etc/bind/rndc.key; }",
+    "[ -s /etc/bind/rndc.key ] || { rndc-confgen -a -c /etc/bind/rndc.key && chown root:bind " +
+      "/etc/bind/rndc.key && chmod 0640 /etc/bind/rndc.key; }",
   ]);
   inc("svc-dns", ["systemctl", "unmask", "named.service"]);
   inc("svc-dns", ["systemctl", "enable", "--now", "named.service"]);
@@ -240,7 +245,10 @@ export async function servedSerial(
 export const fileSerial = (): string =>
   /^ {8}(\d{10}) ; serial$/m.exec(readIn("svc-dns", ZONE_FILE) ?? "")?.[1] ?? "";
 
-/** HTTPS GET of https://<domain>:8443/ from the client namespace, via the NAT; retries while Caddy gets its internal certificate. */
+/**
+ * HTTPS GET of https://<domain>:8443/ from the client namespace, via the NAT; retries while Caddy
+ * gets its internal certificate.
+ */
 export async function fetchSite(env: TestbedEnv, domain: string, expect?: string): Promise<string> {
   let out = "";
   for (let i = 0; i < 40; i++) {

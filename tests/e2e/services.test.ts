@@ -107,148 +107,155 @@ describeOnTestbed(
       );
     });
 
-    test("(1) apply: Caddy serves each vhost by Host through the NAT, dig returns every record, exact kv puts, no secret anywhere", async () => {
-      const r = await apply(full, "apply services");
-      expect(r.error).toBeUndefined();
-      expect(names(r)).toEqual(
-        [
-          "create svc-caddy-main",
-          "create svc-vhost-alm-site",
-          "create svc-vhost-chat-site",
-          "create svc-zone-stage-example-com-zone",
-          "create svc-corefile-corefile",
-          "create svc-vault-preflight",
-          "create svc-vault-gbo-llm-put",
-          "create svc-vault-gbo-tenants-svc-infrastructure-put",
-          "create svc-vault-env",
-        ].sort(),
-      );
-      const spec = parseTenant(full);
-      const caddy = spec.services.caddy!;
+    test(
+      "(1) apply: Caddy serves each vhost by Host through the NAT, dig returns every record, exact kv puts, " +
+        "no secret anywhere",
+      async () => {
+        const r = await apply(full, "apply services");
+        expect(r.error).toBeUndefined();
+        expect(names(r)).toEqual(
+          [
+            "create svc-caddy-main",
+            "create svc-vhost-alm-site",
+            "create svc-vhost-chat-site",
+            "create svc-zone-stage-example-com-zone",
+            "create svc-corefile-corefile",
+            "create svc-vault-preflight",
+            "create svc-vault-gbo-llm-put",
+            "create svc-vault-gbo-tenants-svc-infrastructure-put",
+            "create svc-vault-env",
+          ].sort(),
+        );
+        const spec = parseTenant(full);
+        const caddy = spec.services.caddy!;
 
-      // Caddy: the files are exactly the rendered ones, and each site answers by Host header.
-      expect(fx.readIn("svc-proxy", caddy.proxy.mainFile)).toBe(renderMainCaddyfile(caddy));
-      expect(Object.keys(fx.sitesFiles()).sort()).toEqual(["alm.caddy", "chat.caddy"]);
-      for (const v of caddy.vhosts) expect(fx.readIn("svc-proxy", v.file)).toBe(renderVhost(v));
-      expect(await fx.fetchSite(env, `chat.${fx.ZONE}`)).toBe(`system-8080 host=chat.${fx.ZONE}`);
-      expect(await fx.fetchSite(env, `alm.${fx.ZONE}`)).toBe(`proxy-8081 host=alm.${fx.ZONE}`);
-      const redirect = client(
-        env,
-        `curl -s -m 5 -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: chat.${fx.ZONE}' http://${env.HOST_EXT_IP}:${fx.PORTS.http}/`,
-      ).stdout;
-      expect(redirect).toBe(`308 https://chat.${fx.ZONE}/`);
+        // Caddy: the files are exactly the rendered ones, and each site answers by Host header.
+        expect(fx.readIn("svc-proxy", caddy.proxy.mainFile)).toBe(renderMainCaddyfile(caddy));
+        expect(Object.keys(fx.sitesFiles()).sort()).toEqual(["alm.caddy", "chat.caddy"]);
+        for (const v of caddy.vhosts) expect(fx.readIn("svc-proxy", v.file)).toBe(renderVhost(v));
+        expect(await fx.fetchSite(env, `chat.${fx.ZONE}`)).toBe(`system-8080 host=chat.${fx.ZONE}`);
+        expect(await fx.fetchSite(env, `alm.${fx.ZONE}`)).toBe(`proxy-8081 host=alm.${fx.ZONE}`);
+        const redirect = client(
+          env,
+          "curl -s -m 5 -o /dev/null -w '%{http_code} %{redirect_url}' " +
+            `-H 'Host: chat.${fx.ZONE}' http://${env.HOST_EXT_IP}:${fx.PORTS.http}/`,
+        ).stdout;
+        expect(redirect).toBe(`308 https://chat.${fx.ZONE}/`);
 
-      // DNS: named serves the file DnsZone wrote; every record and the YYYYMMDD00 serial.
-      fx.reloadNamed();
-      serial1 = await fx.servedSerial(env, (s) => s === `${today()}00`);
-      expect(serial1).toBe(`${today()}00`);
-      expect(fx.fileSerial()).toBe(serial1);
-      const zone = spec.services.dns!.zones[0];
-      expect(fx.readIn("svc-dns", zone.file)).toBe(renderZone(zone, serial1));
-      const pub = [env.HOST_EXT_IP];
-      for (const n of [fx.ZONE, `ns1.${fx.ZONE}`, `mail.${fx.ZONE}`, `chat.${fx.ZONE}`, `alm.${fx.ZONE}`])
-        expect([n, fx.dig(env, n, "A")]).toEqual([n, pub]);
-      expect(fx.dig(env, fx.ZONE, "MX")).toEqual([`10 mail.${fx.ZONE}.`]);
-      expect(fx.dig(env, fx.ZONE, "NS", true)).toEqual([`ns1.${fx.ZONE}.`]);
-      expect(fx.dig(env, fx.ZONE, "SOA")).toEqual([
-        `ns1.${fx.ZONE}. hostmaster.example.com. ${serial1} 3600 900 1209600 300`,
-      ]);
+        // DNS: named serves the file DnsZone wrote; every record and the YYYYMMDD00 serial.
+        fx.reloadNamed();
+        serial1 = await fx.servedSerial(env, (s) => s === `${today()}00`);
+        expect(serial1).toBe(`${today()}00`);
+        expect(fx.fileSerial()).toBe(serial1);
+        const zone = spec.services.dns!.zones[0];
+        expect(fx.readIn("svc-dns", zone.file)).toBe(renderZone(zone, serial1));
+        const pub = [env.HOST_EXT_IP];
+        for (const n of [fx.ZONE, `ns1.${fx.ZONE}`, `mail.${fx.ZONE}`, `chat.${fx.ZONE}`, `alm.${fx.ZONE}`])
+          expect([n, fx.dig(env, n, "A")]).toEqual([n, pub]);
+        expect(fx.dig(env, fx.ZONE, "MX")).toEqual([`10 mail.${fx.ZONE}.`]);
+        expect(fx.dig(env, fx.ZONE, "NS", true)).toEqual([`ns1.${fx.ZONE}.`]);
+        expect(fx.dig(env, fx.ZONE, "SOA")).toEqual([
+          `ns1.${fx.ZONE}. hostmaster.example.com. ${serial1} 3600 900 1209600 300`,
+        ]);
 
-      // Vault (fake): per path, one policy and one scoped token made with the root token, then
-      // exactly one `kv put ... -` with the scoped token; values only on stdin, stored as sent.
-      expect(fx.vaultCalls().sort()).toEqual(
-        [
-          "policy write incus-tenant-svc-gbo-llm - ",
-          "token create -orphan -policy=incus-tenant-svc-gbo-llm -ttl=8760h " +
-            "-display-name=incus-tenant-svc-gbo-llm -field=token ",
-          "kv put -mount=secret gbo/llm - ",
-          "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure - ",
-          "token create -orphan -policy=incus-tenant-svc-gbo-tenants-svc-infrastructure -ttl=8760h " +
-            "-display-name=incus-tenant-svc-gbo-tenants-svc-infrastructure -field=token ",
-          "kv put -mount=secret gbo/tenants/svc/infrastructure - ",
-        ].sort(),
-      );
-      expect(fx.vaultAuth().sort()).toEqual(
-        [
-          "policy write incus-tenant-svc-gbo-llm by root",
-          "token create incus-tenant-svc-gbo-llm by root",
-          "create secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
-          "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
-          "token create incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
-          "create secret/data/gbo/tenants/svc/infrastructure by incus-tenant-svc-gbo-tenants-svc-infrastructure",
-        ].sort(),
-      );
-      expect(fx.readIn("svc-vault", `${fx.FAKE_VAULT_STATE}/policies/incus-tenant-svc-gbo-llm`)).toBe(
-        "# managed by incus-tenant: writes of secret/gbo/llm\n" +
-          'path "secret/data/gbo/llm" { capabilities = ["create", "update"] }\n' +
-          'path "secret/metadata/gbo/llm" { capabilities = ["delete"] }\n',
-      );
-      const modes = fx.inc("svc-vault", [
-        "sh",
-        "-c",
-        `stat -c '%n %a' ${fx.SCOPED_TOKEN_DIR} ${fx.SCOPED_TOKEN_DIR}/*`,
-      ]);
-      const files = ["gbo-llm.token", "gbo-tenants-svc-infrastructure.token"].flatMap((f) => [
-        f,
-        `${f}.policy`,
-      ]);
-      const want = [`${fx.SCOPED_TOKEN_DIR} 700`, ...files.map((f) => `${fx.SCOPED_TOKEN_DIR}/${f} 600`)];
-      expect(modes.trim().split("\n")).toEqual(want);
-      const tokens = fx.vaultTokens();
-      expect(Object.keys(tokens).sort()).toEqual([
-        "gbo-llm.token",
-        "gbo-tenants-svc-infrastructure.token",
-        "root",
-      ]);
-      // The scoped token of one path cannot write the other (the fake answers like Vault: 403).
-      const put = "vault kv put -mount=secret gbo/tenants/svc/infrastructure - 2>&1";
-      const withLlmToken = `VAULT_TOKEN=$(cat ${fx.SCOPED_TOKEN_DIR}/gbo-llm.token) ${put}; echo "exit $?"`;
-      const cross = fx.inc("svc-vault", ["sh", "-c", withLlmToken], '{"tables_host":"evil"}');
-      expect(cross).toBe("Error: Code: 403. Errors: * permission denied\nexit 2\n");
-      expect(fx.vaultAuth().pop()).toBe(
-        "update secret/data/gbo/tenants/svc/infrastructure DENIED for incus-tenant-svc-gbo-llm",
-      );
-      const gen = fx.generatedSecrets(state);
-      expect(Object.keys(gen).sort()).toEqual([
-        "svc-vault-gbo-llm-password",
-        "svc-vault-gbo-tenants-svc-infrastructure-tables_password",
-      ]);
-      expect(gen["svc-vault-gbo-llm-password"]).toHaveLength(24);
-      expect(gen["svc-vault-gbo-tenants-svc-infrastructure-tables_password"]).toHaveLength(32);
-      expect(fx.vaultData("secret", "gbo/llm")).toBe(
-        JSON.stringify({
-          api_key: fx.LLM_API_KEY,
-          password: gen["svc-vault-gbo-llm-password"],
-          url: "http://198.18.2.23:8081",
-        }),
-      );
-      expect(fx.vaultData("secret", "gbo/tenants/svc/infrastructure")).toBe(
-        JSON.stringify({
-          tables_database: "svc",
-          tables_host: "198.18.2.23",
-          tables_password: gen["svc-vault-gbo-tenants-svc-infrastructure-tables_password"],
-        }),
-      );
-      expect(fx.readIn("svc-system", "/opt/gbo/bin/.env")).toBe("VAULT_ADDR=http://198.18.2.22:8200\n");
-      expect(fx.inc("svc-system", ["stat", "-c", "%a", "/opt/gbo/bin/.env"]).trim()).toBe("600");
+        // Vault (fake): per path, one policy and one scoped token made with the root token, then
+        // exactly one `kv put ... -` with the scoped token; values only on stdin, stored as sent.
+        expect(fx.vaultCalls().sort()).toEqual(
+          [
+            "policy write incus-tenant-svc-gbo-llm - ",
+            "token create -orphan -policy=incus-tenant-svc-gbo-llm -ttl=8760h " +
+              "-display-name=incus-tenant-svc-gbo-llm -field=token ",
+            "kv put -mount=secret gbo/llm - ",
+            "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure - ",
+            "token create -orphan -policy=incus-tenant-svc-gbo-tenants-svc-infrastructure -ttl=8760h " +
+              "-display-name=incus-tenant-svc-gbo-tenants-svc-infrastructure -field=token ",
+            "kv put -mount=secret gbo/tenants/svc/infrastructure - ",
+          ].sort(),
+        );
+        expect(fx.vaultAuth().sort()).toEqual(
+          [
+            "policy write incus-tenant-svc-gbo-llm by root",
+            "token create incus-tenant-svc-gbo-llm by root",
+            "create secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
+            "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
+            "token create incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
+            "create secret/data/gbo/tenants/svc/infrastructure by incus-tenant-svc-gbo-tenants-svc-infrastructure",
+          ].sort(),
+        );
+        expect(fx.readIn("svc-vault", `${fx.FAKE_VAULT_STATE}/policies/incus-tenant-svc-gbo-llm`)).toBe(
+          "# managed by incus-tenant: writes of secret/gbo/llm\n" +
+            'path "secret/data/gbo/llm" { capabilities = ["create", "update"] }\n' +
+            'path "secret/metadata/gbo/llm" { capabilities = ["delete"] }\n',
+        );
+        const modes = fx.inc("svc-vault", [
+          "sh",
+          "-c",
+          `stat -c '%n %a' ${fx.SCOPED_TOKEN_DIR} ${fx.SCOPED_TOKEN_DIR}/*`,
+        ]);
+        const files = ["gbo-llm.token", "gbo-tenants-svc-infrastructure.token"].flatMap((f) => [
+          f,
+          `${f}.policy`,
+        ]);
+        const want = [`${fx.SCOPED_TOKEN_DIR} 700`, ...files.map((f) => `${fx.SCOPED_TOKEN_DIR}/${f} 600`)];
+        expect(modes.trim().split("\n")).toEqual(want);
+        const tokens = fx.vaultTokens();
+        expect(Object.keys(tokens).sort()).toEqual([
+          "gbo-llm.token",
+          "gbo-tenants-svc-infrastructure.token",
+          "root",
+        ]);
+        // The scoped token of one path cannot write the other (the fake answers like Vault: 403).
+        const put = "vault kv put -mount=secret gbo/tenants/svc/infrastructure - 2>&1";
+        const withLlmToken = `VAULT_TOKEN=$(cat ${fx.SCOPED_TOKEN_DIR}/gbo-llm.token) ${put}; echo "exit $?"`;
+        const cross = fx.inc("svc-vault", ["sh", "-c", withLlmToken], '{"tables_host":"evil"}');
+        expect(cross).toBe("Error: Code: 403. Errors: * permission denied\nexit 2\n");
+        expect(fx.vaultAuth().pop()).toBe(
+          "update secret/data/gbo/tenants/svc/infrastructure DENIED for incus-tenant-svc-gbo-llm",
+        );
+        const gen = fx.generatedSecrets(state);
+        expect(Object.keys(gen).sort()).toEqual([
+          "svc-vault-gbo-llm-password",
+          "svc-vault-gbo-tenants-svc-infrastructure-tables_password",
+        ]);
+        expect(gen["svc-vault-gbo-llm-password"]).toHaveLength(24);
+        expect(gen["svc-vault-gbo-tenants-svc-infrastructure-tables_password"]).toHaveLength(32);
+        expect(fx.vaultData("secret", "gbo/llm")).toBe(
+          JSON.stringify({
+            api_key: fx.LLM_API_KEY,
+            password: gen["svc-vault-gbo-llm-password"],
+            url: "http://198.18.2.23:8081",
+          }),
+        );
+        expect(fx.vaultData("secret", "gbo/tenants/svc/infrastructure")).toBe(
+          JSON.stringify({
+            tables_database: "svc",
+            tables_host: "198.18.2.23",
+            tables_password: gen["svc-vault-gbo-tenants-svc-infrastructure-tables_password"],
+          }),
+        );
+        expect(fx.readIn("svc-system", "/opt/gbo/bin/.env")).toBe("VAULT_ADDR=http://198.18.2.22:8200\n");
+        expect(fx.inc("svc-system", ["stat", "-c", "%a", "/opt/gbo/bin/.env"]).trim()).toBe("600");
 
-      const secrets = [fx.LLM_API_KEY, ...Object.values(gen), ...Object.values(tokens)];
-      expect(secrets.every((x) => x.length >= 24)).toBe(true);
-      const commands = fx.commandTexts(state);
-      expect(commands.length).toBeGreaterThan(9);
-      expect(logs.join("\n")).toContain("create svc-vault-gbo-llm-put ok");
-      const places: [string, string][] = [
-        ["fake vault calls.log (every argument)", fx.vaultCalls().join("\n")],
-        ["fake vault auth.log", fx.vaultAuth().join("\n")],
-        ["harness log lines and the program's console log", logs.join("\n")],
-        ["plain outputs", JSON.stringify(r.outputs)],
-        ...commands.map((c): [string, string] => [`command text of ${c.name}`, c.texts.join("\n")]),
-        ...commands.map((c): [string, string] => [`stdout/stderr of ${c.name}`, c.output.join("\n")]),
-      ];
-      for (const [where, text] of places)
-        for (const s of secrets) expect({ where, leaks: text.includes(s) }).toEqual({ where, leaks: false });
-      expect(JSON.stringify(r.outputs)).toContain("gbo/tenants/svc/infrastructure"); // the outputs are there, just without values
-    });
+        const secrets = [fx.LLM_API_KEY, ...Object.values(gen), ...Object.values(tokens)];
+        expect(secrets.every((x) => x.length >= 24)).toBe(true);
+        const commands = fx.commandTexts(state);
+        expect(commands.length).toBeGreaterThan(9);
+        expect(logs.join("\n")).toContain("create svc-vault-gbo-llm-put ok");
+        const places: [string, string][] = [
+          ["fake vault calls.log (every argument)", fx.vaultCalls().join("\n")],
+          ["fake vault auth.log", fx.vaultAuth().join("\n")],
+          ["harness log lines and the program's console log", logs.join("\n")],
+          ["plain outputs", JSON.stringify(r.outputs)],
+          ...commands.map((c): [string, string] => [`command text of ${c.name}`, c.texts.join("\n")]),
+          ...commands.map((c): [string, string] => [`stdout/stderr of ${c.name}`, c.output.join("\n")]),
+        ];
+        for (const [where, text] of places)
+          for (const s of secrets)
+            expect({ where, leaks: text.includes(s) }).toEqual({ where, leaks: false });
+        // the outputs are there, just without values
+        expect(JSON.stringify(r.outputs)).toContain("gbo/tenants/svc/infrastructure");
+      },
+    );
 
     test("(2) no-op re-apply: zero commands, same serial, same files, no Vault call", async () => {
       const sites = fx.sitesFiles();
@@ -263,79 +270,58 @@ describeOnTestbed(
       expect(fx.vaultCalls()).toEqual(calls);
     });
 
-    test("(3) add one vhost (+ its A record): only its site and the zone run, one new file, serial +1, other sites keep serving", async () => {
-      withLogin = fx.clone(full);
-      withLogin.vhosts.login = { upstream: { container: "svc-system", port: 8080 } };
-      withLogin.dns.zones[fx.ZONE].records.push({ name: "login", type: "A", value: env.HOST_EXT_IP });
-      const sites = fx.sitesFiles();
-      // Six old backups of the zone file: the change keeps only the newest five backups.
-      const old = [1, 2, 3, 4, 5, 6].map((i) => `${fx.ZONE_FILE}.bak-2020010100000${i}-202001010${i}`);
-      fx.inc("svc-dns", ["touch", ...old]);
-      const r = await apply(withLogin, "add vhost login");
-      expect(r.error).toBeUndefined();
-      expect(names(r)).toEqual(["create svc-vhost-login-site", "create svc-zone-stage-example-com-zone"]);
-      const after = fx.sitesFiles();
-      expect(Object.keys(after).filter((f) => !(f in sites))).toEqual(["login.caddy"]);
-      expect(Object.fromEntries(Object.entries(after).filter(([f]) => f in sites))).toEqual(sites);
-      expect(await fx.fetchSite(env, `login.${fx.ZONE}`)).toBe(`system-8080 host=login.${fx.ZONE}`);
-      expect(await fx.fetchSite(env, `chat.${fx.ZONE}`)).toBe(`system-8080 host=chat.${fx.ZONE}`);
-      expect(await fx.fetchSite(env, `alm.${fx.ZONE}`)).toBe(`proxy-8081 host=alm.${fx.ZONE}`);
-      fx.reloadNamed();
-      const want = expectedBump(serial1);
-      expect(await fx.servedSerial(env, (s) => s === want)).toBe(want);
-      expect(fx.fileSerial()).toBe(want);
-      expect(fx.dig(env, `login.${fx.ZONE}`, "A")).toEqual([env.HOST_EXT_IP]);
-      const backups = fx
-        .inc("svc-dns", ["sh", "-c", `ls ${path.dirname(fx.ZONE_FILE)}`])
-        .split("\n")
-        .filter((f) => f.startsWith(`${fx.ZONE}.zone.bak-`))
-        .sort();
-      expect(backups).toHaveLength(5);
-      expect(backups.slice(0, 4)).toEqual(old.slice(2).map((f) => path.basename(f)));
-      expect(backups[4]).toMatch(
-        new RegExp(`^${fx.ZONE.replace(/\./g, "\\.")}\\.zone\\.bak-\\d{14}-${serial1}$`),
-      );
-      serial1 = want;
-      const again = await apply(withLogin, "no-op after add");
-      expect(again.ran).toEqual([]);
-    });
-
-    test("(4) a vhost that fails `caddy validate` leaves the old config serving; the apply fails with Caddy's message", async () => {
-      // A hand-made site of the operator for legacy.stage.example.com is live; a vhost for the same
-      // domain makes the merged config ambiguous, which only Caddy itself detects.
-      fx.inc(
-        "svc-proxy",
-        ["sh", "-c", `cat > ${fx.SITES_DIR}/manual.caddy`],
-        `legacy.${fx.ZONE} {\n\ttls internal\n\trespond "manual-legacy"\n}\n`,
-      );
-      fx.inc("svc-proxy", ["caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]);
-      expect(await fx.fetchSite(env, `legacy.${fx.ZONE}`)).toBe("manual-legacy");
-      const sites = fx.sitesFiles();
-      const running = fx.caddyRunningConfig();
-      try {
-        const broken = fx.clone(withLogin);
-        broken.vhosts.legacy = {
-          domain: `legacy.${fx.ZONE}`,
-          servedElsewhere: true,
-          upstream: { container: "svc-system", port: 8080 },
-        };
-        const r = await apply(broken, "failing vhost");
-        expect(names(r)).toEqual(["create svc-vhost-legacy-site (exit 1)"]);
-        expect(r.error?.message).toContain(`ambiguous site definition: legacy.${fx.ZONE}`);
-        expect(r.error?.message).toContain(
-          `caddy validate failed for ${fx.SITES_DIR}/legacy.caddy: the previous config is back in place and still serving`,
+    test(
+      "(3) add one vhost (+ its A record): only its site and the zone run, one new file, serial +1, " +
+        "other sites keep serving",
+      async () => {
+        withLogin = fx.clone(full);
+        withLogin.vhosts.login = { upstream: { container: "svc-system", port: 8080 } };
+        withLogin.dns.zones[fx.ZONE].records.push({ name: "login", type: "A", value: env.HOST_EXT_IP });
+        const sites = fx.sitesFiles();
+        // Six old backups of the zone file: the change keeps only the newest five backups.
+        const old = [1, 2, 3, 4, 5, 6].map((i) => `${fx.ZONE_FILE}.bak-2020010100000${i}-202001010${i}`);
+        fx.inc("svc-dns", ["touch", ...old]);
+        const r = await apply(withLogin, "add vhost login");
+        expect(r.error).toBeUndefined();
+        expect(names(r)).toEqual(["create svc-vhost-login-site", "create svc-zone-stage-example-com-zone"]);
+        const after = fx.sitesFiles();
+        expect(Object.keys(after).filter((f) => !(f in sites))).toEqual(["login.caddy"]);
+        expect(Object.fromEntries(Object.entries(after).filter(([f]) => f in sites))).toEqual(sites);
+        expect(await fx.fetchSite(env, `login.${fx.ZONE}`)).toBe(`system-8080 host=login.${fx.ZONE}`);
+        expect(await fx.fetchSite(env, `chat.${fx.ZONE}`)).toBe(`system-8080 host=chat.${fx.ZONE}`);
+        expect(await fx.fetchSite(env, `alm.${fx.ZONE}`)).toBe(`proxy-8081 host=alm.${fx.ZONE}`);
+        fx.reloadNamed();
+        const want = expectedBump(serial1);
+        expect(await fx.servedSerial(env, (s) => s === want)).toBe(want);
+        expect(fx.fileSerial()).toBe(want);
+        expect(fx.dig(env, `login.${fx.ZONE}`, "A")).toEqual([env.HOST_EXT_IP]);
+        const backups = fx
+          .inc("svc-dns", ["sh", "-c", `ls ${path.dirname(fx.ZONE_FILE)}`])
+          .split("\n")
+          .filter((f) => f.startsWith(`${fx.ZONE}.zone.bak-`))
+          .sort();
+        expect(backups).toHaveLength(5);
+        expect(backups.slice(0, 4)).toEqual(old.slice(2).map((f) => path.basename(f)));
+        expect(backups[4]).toMatch(
+          new RegExp(`^${fx.ZONE.replace(/\./g, "\\.")}\\.zone\\.bak-\\d{14}-${serial1}$`),
         );
-        expect(fx.sitesFiles()).toEqual(sites);
-        expect(fx.caddyRunningConfig()).toBe(running);
-        expect(await fx.fetchSite(env, `legacy.${fx.ZONE}`)).toBe("manual-legacy");
-        for (const [n, body] of [
-          ["chat", "system-8080"],
-          ["alm", "proxy-8081"],
-          ["login", "system-8080"],
-        ])
-          expect(await fx.fetchSite(env, `${n}.${fx.ZONE}`)).toBe(`${body} host=${n}.${fx.ZONE}`);
-      } finally {
-        fx.inc("svc-proxy", ["rm", "-f", `${fx.SITES_DIR}/manual.caddy`]);
+        serial1 = want;
+        const again = await apply(withLogin, "no-op after add");
+        expect(again.ran).toEqual([]);
+      },
+    );
+
+    test(
+      "(4) a vhost that fails `caddy validate` leaves the old config serving; " +
+        "the apply fails with Caddy's message",
+      async () => {
+        // A hand-made site of the operator for legacy.stage.example.com is live; a vhost for the same
+        // domain makes the merged config ambiguous, which only Caddy itself detects.
+        fx.inc(
+          "svc-proxy",
+          ["sh", "-c", `cat > ${fx.SITES_DIR}/manual.caddy`],
+          `legacy.${fx.ZONE} {\n\ttls internal\n\trespond "manual-legacy"\n}\n`,
+        );
         fx.inc("svc-proxy", [
           "caddy",
           "reload",
@@ -344,45 +330,86 @@ describeOnTestbed(
           "--adapter",
           "caddyfile",
         ]);
-      }
-      expect((await apply(withLogin, "back to the good config")).ran).toEqual([]);
-    });
+        expect(await fx.fetchSite(env, `legacy.${fx.ZONE}`)).toBe("manual-legacy");
+        const sites = fx.sitesFiles();
+        const running = fx.caddyRunningConfig();
+        try {
+          const broken = fx.clone(withLogin);
+          broken.vhosts.legacy = {
+            domain: `legacy.${fx.ZONE}`,
+            servedElsewhere: true,
+            upstream: { container: "svc-system", port: 8080 },
+          };
+          const r = await apply(broken, "failing vhost");
+          expect(names(r)).toEqual(["create svc-vhost-legacy-site (exit 1)"]);
+          expect(r.error?.message).toContain(`ambiguous site definition: legacy.${fx.ZONE}`);
+          expect(r.error?.message).toContain(
+            `caddy validate failed for ${fx.SITES_DIR}/legacy.caddy: the previous config is back in place and ` +
+              "still serving",
+          );
+          expect(fx.sitesFiles()).toEqual(sites);
+          expect(fx.caddyRunningConfig()).toBe(running);
+          expect(await fx.fetchSite(env, `legacy.${fx.ZONE}`)).toBe("manual-legacy");
+          for (const [n, body] of [
+            ["chat", "system-8080"],
+            ["alm", "proxy-8081"],
+            ["login", "system-8080"],
+          ])
+            expect(await fx.fetchSite(env, `${n}.${fx.ZONE}`)).toBe(`${body} host=${n}.${fx.ZONE}`);
+        } finally {
+          fx.inc("svc-proxy", ["rm", "-f", `${fx.SITES_DIR}/manual.caddy`]);
+          fx.inc("svc-proxy", [
+            "caddy",
+            "reload",
+            "--config",
+            "/etc/caddy/Caddyfile",
+            "--adapter",
+            "caddyfile",
+          ]);
+        }
+        expect((await apply(withLogin, "back to the good config")).ran).toEqual([]);
+      },
+    );
 
-    test("(5) sealed fake Vault: the put stops with the unseal message and writes nothing; unsealed, it writes", async () => {
-      const changed = fx.clone(withLogin);
-      changed.vault.paths["gbo/llm"].keys.url = { value: "http://198.18.2.23:8082" };
-      const calls = fx.vaultCalls();
-      const stored = fx.vaultData("secret", "gbo/llm");
-      fx.fakeVault("seal");
-      try {
-        const r = await apply(changed, "sealed vault");
-        expect(names(r)).toEqual(["create svc-vault-gbo-llm-put (exit 1)"]);
-        expect(r.error?.message).toContain(SEALED_MESSAGE);
-        expect(SEALED_MESSAGE).toBe("Vault is sealed: unseal it with 3 of 5 keys");
-        expect(fx.vaultCalls()).toEqual(calls);
-        expect(fx.vaultData("secret", "gbo/llm")).toBe(stored);
-      } finally {
-        fx.fakeVault("unseal");
-      }
-      const r = await apply(changed, "unsealed vault");
-      expect(r.error).toBeUndefined();
-      expect(names(r)).toEqual(["create svc-vault-gbo-llm-put"]);
-      // The stored scoped token writes; the root token is not used again.
-      expect(fx.vaultCalls()).toEqual([...calls, "token lookup ", "kv put -mount=secret gbo/llm - "]);
-      expect(fx.vaultAuth().slice(-2)).toEqual([
-        "lookup-self by incus-tenant-svc-gbo-llm",
-        "update secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
-      ]);
-      const gen = fx.generatedSecrets(state);
-      expect(fx.vaultData("secret", "gbo/llm")).toBe(
-        JSON.stringify({
-          api_key: fx.LLM_API_KEY,
-          password: gen["svc-vault-gbo-llm-password"],
-          url: "http://198.18.2.23:8082",
-        }),
-      );
-      expect(stored).toContain(gen["svc-vault-gbo-llm-password"]); // the generated value stayed stable
-    });
+    test(
+      "(5) sealed fake Vault: the put stops with the unseal message and writes nothing; unsealed, " +
+        "it writes",
+      async () => {
+        const changed = fx.clone(withLogin);
+        changed.vault.paths["gbo/llm"].keys.url = { value: "http://198.18.2.23:8082" };
+        const calls = fx.vaultCalls();
+        const stored = fx.vaultData("secret", "gbo/llm");
+        fx.fakeVault("seal");
+        try {
+          const r = await apply(changed, "sealed vault");
+          expect(names(r)).toEqual(["create svc-vault-gbo-llm-put (exit 1)"]);
+          expect(r.error?.message).toContain(SEALED_MESSAGE);
+          expect(SEALED_MESSAGE).toBe("Vault is sealed: unseal it with 3 of 5 keys");
+          expect(fx.vaultCalls()).toEqual(calls);
+          expect(fx.vaultData("secret", "gbo/llm")).toBe(stored);
+        } finally {
+          fx.fakeVault("unseal");
+        }
+        const r = await apply(changed, "unsealed vault");
+        expect(r.error).toBeUndefined();
+        expect(names(r)).toEqual(["create svc-vault-gbo-llm-put"]);
+        // The stored scoped token writes; the root token is not used again.
+        expect(fx.vaultCalls()).toEqual([...calls, "token lookup ", "kv put -mount=secret gbo/llm - "]);
+        expect(fx.vaultAuth().slice(-2)).toEqual([
+          "lookup-self by incus-tenant-svc-gbo-llm",
+          "update secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
+        ]);
+        const gen = fx.generatedSecrets(state);
+        expect(fx.vaultData("secret", "gbo/llm")).toBe(
+          JSON.stringify({
+            api_key: fx.LLM_API_KEY,
+            password: gen["svc-vault-gbo-llm-password"],
+            url: "http://198.18.2.23:8082",
+          }),
+        );
+        expect(stored).toContain(gen["svc-vault-gbo-llm-password"]); // the generated value stayed stable
+      },
+    );
 
     test("(6) a keepOnDestroy: false path leaves the stack: deleted with its scoped token, then revoked", async () => {
       const without = fx.clone(withLogin);

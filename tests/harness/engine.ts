@@ -287,6 +287,7 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
   let pulumi: typeof import("@pulumi/pulumi") | undefined;
   let ready: Promise<void> = Promise.resolve();
   jest.isolateModules(() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- fresh runtime per run (isolateModules)
     pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
     pulumi.runtime.setAllConfig(
       { ...(o.configFor ? o.configFor(state.outputs()) : {}), ...o.config },
@@ -321,6 +322,7 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
       false,
       "organization",
     );
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- this isolated runtime's settings
     const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): unknown };
     const monitor = settings.getMonitor() as MockMonitorLike;
     const register = monitor.registerResource.bind(monitor);
@@ -338,6 +340,7 @@ export async function runProgram(o: RunOptions): Promise<RunResult> {
   let mod: Record<string, unknown> = {};
   jest.isolateModules(() => {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- program loads after setMocks
       mod = require(o.programPath) as Record<string, unknown>;
     } catch (e) {
       d.fail(e);

@@ -165,7 +165,7 @@ export class StateFile {
 /** A `length`-character value from the character classes the inputs allow, honouring min* counts. */
 export function randomValue(inputs: Record<string, Json>): string {
   const on = (k: string) => inputs[k] !== false;
-  const num = (k: string) => (typeof inputs[k] === "number" ? (inputs[k] as number) : 0);
+  const num = (k: string) => (typeof inputs[k] === "number" ? inputs[k] : 0);
   const classes: [string, number][] = [];
   if (on("lower")) classes.push(["abcdefghijklmnopqrstuvwxyz", num("minLower")]);
   if (on("upper")) classes.push(["ABCDEFGHIJKLMNOPQRSTUVWXYZ", num("minUpper")]);

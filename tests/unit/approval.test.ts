@@ -46,7 +46,9 @@ describe("network plan", () => {
     expect(diffNetworkPlans(before, after).hash).toBe(diff.hash);
     expect(approvalProblem(diff, diff.hash, false)).toBeUndefined();
     expect(approvalProblem(diff, undefined, false)).toBe(
-      `network plan diff (hash ${diff.hash}):\n${diff.lines.join("\n")}\nnetwork change not approved: review the diff above, then pulumi config set incus-tenant:approveNetworkPlan ${diff.hash}`,
+      `network plan diff (hash ${diff.hash}):\n${diff.lines.join("\n")}\n` +
+        "network change not approved: review the diff above, " +
+        `then pulumi config set incus-tenant:approveNetworkPlan ${diff.hash}`,
     );
     expect(approvalProblem(diff, "0123456789ab", false)).toContain(
       "approval 0123456789ab is stale (it does not match this diff)",
@@ -94,7 +96,8 @@ describe("the gate in the program (a preview in its own process)", () => {
     const r = preview(base);
     expect(r.error).toContain(`network plan diff (hash ${firstHash}):\nguard:\n  + -A INPUT -i lo`);
     expect(r.error).toContain(
-      `network change not approved: review the diff above, then pulumi config set incus-tenant:approveNetworkPlan ${firstHash}`,
+      "network change not approved: review the diff above, " +
+        `then pulumi config set incus-tenant:approveNetworkPlan ${firstHash}`,
     );
     expect(r.commands).toEqual([]);
   });

@@ -182,7 +182,8 @@ describe("spec: proxy and vhosts sections", () => {
         {
           path: "vhosts.Chat_1",
           message:
-            "vhost name must be a DNS label (1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen)",
+            "vhost name must be a DNS label (1-63 lower-case letters, digits or hyphens, " +
+            "not starting or ending with a hyphen)",
         },
       ],
     ],
@@ -332,22 +333,29 @@ test("a broken vhost, or a second site for the same domain, fails caddy validate
 
 describe("apply and delete scripts against stand-in incus/caddy/systemctl", () => {
   const STANDINS: Record<string, string> = {
-    incus: `echo "incus $*" >> "$ITN_FAKE/calls"
+    incus:
+      `echo "incus $*" >> "$ITN_FAKE/calls"
 case "$1" in
   info) [ -e "$ITN_FAKE/no-container" ] && { echo "Error: Not Found" >&2; exit 1; }; echo "Status: RUNNING";;
-  exec) [ -e "$ITN_FAKE/stopped" ] && { echo "Error: Instance is not running" >&2; exit 1; }; shift; c=$1; shift; [ "$1" = -- ] && shift; [ "$c" = proxy ] || exit 99; exec "$@";;
+  exec) [ -e "$ITN_FAKE/stopped" ] && { echo "Error: Instance is not running" >&2; exit 1; }; ` +
+      `shift; c=$1; shift; [ "$1" = -- ] && shift; [ "$c" = proxy ] || exit 99; exec "$@";;
   *) echo "stand-in incus: unsupported $*" >&2; exit 2;;
 esac`,
     caddy: `echo "caddy $1" >> "$ITN_FAKE/calls"
 if [ -e "$ITN_FAKE/fail-$1" ]; then echo "Error: stand-in caddy: $1 refused" >&2; exit 1; fi
 case "$1" in validate) exec ${CADDY} "$@";; reload) exec ${CADDY} adapt "\${@:2}" >/dev/null;; esac`,
-    systemctl: `echo "systemctl $*" >> "$ITN_FAKE/calls"
-case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$ITN_FAKE/running" ];; start) [ -e "$ITN_FAKE/fail-start" ] && { echo "Job for $2.service failed." >&2; exit 1; }; touch "$ITN_FAKE/running";; esac`,
+    systemctl:
+      `echo "systemctl $*" >> "$ITN_FAKE/calls"
+case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$ITN_FAKE/running" ];; ` +
+      `start) [ -e "$ITN_FAKE/fail-start" ] && { echo "Job for $2.service failed." >&2; exit 1; }; ` +
+      `touch "$ITN_FAKE/running";; esac`,
     journalctl: `echo "stand-in journal: caddy exited"`,
     runuser: `echo "runuser $1 $2" >> "$ITN_FAKE/calls"; exec "\${@:4}"`,
     chown: `echo "chown $*" >> "$ITN_FAKE/calls"`,
     mktemp: `echo "mktemp $*" >> "$ITN_FAKE/mktemp.log"; exec /usr/bin/mktemp "$@"`,
-    tee: `[ -e "$ITN_FAKE/fail-tee" ] && { echo "tee: write error: No space left on device" >&2; exit 1; }; exec /usr/bin/tee "$@"`,
+    tee:
+      `[ -e "$ITN_FAKE/fail-tee" ] && { echo "tee: write error: No space left on device" >&2; exit 1; }; ` +
+      `exec /usr/bin/tee "$@"`,
   };
   let fake: string;
   let spec: CaddySpec;
@@ -607,7 +615,8 @@ describe("components under setMocks", () => {
     expect(await Promise.all(made.vhosts.map((v) => urn(v.site)))).toEqual(
       prod.vhosts.map(
         (v) =>
-          `urn:pulumi:prod::incus-tenant::incus-tenant:caddy:CaddyVhost$command:remote:Command::acme-vhost-${v.key}-site`,
+          "urn:pulumi:prod::incus-tenant::incus-tenant:caddy:CaddyVhost" +
+          `$command:remote:Command::acme-vhost-${v.key}-site`,
       ),
     );
     expect(await urn(made.vhosts[0])).toBe(

@@ -60,29 +60,35 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
 
   test("the program ran without error", () => expect(run.error).toBeUndefined());
 
-  test("exact children: Tenant, Host + 4 commands, one Container per container, one NatRule per rule, the services", () => {
-    const names = run.resources.map((r) => `${r.type} ${r.name}`).sort();
-    const expected = [
-      "incus-tenant:index:Tenant acme",
-      "incus-tenant:host:Host acme-host",
-      ...["guard", "forwarding", "chains", "persistence"].map((k) => `command:remote:Command acme-host-${k}`),
-      ...spec.containers.flatMap((c) => [
-        `incus-tenant:incus:Container acme-${c.name}`,
-        `command:remote:Command acme-${c.name}-instance`,
-      ]),
-      ...spec.nat.flatMap((r) => [
-        `incus-tenant:net:NatRule acme-nat-${r.key}`,
-        `command:remote:Command acme-nat-${r.key}-dnat`,
-        `command:remote:Command acme-nat-${r.key}-confirm`,
-      ]),
-      ...serviceChildren(spec),
-      "incus-tenant:net:NetworkApproval acme-approval",
-      `pulumi:pulumi:StackReference organization/incus-tenant/${stack}`,
-    ].sort();
-    expect(names).toEqual(expected);
-    expect(spec.containers).toHaveLength(15);
-    expect(spec.nat).toHaveLength(16);
-  });
+  test(
+    "exact children: Tenant, Host + 4 commands, one Container per container, one NatRule per rule, " +
+      "the services",
+    () => {
+      const names = run.resources.map((r) => `${r.type} ${r.name}`).sort();
+      const expected = [
+        "incus-tenant:index:Tenant acme",
+        "incus-tenant:host:Host acme-host",
+        ...["guard", "forwarding", "chains", "persistence"].map(
+          (k) => `command:remote:Command acme-host-${k}`,
+        ),
+        ...spec.containers.flatMap((c) => [
+          `incus-tenant:incus:Container acme-${c.name}`,
+          `command:remote:Command acme-${c.name}-instance`,
+        ]),
+        ...spec.nat.flatMap((r) => [
+          `incus-tenant:net:NatRule acme-nat-${r.key}`,
+          `command:remote:Command acme-nat-${r.key}-dnat`,
+          `command:remote:Command acme-nat-${r.key}-confirm`,
+        ]),
+        ...serviceChildren(spec),
+        "incus-tenant:net:NetworkApproval acme-approval",
+        `pulumi:pulumi:StackReference organization/incus-tenant/${stack}`,
+      ].sort();
+      expect(names).toEqual(expected);
+      expect(spec.containers).toHaveLength(15);
+      expect(spec.nat).toHaveLength(16);
+    },
+  );
 
   test("every command: same pinned connection, script in create, no env, no update", () => {
     for (const c of commands(run.resources)) {
@@ -152,47 +158,52 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
     expect(run.exports.environment).toBe(stack);
   });
 
-  test("no secret (config or generated) appears in any command text or plain output; Vault puts hide their output", () => {
-    const secrets = [
-      ...Object.values(TEST_SECRETS),
-      ...run.resources.filter((r) => r.type.startsWith("random:")).map((r) => fakeGenerated(r.name)),
-    ];
-    expect(secrets.length).toBeGreaterThan(10);
-    const plain =
-      JSON.stringify(run.exports) + JSON.stringify(planDocument(stack, spec)) + planText(stack, spec);
-    const puts = commands(run.resources).filter((c) => c.name.endsWith("-put"));
-    expect(puts).toHaveLength(spec.services.vault!.paths.length);
-    for (const c of commands(run.resources)) {
-      const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
-      for (const secret of secrets) {
-        expect(String(inputs.create)).not.toContain(secret);
-        expect(String(inputs.delete)).not.toContain(secret);
-        expect(plain).not.toContain(secret);
+  test(
+    "no secret (config or generated) appears in any command text or plain output; " +
+      "Vault puts hide their output",
+    () => {
+      const secrets = [
+        ...Object.values(TEST_SECRETS),
+        ...run.resources.filter((r) => r.type.startsWith("random:")).map((r) => fakeGenerated(r.name)),
+      ];
+      expect(secrets.length).toBeGreaterThan(10);
+      const plain =
+        JSON.stringify(run.exports) + JSON.stringify(planDocument(stack, spec)) + planText(stack, spec);
+      const puts = commands(run.resources).filter((c) => c.name.endsWith("-put"));
+      expect(puts).toHaveLength(spec.services.vault!.paths.length);
+      for (const c of commands(run.resources)) {
+        const inputs = unwrapSecrets(c.inputs) as Record<string, any>;
+        for (const secret of secrets) {
+          expect(String(inputs.create)).not.toContain(secret);
+          expect(String(inputs.delete)).not.toContain(secret);
+          expect(plain).not.toContain(secret);
+        }
       }
-    }
-    for (const c of puts) {
-      expect(c.inputs.logging).toBe("none");
-      expect(c.inputs.stdin["4dabf18193072939515e22adb298388d"]).toBeDefined(); // a secret
-    }
-    // The values do travel: on stdin, to the put of their path.
-    const tables = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-tables-put")!.inputs) as Record<
-      string,
-      any
-    >;
-    expect(JSON.parse(tables.stdin)).toEqual(
-      expect.objectContaining({ password: fakeGenerated("acme-vault-gbo-tables-password"), port: "5432" }),
-    );
-    const llm = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-llm-put")!.inputs) as Record<
-      string,
-      any
-    >;
-    expect(JSON.parse(llm.stdin).api_key).toBe(TEST_SECRETS.llmApiKey);
-  });
+      for (const c of puts) {
+        expect(c.inputs.logging).toBe("none");
+        expect(c.inputs.stdin["4dabf18193072939515e22adb298388d"]).toBeDefined(); // a secret
+      }
+      // The values do travel: on stdin, to the put of their path.
+      const tables = unwrapSecrets(
+        puts.find((c) => c.name === "acme-vault-gbo-tables-put")!.inputs,
+      ) as Record<string, any>;
+      expect(JSON.parse(tables.stdin)).toEqual(
+        expect.objectContaining({ password: fakeGenerated("acme-vault-gbo-tables-password"), port: "5432" }),
+      );
+      const llm = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-llm-put")!.inputs) as Record<
+        string,
+        any
+      >;
+      expect(JSON.parse(llm.stdin).api_key).toBe(TEST_SECRETS.llmApiKey);
+    },
+  );
 
   test("a missing fromConfig secret stops the program before any resource, naming the field", async () => {
     const r = await runIndex(stackTenant(stack), stack, KEY, { llmApiKey: "x" });
     expect(r.error?.message).toBe(
-      'missing secret config (1):\n  - vault.paths.gbo/directory.keys.client_secret.fromConfig: secret "incus-tenant:directoryClientSecret" is not set: pulumi config set --secret incus-tenant:directoryClientSecret',
+      "missing secret config (1):\n  - vault.paths.gbo/directory.keys.client_secret.fromConfig: " +
+        'secret "incus-tenant:directoryClientSecret" is not set: ' +
+        "pulumi config set --secret incus-tenant:directoryClientSecret",
     );
     expect(r.resources).toEqual([]);
   });

@@ -123,17 +123,24 @@ describe("runProgram with remote.Command (LocalExecutor)", () => {
     expect((await b.run({ a: "2", b: "2" })).ran).toEqual([]);
   });
 
-  test("a trigger change replaces: create new, then delete old (with old inputs); deleteBeforeReplace reverses", async () => {
-    const b = bed();
-    await b.run();
-    const t2 = await b.run({ trigger: "t2" });
-    expect(t2.ran).toEqual(["create c triggers changed", "delete c triggers changed: delete old"]);
-    expect(t2.written).toEqual(["create c t2", "delete c t1"]);
-    const t3 = await b.run({ trigger: "t3", dbr: "true" });
-    expect(t3.ran).toEqual(["delete c triggers changed: delete before replace", "create c triggers changed"]);
-    expect(t3.written).toEqual(["delete c t2", "create c t3"]);
-    expect((await b.run({ trigger: "t3", dbr: "true" })).ran).toEqual([]);
-  });
+  test(
+    "a trigger change replaces: create new, then delete old (with old inputs); " +
+      "deleteBeforeReplace reverses",
+    async () => {
+      const b = bed();
+      await b.run();
+      const t2 = await b.run({ trigger: "t2" });
+      expect(t2.ran).toEqual(["create c triggers changed", "delete c triggers changed: delete old"]);
+      expect(t2.written).toEqual(["create c t2", "delete c t1"]);
+      const t3 = await b.run({ trigger: "t3", dbr: "true" });
+      expect(t3.ran).toEqual([
+        "delete c triggers changed: delete before replace",
+        "create c triggers changed",
+      ]);
+      expect(t3.written).toEqual(["delete c t2", "create c t3"]);
+      expect((await b.run({ trigger: "t3", dbr: "true" })).ran).toEqual([]);
+    },
+  );
 
   test("a removed resource runs its delete with its old inputs", async () => {
     const b = bed();

@@ -344,7 +344,9 @@ describe("the list of scripts is complete", () => {
     let pulumi: typeof import("@pulumi/pulumi") | undefined;
     let tenantModule: typeof import("../../components/tenant") | undefined;
     jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- fresh runtime (isolateModules)
       pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- same isolated runtime
       tenantModule = require("../../components/tenant") as typeof import("../../components/tenant");
     });
     const p = pulumi!;

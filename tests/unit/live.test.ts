@@ -107,7 +107,9 @@ const edit = (f: (l: LiveState) => void): LiveState => {
 };
 const text = (l: LiveState) => driftText(diffLive(spec, l));
 const c = (l: LiveState, name: string) => l.containers.find((x) => x.name === name)!;
-const tag443 = `-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination`;
+const tag443 =
+  '-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" ' +
+  "-j DNAT --to-destination";
 
 describe("diffLive", () => {
   test("in sync: no drift (foreign rules and containers ignored), serial reported", () => {
@@ -143,13 +145,16 @@ describe("diffLive", () => {
       ["nat tcp-443", "nat", "extra", "acme-nat-tcp-443-dnat"],
     ]);
     expect(commandUrn("prod", "incus-tenant", items[0])).toBe(
-      "urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:net:NatRule$command:remote:Command::acme-nat-tcp-443-dnat",
+      "urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant" +
+        "$incus-tenant:net:NatRule$command:remote:Command::acme-nat-tcp-443-dnat",
     );
   });
 
   test("extra rules: untagged in our chain (no owner), and tagged with an unknown key elsewhere", () => {
     const extra = "-A ITN-acme-PRE -p tcp -m tcp --dport 8088 -j DNAT --to-destination 10.0.2.10:80";
-    const stale = `-A PREROUTING -s 198.51.100.0/24 -i eth1 -p udp -m udp --dport 5353 -m comment --comment "incus-tenant:acme:udp-5353" -j DNAT --to-destination 10.0.2.22:53`;
+    const stale =
+      "-A PREROUTING -s 198.51.100.0/24 -i eth1 -p udp -m udp --dport 5353 " +
+      '-m comment --comment "incus-tenant:acme:udp-5353" -j DNAT --to-destination 10.0.2.22:53';
     const items = diffLive(
       spec,
       edit((l) => (l.nat = l.nat.replace("COMMIT", `${extra}\n${stale}\nCOMMIT`))),
@@ -281,8 +286,11 @@ describe("diffLive", () => {
       [
         "",
         "repair: forget the drifted commands so `pulumi up` runs their (idempotent) create scripts again:",
-        "  incus config unset system user.incus-tenant.hash   # on the host, so the container script re-applies its config",
-        "  pulumi state delete --stack prod --target-dependents --yes 'urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant$incus-tenant:incus:Container$command:remote:Command::acme-system-instance'",
+        "  incus config unset system user.incus-tenant.hash   " +
+          "# on the host, so the container script re-applies its config",
+        "  pulumi state delete --stack prod --target-dependents --yes " +
+          "'urn:pulumi:prod::incus-tenant::incus-tenant:index:Tenant" +
+          "$incus-tenant:incus:Container$command:remote:Command::acme-system-instance'",
         "  pulumi up --stack prod",
       ].join("\n"),
     );
@@ -430,13 +438,17 @@ describe("readScript + parseLive against stand-in commands", () => {
     ]);
     fs.writeFileSync(
       path.join(bin, "iptables-save"),
-      `#!/bin/bash\n[ "$2" = nat ] && { printf '*nat\\n-A X -j Y\\nCOMMIT\\n'; exit 0; }\nprintf '*filter\\nCOMMIT\\n'\n`,
+      `#!/bin/bash\n[ "$2" = nat ] && { printf '*nat\\n-A X -j Y\\nCOMMIT\\n'; exit 0; }\n` +
+        "printf '*filter\\nCOMMIT\\n'\n",
       { mode: 0o755 },
     );
     // incus exec <c> -- sh -c SCRIPT sh PATH: runs SCRIPT with PATH mapped under root/<c> (dns is "not running").
     fs.writeFileSync(
       path.join(bin, "incus"),
-      `#!/bin/bash\nset -o pipefail\nif [ "$1" = list ]; then printf '%s\\n' ${JSON.stringify(list).replace(/\$/g, "\\$")}; exit 0; fi\nc=$2; [ "$c" = dns ] && { echo "Error: Instance is not running" >&2; exit 1; }\nshift 3; last=\${@: -1}; set -- "\${@:1:$(($#-1))}" "${root}/$c$last"\n"$@" | sed "s|^${root}/$c||"\n`,
+      `#!/bin/bash\nset -o pipefail\nif [ "$1" = list ]; ` +
+        `then printf '%s\\n' ${JSON.stringify(list).replace(/\$/g, "\\$")}; exit 0; fi\n` +
+        `c=$2; [ "$c" = dns ] && { echo "Error: Instance is not running" >&2; exit 1; }\n` +
+        `shift 3; last=\${@: -1}; set -- "\${@:1:$(($#-1))}" "${root}/$c$last"\n"$@" | sed "s|^${root}/$c||"\n`,
       { mode: 0o755 },
     );
     put("proxy/etc/caddy/Caddyfile", "main\n@@itn-live-end\n@@itn-live forged 0 x y\n");

@@ -146,7 +146,8 @@ const INVALID: [string, Mutate, string[]][] = [
     "data destination not mounted",
     (t) => (t.migration.data.files.destination = "/opt/gbo/tenants/acme/other"),
     [
-      'migration.data.files.destination: must be the source of a disk device of container "files" (containers.files.devices) so the copy mounts it',
+      'migration.data.files.destination: must be the source of a disk device of container "files" ' +
+        "(containers.files.devices) so the copy mounts it",
     ],
   ],
   [
@@ -256,9 +257,15 @@ describe("migration scripts", () => {
 
   test("preflight: versions, every problem collected before anything is written, 1.2 x free disk", () => {
     const s = renderPreflight(spec).create;
-    expect(s).toContain(`problem "source container $source (for $name) does not exist on LXD at "192.0.2.5`);
     expect(s).toContain(
-      `problem "destination name $name is taken by an instance that is not this migration's copy (${MARK_KEY}=\${got:-unset})"`,
+      `problem "source container $source (for $name) does not exist on LXD at" 192.0.2.5\n`,
+    );
+    expect(s).toContain(`problem "the LXD daemon on" 192.0.2.5 "is not reachable (lxc version)"`);
+    // problem joins its arguments like log: the words above make one line each.
+    expect(s).toContain(`problems=(); problem() { problems+=("$*"); }`);
+    expect(s).toContain(
+      `problem "destination name $name is taken by an instance that is not this migration's copy ` +
+        `(${MARK_KEY}=\${got:-unset})"`,
     );
     expect(s).toContain("needed=$(( want[$dev] * 12 / 10 ))");
     expect(s).toContain(
@@ -274,13 +281,16 @@ describe("migration scripts", () => {
   test("trust: https address, certificate and remote each only once; delete undoes only what it did", () => {
     const t = renderTrust(spec);
     expect(t.create).toContain(
-      `if [ -z "$url" ]; then incus remote add "$remote" 192.0.2.5:8443 --accept-certificate --protocol=incus < /dev/null >/dev/null;`,
+      `if [ -z "$url" ]; then incus remote add "$remote" 192.0.2.5:8443 --accept-certificate --protocol=incus ` +
+        `< /dev/null >/dev/null;`,
     );
     expect(t.create).toContain(
-      `if src "lxc config trust show $fp" >/dev/null 2>&1; then log "this host's Incus client certificate is already trusted by LXD"; else`,
+      `if src "lxc config trust show $fp" >/dev/null 2>&1; then ` +
+        `log "this host's Incus client certificate is already trusted by LXD"; else`,
     );
     expect(t.create).toContain(
-      `if [ -z "$cur" ]; then src 'lxc config set core.https_address 192.0.2.5:8443'; echo 192.0.2.5:8443 > "$dir/https_address.set";`,
+      `if [ -z "$cur" ]; then src 'lxc config set core.https_address 192.0.2.5:8443'; ` +
+        `echo 192.0.2.5:8443 > "$dir/https_address.set";`,
     );
     expect(t.delete).toContain(`if [ -f "$dir/https_address.set" ]; then`);
     expect(t.delete).toContain(`fp=$(cat "$dir/trusted.fp"); if src "lxc config trust remove $fp"`);
@@ -333,9 +343,10 @@ describe("migration scripts", () => {
     expect(pinned.migration?.lxdFingerprint).toBe(hex);
     const lines = renderTrust(pinned).create.split("\n");
     const at = lines.findIndex((l) => l.startsWith("lxd_fp=$(src 'lxc info'"));
+    expect(lines[at - 2]).toBe(`lxd_addr=192.0.2.5:8443; src_host=192.0.2.5; pin=${hex}`);
     expect(lines[at + 2]).toBe(
-      `[ "$lxd_fp" = ${hex} ] || { echo "LXD on $src_host has the certificate sha256 $lxd_fp, not the pinned ` +
-        `migration.lxdFingerprint "${hex}": the remote was not added and nothing was moved" >&2; exit 1; }`,
+      `[ "$lxd_fp" = "$pin" ] || { echo "LXD on $src_host has the certificate sha256 $lxd_fp, not the pinned ` +
+        `migration.lxdFingerprint $pin: the remote was not added and nothing was moved" >&2; exit 1; }`,
     );
     expect(lines[at + 3].startsWith("seen_fp=")).toBe(true);
   });
@@ -394,27 +405,35 @@ describe("migration scripts", () => {
     }
   });
 
-  test("pre-copy: stateless copy of the running source, marker, no autostart, resume by refresh, undeclared devices dropped, data pass 1", () => {
-    const s = renderPrecopy(spec, files).create;
-    expect(s).toContain(`name=files; source=acme-files; ref="$remote:$source"; mark="$remote:$source";`);
-    expect(s).toContain(
-      `incus copy "$ref" "$name" --instance-only --stateless -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`,
-    );
-    expect(s).toContain(
-      `incus copy "$ref" "$name" --instance-only --stateless --refresh -s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`,
-    );
-    expect(s).toContain(`    disk) [ "$d" = root ] || over+=(-d "$d,required=false");;`);
-    expect(s).toContain(
-      `case ' data=/opt/gbo/tenants/acme/files ' in *" $d=$(incus config device get "$name" "$d" source) "*) true;; *) false;; esac;`,
-    );
-    expect(s).toContain(
-      `rsync -aHX --protect-args --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" "$SRC":/opt/gbo/files/ /opt/gbo/tenants/acme/files/`,
-    );
-    expect(s).toContain(
-      `log "$name: pre-copy 1 of 3: copying $(human "$size") from $ref while it keeps serving"`,
-    );
-    expect(s.indexOf('ops_wait "$name"\n')).toBeGreaterThan(0);
-  });
+  test(
+    "pre-copy: stateless copy of the running source, marker, no autostart, resume by refresh, " +
+      "undeclared devices dropped, data pass 1",
+    () => {
+      const s = renderPrecopy(spec, files).create;
+      expect(s).toContain(`name=files; source=acme-files; ref="$remote:$source"; mark="$remote:$source";`);
+      expect(s).toContain(
+        `incus copy "$ref" "$name" --instance-only --stateless -s "$pool" "\${over[@]}" ` +
+          `-c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`,
+      );
+      expect(s).toContain(
+        `incus copy "$ref" "$name" --instance-only --stateless --refresh -s "$pool" "\${over[@]}" ` +
+          `-c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`,
+      );
+      expect(s).toContain(`    disk) [ "$d" = root ] || over+=(-d "$d,required=false");;`);
+      expect(s).toContain(`\n  dropped=""; declared=' data=/opt/gbo/tenants/acme/files '\n`);
+      expect(s).toContain(
+        `case "$declared" in *" $d=$(incus config device get "$name" "$d" source) "*) true;; *) false;; esac;`,
+      );
+      expect(s).toContain(
+        `rsync -aHX --protect-args --numeric-ids --delete --stats --rsync-path="$rsync_path" -e "$SRC_SSH" ` +
+          `"$SRC":/opt/gbo/files/ /opt/gbo/tenants/acme/files/`,
+      );
+      expect(s).toContain(
+        `log "$name: pre-copy 1 of 3: copying $(human "$size") from $ref while it keeps serving"`,
+      );
+      expect(s.indexOf('ops_wait "$name"\n')).toBeGreaterThan(0);
+    },
+  );
 
   test("cutover: the progress ticker (a background subshell) never inherits the rollback trap", () => {
     const tickers = renderCutover(spec, m.containers)
@@ -424,42 +443,49 @@ describe("migration scripts", () => {
     for (const l of tickers) expect(l.trim().startsWith("( trap - ERR; set +e; while sleep 10;")).toBe(true);
   });
 
-  test("cutover: stop, final refresh, final data pass + checksums, configured like the Container (same hash, no snapshot), start, verify, rollback", () => {
-    const s = renderCutover(spec, [files]).create;
-    const order = [
-      `incus stop "$ref" --timeout 30 || incus stop "$ref" --force`,
-      `incus copy "$ref" "$name" --instance-only --refresh -s "$pool"`,
-      "final delta pass (source stopped)",
-      `[ "$want_sum" = "$got_sum" ]`,
-      `incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip" >/dev/null`,
-      `incus config device add "$name" data disk source=/opt/gbo/tenants/acme/files path=/opt/gbo readonly=false >/dev/null`,
-      `user.incus-tenant.hash=${containerHash(
-        spec,
-        spec.containers.find((c) => c.name === "files")!,
-      )}`,
-      `step="starting the copy"`,
-      `wait_for "$name holds $ip"`,
-      `chown -R "$((base + uid)):$((base + gid))" /opt/gbo/tenants/acme/files`,
-      `wait_for "$name answers on tcp/80" 'timeout 2 bash -c "</dev/tcp/$ip/80" 2>/dev/null'`,
-      `incus config set "$name" security.protection.delete=true ${MOVED_KEY}=true`,
-    ];
-    const at = order.map((o) => s.indexOf(o));
-    expect(at.every((i) => i > 0)).toBe(true);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
-    expect(s).not.toContain("snapshot");
-    expect(s).toContain(
-      `echo "migration cutover of" 'acme-files -> files' "failed at \\"$failed_step\\" (exit $rc); rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`,
-    );
-    expect(s).toContain(`echo "moved to Incus:\${moved:- none}; not moved (still on LXD):\${not:- none}"`);
-    expect(s).toContain(
-      `if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then incus start "$ref" && log "$name: source $ref started again"; fi`,
-    );
-    expect(s).toContain("trap rollback ERR; set -E");
-    const tenant = renderCutover(spec, m.containers).create;
-    expect(tenant).toContain(
-      `log "cutover 1 of 3:" files; cut_0\nlog "cutover 2 of 3:" proxy; cut_1\nlog "cutover 3 of 3:" tables; cut_2`,
-    );
-  });
+  test(
+    "cutover: stop, final refresh, final data pass + checksums, configured like the Container " +
+      "(same hash, no snapshot), start, verify, rollback",
+    () => {
+      const s = renderCutover(spec, [files]).create;
+      const order = [
+        `incus stop "$ref" --timeout 30 || incus stop "$ref" --force`,
+        `incus copy "$ref" "$name" --instance-only --refresh -s "$pool"`,
+        "final delta pass (source stopped)",
+        `[ "$want_sum" = "$got_sum" ]`,
+        `incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip" >/dev/null`,
+        `incus config device add "$name" data disk source=/opt/gbo/tenants/acme/files path=/opt/gbo ` +
+          `readonly=false >/dev/null`,
+        `user.incus-tenant.hash=${containerHash(
+          spec,
+          spec.containers.find((c) => c.name === "files")!,
+        )}`,
+        `step="starting the copy"`,
+        `wait_for "$name holds $ip"`,
+        `chown -R "$((base + uid)):$((base + gid))" /opt/gbo/tenants/acme/files`,
+        `wait_for "$name answers on tcp/80" 'timeout 2 bash -c "</dev/tcp/$ip/80" 2>/dev/null'`,
+        `incus config set "$name" security.protection.delete=true ${MOVED_KEY}=true`,
+      ];
+      const at = order.map((o) => s.indexOf(o));
+      expect(at.every((i) => i > 0)).toBe(true);
+      expect([...at].sort((a, b) => a - b)).toEqual(at);
+      expect(s).not.toContain("snapshot");
+      expect(s).toContain(
+        `echo "migration cutover of" 'acme-files -> files' "failed at \\"$failed_step\\" (exit $rc); ` +
+          `rolled back: sources started again, partial copies removed. $(summary). Re-run to resume." >&2`,
+      );
+      expect(s).toContain(`echo "moved to Incus:\${moved:- none}; not moved (still on LXD):\${not:- none}"`);
+      expect(s).toContain(
+        `if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then ` +
+          `incus start "$ref" && log "$name: source $ref started again"; fi`,
+      );
+      expect(s).toContain("trap rollback ERR; set -E");
+      const tenant = renderCutover(spec, m.containers).create;
+      expect(tenant).toContain(
+        `log "cutover 1 of 3:" files; cut_0\nlog "cutover 2 of 3:" proxy; cut_1\nlog "cutover 3 of 3:" tables; cut_2`,
+      );
+    },
+  );
 
   test("cleanup: keeps the sources unless cleanupSource, and then only after every container is verified", () => {
     expect(renderCleanup(spec).create).toContain(
@@ -470,7 +496,8 @@ describe("migration scripts", () => {
     t.migration.cleanupSource = true;
     const s = renderCleanup(parseTenant(t)).create;
     expect(s).toContain(
-      `for n in files proxy tables; do [ "$(incus config get "$n" ${MOVED_KEY} 2>/dev/null)" = true ] || { echo "cleanup: $n is not moved and verified; the sources are kept" >&2; exit 1; }; done`,
+      `for n in files proxy tables; do [ "$(incus config get "$n" ${MOVED_KEY} 2>/dev/null)" = true ] || ` +
+        `{ echo "cleanup: $n is not moved and verified; the sources are kept" >&2; exit 1; }; done`,
     );
     expect(s).toContain(`incus delete --force "$ref"; log "$source deleted on the source LXD (2 left)"`);
     expect(s).toContain(`src 'rm -rf -- /opt/gbo/files'; log "$name: source data" /opt/gbo/files "deleted"`);
@@ -483,47 +510,55 @@ describe("Migration component under setMocks", () => {
     run = await runIndex(migTenant(), "prod", KEY, { migrationSourceKey: SOURCE_KEY });
   });
 
-  test("children: preflight, trust, one pre-copy and one cutover per container, cleanup; the Tenant's other children unchanged", () => {
-    expect(run.error).toBeUndefined();
-    const mig = run.resources
-      .filter((r) => r.name.startsWith("acme-migration"))
-      .map((r) => `${r.type} ${r.name}`);
-    expect(mig).toEqual([
-      "incus-tenant:migrate:LxdToIncus acme-migration",
-      "command:remote:Command acme-migration-preflight",
-      "command:remote:Command acme-migration-trust",
-      "command:remote:Command acme-migration-precopy-files",
-      "command:remote:Command acme-migration-precopy-proxy",
-      "command:remote:Command acme-migration-precopy-tables",
-      "command:remote:Command acme-migration-cutover-files",
-      "command:remote:Command acme-migration-cutover-proxy",
-      "command:remote:Command acme-migration-cutover-tables",
-      "command:remote:Command acme-migration-cleanup",
-    ]);
-  });
+  test(
+    "children: preflight, trust, one pre-copy and one cutover per container, cleanup; " +
+      "the Tenant's other children unchanged",
+    () => {
+      expect(run.error).toBeUndefined();
+      const mig = run.resources
+        .filter((r) => r.name.startsWith("acme-migration"))
+        .map((r) => `${r.type} ${r.name}`);
+      expect(mig).toEqual([
+        "incus-tenant:migrate:LxdToIncus acme-migration",
+        "command:remote:Command acme-migration-preflight",
+        "command:remote:Command acme-migration-trust",
+        "command:remote:Command acme-migration-precopy-files",
+        "command:remote:Command acme-migration-precopy-proxy",
+        "command:remote:Command acme-migration-precopy-tables",
+        "command:remote:Command acme-migration-cutover-files",
+        "command:remote:Command acme-migration-cutover-proxy",
+        "command:remote:Command acme-migration-cutover-tables",
+        "command:remote:Command acme-migration-cleanup",
+      ]);
+    },
+  );
 
-  test("commands: exactly the rendered scripts, the source key (not the host key) on stdin as a secret, outputs secret", () => {
-    const spec = parseTenant(migTenant());
-    const byName = (n: string): MockResourceArgs => run.resources.find((r) => r.name === n)!;
-    const expected: Record<string, string> = {
-      "acme-migration-preflight": renderPreflight(spec).create,
-      "acme-migration-trust": renderTrust(spec).create,
-      "acme-migration-precopy-proxy": renderPrecopy(spec, spec.migration!.containers[1]).create,
-      "acme-migration-cutover-tables": renderCutover(spec, [spec.migration!.containers[2]]).create,
-      "acme-migration-cleanup": renderCleanup(spec).create,
-    };
-    for (const [n, text] of Object.entries(expected)) {
-      const r = byName(n);
-      const inputs = unwrapSecrets(r.inputs) as Record<string, any>;
-      expect(inputs.create).toBe(remoteBash(text, true));
-      expect(inputs.stdin).toBe(SOURCE_KEY);
-      expect(r.inputs.stdin["4dabf18193072939515e22adb298388d"]).toBeDefined();
-      expect(String(inputs.create)).not.toContain("SECRET-");
-    }
-    expect((unwrapSecrets(byName("acme-migration-trust").inputs) as Record<string, any>).delete).toBe(
-      remoteBash(renderTrust(spec).delete!, true),
-    );
-  });
+  test(
+    "commands: exactly the rendered scripts, the source key (not the host key) on stdin as a secret, " +
+      "outputs secret",
+    () => {
+      const spec = parseTenant(migTenant());
+      const byName = (n: string): MockResourceArgs => run.resources.find((r) => r.name === n)!;
+      const expected: Record<string, string> = {
+        "acme-migration-preflight": renderPreflight(spec).create,
+        "acme-migration-trust": renderTrust(spec).create,
+        "acme-migration-precopy-proxy": renderPrecopy(spec, spec.migration!.containers[1]).create,
+        "acme-migration-cutover-tables": renderCutover(spec, [spec.migration!.containers[2]]).create,
+        "acme-migration-cleanup": renderCleanup(spec).create,
+      };
+      for (const [n, text] of Object.entries(expected)) {
+        const r = byName(n);
+        const inputs = unwrapSecrets(r.inputs) as Record<string, any>;
+        expect(inputs.create).toBe(remoteBash(text, true));
+        expect(inputs.stdin).toBe(SOURCE_KEY);
+        expect(r.inputs.stdin["4dabf18193072939515e22adb298388d"]).toBeDefined();
+        expect(String(inputs.create)).not.toContain("SECRET-");
+      }
+      expect((unwrapSecrets(byName("acme-migration-trust").inputs) as Record<string, any>).delete).toBe(
+        remoteBash(renderTrust(spec).delete!, true),
+      );
+    },
+  );
 
   test("without migrationSourceKey nothing is registered; the error names it (no host-key fallback)", async () => {
     const r = await runIndex(migTenant(), "prod", KEY, {});
@@ -574,7 +609,7 @@ describe("ordering under the engine double", () => {
       "incus-tenant:allowMassChange": "true",
     };
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const np = require("../../render/networkPlan");
       config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(
         np.asNetworkPlan(undefined),
@@ -602,35 +637,39 @@ describe("ordering under the engine double", () => {
     return i;
   };
 
-  test("preflight, trust, pre-copies and then cutovers (each at most `parallel` at once), then Containers (after the host) and cleanup", async () => {
-    const log = await order();
-    const done = (n: string) => idx(log, `create ${n} ok`);
-    const start = (n: string) => idx(log, `create ${n} started`);
-    expect(start("acme-migration-trust")).toBeGreaterThan(done("acme-migration-preflight"));
-    for (const c of ["files", "proxy", "tables"])
-      expect(start(`acme-migration-precopy-${c}`)).toBeGreaterThan(done("acme-migration-trust"));
-    expect(start("acme-migration-precopy-tables")).toBeGreaterThan(done("acme-migration-precopy-files"));
-    let running = 0;
-    let peak = 0;
-    for (const l of log.filter((x) => x.includes("precopy"))) {
-      running += l.endsWith("started") ? 1 : -1;
-      peak = Math.max(peak, running);
-    }
-    expect(peak).toBe(2);
-    expect(start("acme-migration-cutover-files")).toBeGreaterThan(
-      Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))),
-    );
-    expect(start("acme-migration-cutover-proxy")).toBeGreaterThan(
-      Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))),
-    );
-    expect(start("acme-migration-cutover-tables")).toBeGreaterThan(done("acme-migration-cutover-files"));
-    for (const c of ["files", "proxy", "tables"])
-      expect(start(`acme-${c}-instance`)).toBeGreaterThan(
-        Math.max(done(`acme-migration-cutover-${c}`), done("acme-host-persistence")),
+  test(
+    "preflight, trust, pre-copies and then cutovers (each at most `parallel` at once), " +
+      "then Containers (after the host) and cleanup",
+    async () => {
+      const log = await order();
+      const done = (n: string) => idx(log, `create ${n} ok`);
+      const start = (n: string) => idx(log, `create ${n} started`);
+      expect(start("acme-migration-trust")).toBeGreaterThan(done("acme-migration-preflight"));
+      for (const c of ["files", "proxy", "tables"])
+        expect(start(`acme-migration-precopy-${c}`)).toBeGreaterThan(done("acme-migration-trust"));
+      expect(start("acme-migration-precopy-tables")).toBeGreaterThan(done("acme-migration-precopy-files"));
+      let running = 0;
+      let peak = 0;
+      for (const l of log.filter((x) => x.includes("precopy"))) {
+        running += l.endsWith("started") ? 1 : -1;
+        peak = Math.max(peak, running);
+      }
+      expect(peak).toBe(2);
+      expect(start("acme-migration-cutover-files")).toBeGreaterThan(
+        Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))),
       );
-    expect(start("acme-migration-cleanup")).toBeGreaterThan(done("acme-migration-cutover-tables"));
-    expect(start("acme-nat-tcp-80-dnat")).toBeGreaterThan(done("acme-proxy-instance"));
-  });
+      expect(start("acme-migration-cutover-proxy")).toBeGreaterThan(
+        Math.max(...["files", "proxy", "tables"].map((c) => done(`acme-migration-precopy-${c}`))),
+      );
+      expect(start("acme-migration-cutover-tables")).toBeGreaterThan(done("acme-migration-cutover-files"));
+      for (const c of ["files", "proxy", "tables"])
+        expect(start(`acme-${c}-instance`)).toBeGreaterThan(
+          Math.max(done(`acme-migration-cutover-${c}`), done("acme-host-persistence")),
+        );
+      expect(start("acme-migration-cleanup")).toBeGreaterThan(done("acme-migration-cutover-tables"));
+      expect(start("acme-nat-tcp-80-dnat")).toBeGreaterThan(done("acme-proxy-instance"));
+    },
+  );
 
   test("parallel: 1 runs the pre-copies, then the cutovers, one after the other", async () => {
     const log = await order((t) => (t.migration.parallel = 1));

@@ -59,6 +59,7 @@ export async function runIndex(
   let error: Error | undefined;
   let ready: Promise<void> = Promise.resolve();
   jest.isolateModules(() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- fresh runtime per run (isolateModules)
     pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
     const secretConfig = Object.fromEntries(
       Object.entries(secrets).map(([k, v]) => [`incus-tenant:${k}`, v]),
@@ -98,6 +99,7 @@ export async function runIndex(
   await ready;
   jest.isolateModules(() => {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- program loads after setMocks
       mod = require(path.join(ROOT, "index.ts")) as Record<string, unknown>;
     } catch (e) {
       error = e as Error;

@@ -16,18 +16,22 @@ const rule = (key: string) => spec.nat.find((r) => r.key === key)!;
 describe("iptables lines (exact, iptables-save canonical form)", () => {
   test("DNAT of a public rule", () => {
     expect(dnatLines(spec, rule("tcp-443"))).toEqual([
-      '-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination 10.0.2.10:443',
+      '-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" ' +
+        "-j DNAT --to-destination 10.0.2.10:443",
     ]);
   });
   test("DNAT with sources: one line per source, sorted", () => {
     expect(dnatLines(spec, rule("tcp-5432"))).toEqual([
-      '-A ITN-acme-PRE -s 198.51.100.0/24 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment "incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
-      '-A ITN-acme-PRE -s 203.0.113.64/26 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment "incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
+      "-A ITN-acme-PRE -s 198.51.100.0/24 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment " +
+        '"incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
+      "-A ITN-acme-PRE -s 203.0.113.64/26 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment " +
+        '"incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
     ]);
   });
   test("udp rule", () => {
     expect(dnatLines(spec, rule("udp-53"))).toEqual([
-      '-A ITN-acme-PRE -i eth0 -p udp -m udp --dport 53 -m comment --comment "incus-tenant:acme:udp-53" -j DNAT --to-destination 10.0.2.22:53',
+      '-A ITN-acme-PRE -i eth0 -p udp -m udp --dport 53 -m comment --comment "incus-tenant:acme:udp-53" ' +
+        "-j DNAT --to-destination 10.0.2.22:53",
     ]);
   });
   test("jumps and masquerade", () => {
@@ -37,7 +41,8 @@ describe("iptables lines (exact, iptables-save canonical form)", () => {
         '-A POSTROUTING -m comment --comment "incus-tenant:acme:jump" -j ITN-acme-POST',
       ],
       masquerade: [
-        '-A ITN-acme-POST -s 10.0.2.0/24 ! -d 10.0.2.0/24 -m comment --comment "incus-tenant:acme:masquerade" -j MASQUERADE',
+        '-A ITN-acme-POST -s 10.0.2.0/24 ! -d 10.0.2.0/24 -m comment --comment "incus-tenant:acme:masquerade" ' +
+          "-j MASQUERADE",
       ],
     });
   });
@@ -56,17 +61,24 @@ describe("iptables lines (exact, iptables-save canonical form)", () => {
 });
 
 describe("scripts (exact text)", () => {
-  test("NAT rule create script: under one lock, converge and arm a new generation's watchdog when the lines changed", () => {
-    expect(renderNatRule(spec, rule("tcp-443")).create)
-      .toBe(`# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 of tenant acme (rollback after 30s unless confirmed)
+  test(
+    "NAT rule create script: under one lock, " +
+      "converge and arm a new generation's watchdog when the lines changed",
+    () => {
+      expect(renderNatRule(spec, rule("tcp-443")).create).toBe(
+        `# managed by incus-tenant: nat rule tcp/443 -> proxy 10.0.2.10:443 of tenant acme (rollback after 30s ` +
+          `unless confirmed)
 set -euo pipefail
 log() { printf 'incus-tenant: %s\\n' "$*" >&2; }
 rb=/var/lib/incus-tenant/rollback/acme-tcp-443; tag=incus-tenant:acme:tcp-443
 mkdir -p "$rb"
-{ exec 9>/run/incus-tenant.iptables.lock && flock -w 120 9; } || { log 'incus-tenant:acme:tcp-443: could not take the iptables lock /run/incus-tenant.iptables.lock within 120 s (another change is running); aborting, nothing changed'; exit 1; }
+{ exec 9>/run/incus-tenant.iptables.lock && flock -w 120 9; } || { log 'incus-tenant:acme:tcp-443: ` +
+          `could not take the iptables lock /run/incus-tenant.iptables.lock within 120 s (another change is ` +
+          `running); aborting, nothing changed'; exit 1; }
 iptables -w -t nat -L ITN-acme-PRE -n >/dev/null 2>&1 || iptables -w -t nat -N ITN-acme-PRE
 want=$(cat <<'ITN_EOF'
--A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination 10.0.2.10:443
+-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT ` +
+          `--to-destination 10.0.2.10:443
 ITN_EOF
 )
 have=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
@@ -87,7 +99,8 @@ else
   printf '%s\\n' "$want" > "$rb/$id.new"
   printf '%s\\n' "$tag" > "$rb/tag"; echo "$gen" > "$rb/gen"
   if [ "$old" = "$want" ]; then rm -f "$rb/pending"; else echo "$id" > "$rb/pending"; fi
-  { echo '*nat'; [ -z "$have" ] || printf '%s\\n' "$have" | sed 's/^-A /-D /'; [ -z "$want" ] || printf '%s\\n' "$want"; echo COMMIT; } | iptables-restore -w --noflush || {
+  { echo '*nat'; [ -z "$have" ] || printf '%s\\n' "$have" | sed 's/^-A /-D /'; [ -z "$want" ] ` +
+          `|| printf '%s\\n' "$want"; echo COMMIT; } | iptables-restore -w --noflush || {
     if [ -n "$pending" ]; then echo "$pending" > "$rb/pending"; else rm -f "$rb/pending"; fi; exit 1
   }
   [ -z "$pending" ] || log "$tag: supersedes the unconfirmed change $pending (its watchdog stands down)"
@@ -98,7 +111,9 @@ else
 rb=$1; id=$2; t=$3; tag=$4
 log() { printf 'incus-tenant: %s\\n' "$*" >&2; logger -t incus-tenant "$*" 2>/dev/null || true; }
 sleep "$t"
-{ exec 9>/run/incus-tenant.iptables.lock && flock -w 120 9; } || { log 'incus-tenant:acme:tcp-443: watchdog: could not take the iptables lock /run/incus-tenant.iptables.lock within 120 s (another change is running); aborting, nothing changed'; exit 1; }
+{ exec 9>/run/incus-tenant.iptables.lock && flock -w 120 9; } || { log 'incus-tenant:acme:tcp-443: watchdog: ` +
+          `could not take the iptables lock /run/incus-tenant.iptables.lock within 120 s (another change is ` +
+          `running); aborting, nothing changed'; exit 1; }
 gen=$(cat "$rb/gen" 2>/dev/null || true)
 if [ -e "$rb/$id.confirmed" ]; then log "$tag: watchdog $id: confirmed; nothing to do"; exit 0; fi
 if [ "$gen" != "\${id%%-*}" ]; then
@@ -113,7 +128,9 @@ if [ "$cur" != "$(cat "$rb/$id.new")" ]; then
   log "$tag: watchdog $id: the rule was changed by something else since; leaving it alone"; exit 0
 fi
 old=$(cat "$rb/$id.old")
-{ echo '*nat'; [ -z "$cur" ] || printf '%s\\n' "$cur" | sed 's/^-A /-D /'; [ -z "$old" ] || printf '%s\\n' "$old"; echo COMMIT; } | iptables-restore -w --noflush || { log "$tag: watchdog $id: iptables-restore failed"; exit 1; }
+{ echo '*nat'; [ -z "$cur" ] || printf '%s\\n' "$cur" | sed 's/^-A /-D /'; [ -z "$old" ] || printf '%s\\n' "$old"; ` +
+          `echo COMMIT; } | iptables-restore -w --noflush || { log "$tag: watchdog $id: iptables-restore failed"; ` +
+          `exit 1; }
 rm -f "$rb/pending"
 date -u +%Y-%m-%dT%H:%M:%SZ > "$rb/$id.rolled-back"
 mkdir -p /etc/iptables
@@ -122,12 +139,14 @@ iptables-save > "$tmp" || { rm -f "$tmp"; exit 1; }
 for _p in /var/lib/incus-tenant/rollback/*/pending; do
   [ -f "$_p" ] || continue
   _d=\${_p%/pending}; _id=$(cat "$_p"); _tag=$(cat "$_d/tag" 2>/dev/null || true)
-  [ -n "$_tag" ] && [ -f "$_d/$_id.old" ] && [ -f "$_d/$_id.new" ] || continue
+  { [ -n "$_tag" ] && [ -f "$_d/$_id.old" ] && [ -f "$_d/$_id.new" ]; } || continue
   [ "$(grep -F -- "--comment \\"$_tag\\"" "$tmp" || true)" = "$(cat "$_d/$_id.new")" ] || continue
-  awk -v c="--comment \\"$_tag\\"" -v f="$_d/$_id.old" '/^\\*/ { t = $0 } t == "*nat" && /^-A / && index($0, c) { next } t == "*nat" && $0 == "COMMIT" { while ((getline l < f) > 0) print l } { print }' "$tmp" > "$tmp.s" && mv -f "$tmp.s" "$tmp" \\
+  { awk -v c="--comment \\"$_tag\\"" -v f="$_d/$_id.old" '/^\\*/ { t = $0 } t == "*nat" && /^-A / ` +
+          `&& index($0, c) { next } t == "*nat" && $0 == "COMMIT" { while ((getline l < f) > 0) print l } ` +
+          `{ print }' "$tmp" > "$tmp.s" && mv -f "$tmp.s" "$tmp"; } \\
     || { rm -f "$tmp" "$tmp.s"; exit 1; }
 done
-chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4 || { rm -f "$tmp"; exit 1; }
+{ chmod 0640 "$tmp" && mv -f "$tmp" /etc/iptables/rules.v4; } || { rm -f "$tmp"; exit 1; }
 log "NAT change $tag rolled back: not confirmed within \${t}s"
 ITN_WATCHDOG
 )
@@ -137,8 +156,10 @@ ITN_WATCHDOG
     log "$tag: changed; the previous lines come back in 30s unless a new SSH connection confirms"
   fi
 fi
-exec 9>&-`);
-  });
+exec 9>&-`,
+      );
+    },
+  );
   test("every script starts with the managed-by header and strict mode", () => {
     const all = [
       renderForwarding(spec),

@@ -62,28 +62,32 @@ const INVALID: [string, Mutate, string[]][] = [
     "container name starts with digit",
     (t) => (t.containers["1web"] = { ipv4: "10.0.2.30" }),
     [
-      "containers.1web: container name must be 1-63 letters, digits or hyphens, start with a letter and not end with a hyphen",
+      "containers.1web: container name must be 1-63 letters, digits or hyphens, " +
+        "start with a letter and not end with a hyphen",
     ],
   ],
   [
     "container name starts with hyphen",
     (t) => (t.containers["-web"] = { ipv4: "10.0.2.30" }),
     [
-      "containers.-web: container name must be 1-63 letters, digits or hyphens, start with a letter and not end with a hyphen",
+      "containers.-web: container name must be 1-63 letters, digits or hyphens, " +
+        "start with a letter and not end with a hyphen",
     ],
   ],
   [
     "container name with underscore",
     (t) => (t.containers.web_1 = { ipv4: "10.0.2.30" }),
     [
-      "containers.web_1: container name must be 1-63 letters, digits or hyphens, start with a letter and not end with a hyphen",
+      "containers.web_1: container name must be 1-63 letters, digits or hyphens, " +
+        "start with a letter and not end with a hyphen",
     ],
   ],
   [
     "container name of 64 chars",
     (t) => (t.containers["a".repeat(64)] = { ipv4: "10.0.2.30" }),
     [
-      `containers.${"a".repeat(64)}: container name must be 1-63 letters, digits or hyphens, start with a letter and not end with a hyphen`,
+      `containers.${"a".repeat(64)}: container name must be 1-63 letters, digits or hyphens, ` +
+        "start with a letter and not end with a hyphen",
     ],
   ],
   [
@@ -234,7 +238,8 @@ const INVALID: [string, Mutate, string[]][] = [
         deploy: { type: "disk", source: "/opt/gbo/tenants/acme/system", path: "/mnt/system" },
       }),
     [
-      'containers.alm-ci.devices.deploy.source: the CI runner must not mount another container\'s data ("system"): deploy over SSH instead',
+      "containers.alm-ci.devices.deploy.source: the CI runner must not mount another container's data " +
+        '("system"): deploy over SSH instead',
     ],
   ],
   [
@@ -246,7 +251,8 @@ const INVALID: [string, Mutate, string[]][] = [
       t.containers["alm-ci"].devices = { pg: { type: "disk", source: "/srv/pg/backups", path: "/backups" } };
     },
     [
-      'containers.alm-ci.devices.pg.source: the CI runner must not mount another container\'s data ("tables"): deploy over SSH instead',
+      'containers.alm-ci.devices.pg.source: the CI runner must not mount another container\'s data ("tables"): ' +
+        "deploy over SSH instead",
     ],
   ],
   [
@@ -256,7 +262,8 @@ const INVALID: [string, Mutate, string[]][] = [
         http: { type: "proxy", listen: "tcp:0.0.0.0:80", connect: "tcp:127.0.0.1:80" },
       }),
     [
-      "containers.proxy.devices.http: Incus proxy devices are not allowed (they conflict with the NAT rules): declare a nat rule instead",
+      "containers.proxy.devices.http: Incus proxy devices are not allowed (they conflict with the NAT rules): " +
+        "declare a nat rule instead",
     ],
   ],
   [
@@ -269,7 +276,8 @@ const INVALID: [string, Mutate, string[]][] = [
     (t) =>
       (t.containers.proxy.devices = { data: { type: "disk", source: "/srv/x", path: "/x", readonyl: true } }),
     [
-      'containers.proxy.devices.data.readonyl: unknown field "readonyl" (a disk device takes type, source, path, readonly)',
+      'containers.proxy.devices.data.readonyl: unknown field "readonyl" (a disk device takes type, source, ' +
+        "path, readonly)",
     ],
   ],
   [
@@ -279,14 +287,16 @@ const INVALID: [string, Mutate, string[]][] = [
         all: { type: "disk", source: "/var/lib/incus", path: "/mnt/incus" },
       }),
     [
-      "containers.alm-ci.devices.all.source: the CI runner must not mount host system paths (/var/lib/incus overlaps /var/lib/incus): use a dedicated folder",
+      "containers.alm-ci.devices.all.source: the CI runner must not mount host system paths (/var/lib/incus " +
+        "overlaps /var/lib/incus): use a dedicated folder",
     ],
   ],
   [
     "alm-ci mounts the host root",
     (t) => (t.containers["alm-ci"].devices = { all: { type: "disk", source: "/", path: "/mnt/host" } }),
     [
-      "containers.alm-ci.devices.all.source: the CI runner must not mount host system paths (/ overlaps /): use a dedicated folder",
+      "containers.alm-ci.devices.all.source: the CI runner must not mount host system paths (/ overlaps /): " +
+        "use a dedicated folder",
     ],
   ],
   [
@@ -750,7 +760,10 @@ describe("parseTenant rejects bad input with exact, field-named messages", () =>
     raw.environment = "prod";
     raw.nat[0].to = "nope";
     expect(() => parseTenant(raw)).toThrow(
-      /^invalid tenant config \(2 problems\):\n {2}- containers\.proxy\.ipv4: .*\n {2}- nat\[0\]\.to: unknown container "nope"$/,
+      new RegExp(
+        /^invalid tenant config \(2 problems\):\n {2}- containers\.proxy\.ipv4: .*\n/.source +
+          / {2}- nat\[0\]\.to: unknown container "nope"$/.source,
+      ),
     );
   });
 });
@@ -935,7 +948,8 @@ describe("issue 11: normalised paths, stack names, what stays allowed", () => {
 describe("stack files", () => {
   test("duplicate YAML keys are an error, not a silent override", () => {
     const text =
-      "config:\n  incus-tenant:tenant:\n    containers:\n      proxy: {ipv4: 10.0.2.10}\n      proxy: {ipv4: 10.0.2.11}\n";
+      "config:\n  incus-tenant:tenant:\n    containers:\n      proxy: {ipv4: 10.0.2.10}\n" +
+      "      proxy: {ipv4: 10.0.2.11}\n";
     expect(() => tenantFromStackYaml(text, "Pulumi.x.yaml")).toThrow(
       /^Pulumi\.x\.yaml: invalid YAML: Map keys must be unique/,
     );

@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
+import * as pulumiMocks from "@pulumi/pulumi/runtime/mocks";
 import { checkVault, deriveVault, RawVaultSection, VaultSpec, vaultSectionSchema } from "../../spec/vault";
 import {
   HTTPS_WITHOUT_CA,
@@ -38,33 +39,37 @@ const one = (keys: Record<string, unknown>) =>
 const gen = { generate: { length: 32 } };
 
 describe("vault section validation", () => {
-  test("the prod stack's section for the runbooks' paths is valid and derives every global path and the tenant path", () => {
-    const raw = stackTenant("prod").vault as RawVaultSection;
-    const parsed = vaultSectionSchema.parse(raw);
-    expect(checkVault(parsed, "vault", ["vault", "system"])).toEqual([]);
-    const v = deriveVault(parsed, "acme");
-    expect(v.paths.map((p) => p.path)).toEqual([
-      "gbo/cache",
-      "gbo/directory",
-      "gbo/drive",
-      "gbo/email",
-      "gbo/encryption",
-      "gbo/jwt",
-      "gbo/llm",
-      "gbo/tables",
-      "gbo/tenants/acme/infrastructure",
-      "gbo/vectordb",
-    ]);
-    expect(
-      v.paths
-        .find((p) => p.path === "gbo/tenants/acme/infrastructure")
-        ?.keys.find((k) => k.name === "tables_database")?.source,
-    ).toEqual({ kind: "value", value: "acme" });
-    expect(v.envFile?.variables).toEqual([
-      ["VAULT_ADDR", "https://10.0.2.13:8200"],
-      ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"],
-    ]);
-  });
+  test(
+    "the prod stack's section for the runbooks' paths is valid " +
+      "and derives every global path and the tenant path",
+    () => {
+      const raw = stackTenant("prod").vault as RawVaultSection;
+      const parsed = vaultSectionSchema.parse(raw);
+      expect(checkVault(parsed, "vault", ["vault", "system"])).toEqual([]);
+      const v = deriveVault(parsed, "acme");
+      expect(v.paths.map((p) => p.path)).toEqual([
+        "gbo/cache",
+        "gbo/directory",
+        "gbo/drive",
+        "gbo/email",
+        "gbo/encryption",
+        "gbo/jwt",
+        "gbo/llm",
+        "gbo/tables",
+        "gbo/tenants/acme/infrastructure",
+        "gbo/vectordb",
+      ]);
+      expect(
+        v.paths
+          .find((p) => p.path === "gbo/tenants/acme/infrastructure")
+          ?.keys.find((k) => k.name === "tables_database")?.source,
+      ).toEqual({ kind: "value", value: "acme" });
+      expect(v.envFile?.variables).toEqual([
+        ["VAULT_ADDR", "https://10.0.2.13:8200"],
+        ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"],
+      ]);
+    },
+  );
 
   test(
     "defaults: container vault, http://127.0.0.1:8200, mount secret, scoped tokens next to tokenFile, " +
@@ -246,7 +251,8 @@ describe("vault section validation", () => {
         {
           path: "vault.paths.gbo/x.keys.url.value",
           message:
-            "holds a password in a URL (user:password@): use generate or fromConfig (a literal value sits in plain text in the stack file)",
+            "holds a password in a URL (user:password@): use generate or fromConfig (a literal value sits in " +
+            "plain text in the stack file)",
         },
       ],
       undefined,
@@ -287,7 +293,8 @@ describe("vault section validation", () => {
         {
           path: "vault.envFile.variables.VAULT_TOKEN",
           message:
-            "the token is a secret and never goes through the stack: keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)",
+            "the token is a secret and never goes through the stack: " +
+            "keep it in a file and reference that (e.g. VAULT_TOKEN_FILE)",
         },
       ],
       undefined,
@@ -361,7 +368,7 @@ const DIR = "/opt/gbo/bin/botserver-stack/conf/vault/vault-conf/incus-tenant-acm
 const INNER_HEAD = [
   "set -eu",
   "export VAULT_ADDR=http://127.0.0.1:8200",
-  "export PATH=/opt/gbo/bin:$PATH",
+  'export PATH="/opt/gbo/bin:$PATH"',
   "umask 077",
 ];
 const TABLES_POLICY = [
@@ -408,6 +415,9 @@ const REVOKE = (key: string, where: string) => [
 const GONE =
   "if ! incus info vault >/dev/null 2>&1; then log 'vault: container vault is gone, nothing to delete'; exit 0; fi";
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+/** The directive line above every `incus exec ... sh -c TEXT` (TEXT is the container's sh program). */
+const SC2016 =
+  "# shellcheck disable=SC2016 # the text is a program for sh -c in the container, which expands it";
 
 describe("vault renderers (exact text)", () => {
   const v = small();
@@ -436,6 +446,7 @@ describe("vault renderers (exact text)", () => {
       create: [
         ...HEAD("vault path secret/gbo/tables (values on stdin)"),
         ...HEALTH("http://127.0.0.1:8200"),
+        SC2016,
         `incus exec -T vault -- sh -c ${q(inner)}`,
         "log 'vault: secret/gbo/tables written (keys: api host password)'",
       ].join("\n"),
@@ -443,6 +454,7 @@ describe("vault renderers (exact text)", () => {
         ...HEAD("vault path secret/gbo/tables (delete)"),
         "log 'vault: secret/gbo/tables kept (keepOnDestroy is true)'",
         GONE,
+        SC2016,
         `incus exec -n vault -- sh -c ${q([...INNER_HEAD, ...REVOKE("gbo-tables", "secret/gbo/tables")].join("\n"))}`,
       ].join("\n"),
     });
@@ -462,6 +474,7 @@ describe("vault renderers (exact text)", () => {
         ...HEAD("vault path secret/gbo/tenants/acme/infrastructure (delete)"),
         GONE,
         ...HEALTH("http://127.0.0.1:8200"),
+        SC2016,
         `incus exec -n vault -- sh -c ${q(inner)}`,
         "log 'vault: secret/gbo/tenants/acme/infrastructure deleted with all its versions'",
       ].join("\n"),
@@ -535,7 +548,8 @@ describe("vault renderers (exact text)", () => {
 // ---------------------------------------------------------------------------------------------
 // The rendered scripts, run for real: fake incus (local exec) + scripts/fake-vault.sh (FAKE Vault).
 // ---------------------------------------------------------------------------------------------
-const FAKE_INCUS = `#!/usr/bin/env bash
+const FAKE_INCUS =
+  `#!/usr/bin/env bash
 # fake incus for unit tests: "incus exec [-n|-T] <c> -- cmd..." runs cmd locally in a clean env
 set -euo pipefail
 { printf '%q ' "$@"; printf '\\n'; } >> "$SHIM_LOG"
@@ -544,7 +558,8 @@ case $1 in
   exec) shift ;;
   *) echo "fake incus: unsupported: $*" >&2; exit 1 ;;
 esac
-while [[ $1 == -* ]]; do case $1 in -n) exec </dev/null ;; -T) ;; *) echo "fake incus: unsupported flag $1" >&2; exit 1 ;; esac; shift; done
+while [[ $1 == -* ]]; do case $1 in -n) exec </dev/null ;; -T) ;; ` +
+  `*) echo "fake incus: unsupported flag $1" >&2; exit 1 ;; esac; shift; done
 c=$1; shift
 [[ " $SHIM_CONTAINERS " == *" $c "* ]] || { echo "Error: Instance not found" >&2; exit 1; }
 [ "$1" = -- ] && shift
@@ -843,47 +858,51 @@ describe("rendered scripts against the FAKE vault (scripts/fake-vault.sh) throug
     expect(gone.stderr).toBe("incus-tenant: vault: container vault is gone, nothing to delete\n");
   });
 
-  test("env file: only our VAULT_* lines change, other lines stay, names-only warning, backup, 0600, idempotent", () => {
-    const file = path.join(tmp, "opt/gbo/bin/.env");
-    const w: VaultSpec = {
-      ...v,
-      envFile: {
-        container: "system",
-        path: file,
-        variables: [
-          ["VAULT_ADDR", "https://10.0.2.13:8200"],
-          ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"],
-        ],
-      },
-    };
-    const text = renderVaultEnvFile(w).create;
-    const first = run(text);
-    expect(first.status).toBe(0);
-    expect(fs.readFileSync(file, "utf8")).toBe(
-      "VAULT_ADDR=https://10.0.2.13:8200\nVAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n",
-    );
-    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    fs.writeFileSync(file, "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n");
-    const second = run(text);
-    expect(second.status).toBe(0);
-    expect(fs.readFileSync(file, "utf8")).toBe(
-      "VAULT_TOKEN=s.operator-token-777\nPORT=5858\nVAULT_ADDR=https://10.0.2.13:8200\n" +
-        "VAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n",
-    );
-    expect(second.stderr).toContain(
-      `incus-tenant: warning: ${file} also holds non-VAULT variables (only VAULT_* belong there): PORT \n`,
-    );
-    expect(second.stderr).not.toContain("5858");
-    expect(second.stderr).not.toContain("operator-token");
-    const backups = fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"));
-    expect(backups).toHaveLength(1);
-    expect(fs.readFileSync(path.join(path.dirname(file), backups[0]), "utf8")).toBe(
-      "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n",
-    );
-    const third = run(text);
-    expect(third.stderr).toContain(`incus-tenant: ${file}: unchanged`);
-    expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"))).toHaveLength(1);
-  });
+  test(
+    "env file: only our VAULT_* lines change, other lines stay, names-only warning, backup, 0600, " +
+      "idempotent",
+    () => {
+      const file = path.join(tmp, "opt/gbo/bin/.env");
+      const w: VaultSpec = {
+        ...v,
+        envFile: {
+          container: "system",
+          path: file,
+          variables: [
+            ["VAULT_ADDR", "https://10.0.2.13:8200"],
+            ["VAULT_CACERT", "/opt/gbo/conf/system/certificates/ca/ca.crt"],
+          ],
+        },
+      };
+      const text = renderVaultEnvFile(w).create;
+      const first = run(text);
+      expect(first.status).toBe(0);
+      expect(fs.readFileSync(file, "utf8")).toBe(
+        "VAULT_ADDR=https://10.0.2.13:8200\nVAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n",
+      );
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      fs.writeFileSync(file, "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n");
+      const second = run(text);
+      expect(second.status).toBe(0);
+      expect(fs.readFileSync(file, "utf8")).toBe(
+        "VAULT_TOKEN=s.operator-token-777\nPORT=5858\nVAULT_ADDR=https://10.0.2.13:8200\n" +
+          "VAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n",
+      );
+      expect(second.stderr).toContain(
+        `incus-tenant: warning: ${file} also holds non-VAULT variables (only VAULT_* belong there): PORT \n`,
+      );
+      expect(second.stderr).not.toContain("5858");
+      expect(second.stderr).not.toContain("operator-token");
+      const backups = fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"));
+      expect(backups).toHaveLength(1);
+      expect(fs.readFileSync(path.join(path.dirname(file), backups[0]), "utf8")).toBe(
+        "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n",
+      );
+      const third = run(text);
+      expect(third.stderr).toContain(`incus-tenant: ${file}: unchanged`);
+      expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".env.bak-"))).toHaveLength(1);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -902,11 +921,9 @@ describe("createVault under setMocks", () => {
   };
 
   beforeAll(async () => {
-    const mocks = require("@pulumi/pulumi/runtime/mocks") as {
-      MockMonitor: { prototype: Record<string, (...a: any[]) => any> };
-    };
-    const original = mocks.MockMonitor.prototype.registerResource;
-    mocks.MockMonitor.prototype.registerResource = function (req: any, cb: any) {
+    const proto = pulumiMocks.MockMonitor.prototype as unknown as Record<string, (...a: any[]) => any>;
+    const original = proto.registerResource;
+    proto.registerResource = function (req: any, cb: any) {
       secretOutputs.set(req.getName(), req.getAdditionalsecretoutputsList());
       parents.set(req.getName(), req.getParent());
       return original.call(this, req, cb);

@@ -189,25 +189,29 @@ describe("Corefile script and zone delete against a fake incus", () => {
       "coredns in dns: not signalled (not running, or no pkill): the Corefile takes effect when it starts",
     );
   });
-  test("zone delete: removes its server block (SIGUSR1) and its zone file; twice is fine; gone container is fine", () => {
-    host.run(renderCorefileScripts(two).create);
-    host.run(renderZoneScripts(two, two.zones[1], TEST_TODAY).create);
-    const del = renderZoneScripts(two, two.zones[1], TEST_TODAY).delete!;
-    let r = host.run(del);
-    expect(r.status).toBe(0);
-    expect(host.read(COREFILE)).toBe(renderCorefile(derive(base())));
-    expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
-    expect(host.read("/opt/gbo/data/example.org.zone")).toBeUndefined();
-    expect(host.backups("/opt/gbo/data")).toEqual([
-      expect.stringMatching(/^example\.org\.zone\.bak-\d{14}$/),
-    ]);
-    r = host.run(del);
-    expect(r.status).toBe(0);
-    expect(r.stderr).toContain("incus-tenant: zone example.org: zone file already gone\n");
-    expect(pkills()).toEqual([]);
-    host.flag(".gone", "");
-    expect(host.run(del).stderr).toContain("zone example.org: container dns is gone");
-  });
+  test(
+    "zone delete: removes its server block (SIGUSR1) and its zone file; twice is fine; " +
+      "gone container is fine",
+    () => {
+      host.run(renderCorefileScripts(two).create);
+      host.run(renderZoneScripts(two, two.zones[1], TEST_TODAY).create);
+      const del = renderZoneScripts(two, two.zones[1], TEST_TODAY).delete!;
+      let r = host.run(del);
+      expect(r.status).toBe(0);
+      expect(host.read(COREFILE)).toBe(renderCorefile(derive(base())));
+      expect(pkills()).toEqual(["exec dns -- pkill -USR1 -x coredns"]);
+      expect(host.read("/opt/gbo/data/example.org.zone")).toBeUndefined();
+      expect(host.backups("/opt/gbo/data")).toEqual([
+        expect.stringMatching(/^example\.org\.zone\.bak-\d{14}$/),
+      ]);
+      r = host.run(del);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toContain("incus-tenant: zone example.org: zone file already gone\n");
+      expect(pkills()).toEqual([]);
+      host.flag(".gone", "");
+      expect(host.run(del).stderr).toContain("zone example.org: container dns is gone");
+    },
+  );
   test("Corefile delete: moved aside, twice is fine", () => {
     host.run(renderCorefileScripts(two).create);
     const del = renderCorefileScripts(two).delete!;
@@ -223,6 +227,7 @@ describe("components under setMocks", () => {
     const resources: MockResourceArgs[] = [];
     let pulumi: typeof import("@pulumi/pulumi") | undefined;
     jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- fresh runtime (isolateModules)
       pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
     });
     const p = pulumi as typeof import("@pulumi/pulumi");
@@ -236,6 +241,7 @@ describe("components under setMocks", () => {
       false,
     );
     jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads after setMocks
       const { createDns } = require("../../components/dnsZone") as typeof import("../../components/dnsZone");
       const parent = new p.ComponentResource("test:index:Parent", "acme", {}, {});
       createDns({ dns, connection: CONN, sudo: true, parent, name: "acme", dependsOn: [] });

@@ -27,8 +27,9 @@ const problems = (raw: unknown): string[] => {
   return checkZones(parsed.data).map((p) => `${p.path}: ${p.message}`);
 };
 
-const EXPECTED_ZONE = `; managed by incus-tenant: zone example.com (the serial is set at apply time; do not edit by hand)
-$ORIGIN example.com.
+const EXPECTED_ZONE =
+  "; managed by incus-tenant: zone example.com (the serial is set at apply time; do not edit by hand)\n" +
+  `$ORIGIN example.com.
 $TTL 3600
 @\tIN\tSOA\tns1.example.com. hostmaster.example.com. (
         2026112203 ; serial
@@ -130,7 +131,8 @@ describe("dns section: defaults and derivation", () => {
     expect(zoneNameProblem(d, "a.example.com")).toBeUndefined();
     expect(zoneNameProblem(d, "cdn.example.com")).toBeUndefined();
     expect(zoneNameProblem(d, "dangling.example.com")).toBe(
-      "is a CNAME (dangling.example.com -> gone.example.com) ending at a name with no A, AAAA or CNAME record in the tenant's zones",
+      "is a CNAME (dangling.example.com -> gone.example.com) ending at a name with no A, " +
+        "AAAA or CNAME record in the tenant's zones",
     );
     expect(zoneNameProblem(d, "loop1.example.com")).toBe(
       "is a CNAME loop (loop1.example.com -> loop2.example.com -> loop1.example.com)",
@@ -174,7 +176,8 @@ const INVALID: [string, Mutate, string[]][] = [
     "MX target in the zone without address",
     (d) => (recs(d)[4].value = "mx.example.com"),
     [
-      "dns.zones.example.com.records[4].value: mx.example.com is inside zone example.com but has no A or AAAA record there",
+      "dns.zones.example.com.records[4].value: mx.example.com is inside zone example.com " +
+        "but has no A or AAAA record there",
     ],
   ],
   [
@@ -191,7 +194,8 @@ const INVALID: [string, Mutate, string[]][] = [
     "CNAME beside an A record",
     (d) => recs(d).push({ name: "chat", type: "CNAME", value: "www.example.org" }),
     [
-      'dns.zones.example.com.records[6].name: "chat" has a CNAME record, so it can have no other record (records[2] is type A)',
+      'dns.zones.example.com.records[6].name: "chat" has a CNAME record, ' +
+        "so it can have no other record (records[2] is type A)",
     ],
   ],
   [
@@ -203,21 +207,24 @@ const INVALID: [string, Mutate, string[]][] = [
     "label of 64 characters",
     (d) => (recs(d)[2].name = "a".repeat(64)),
     [
-      `dns.zones.example.com.records[2].name: "${"a".repeat(64)}" is not a valid record name: label "${"a".repeat(64)}" is longer than 63 characters`,
+      `dns.zones.example.com.records[2].name: "${"a".repeat(64)}" is not a valid record name: ` +
+        `label "${"a".repeat(64)}" is longer than 63 characters`,
     ],
   ],
   [
     "label with a leading hyphen",
     (d) => (recs(d)[2].name = "-chat"),
     [
-      'dns.zones.example.com.records[2].name: "-chat" is not a valid record name: label "-chat" starts or ends with a hyphen',
+      'dns.zones.example.com.records[2].name: "-chat" is not a valid record name: ' +
+        'label "-chat" starts or ends with a hyphen',
     ],
   ],
   [
     "label with a space",
     (d) => (recs(d)[2].name = "ch at"),
     [
-      'dns.zones.example.com.records[2].name: "ch at" is not a valid record name: label "ch at" may only hold letters, digits, - and _',
+      'dns.zones.example.com.records[2].name: "ch at" is not a valid record name: ' +
+        'label "ch at" may only hold letters, digits, - and _',
     ],
   ],
   [
@@ -246,7 +253,8 @@ const INVALID: [string, Mutate, string[]][] = [
     "trailing dot on a record name",
     (d) => (recs(d)[2].name = "chat."),
     [
-      'dns.zones.example.com.records[2].name: "chat." is not a valid record name: names are relative to the zone ("@" for the apex), drop the trailing dot',
+      'dns.zones.example.com.records[2].name: "chat." is not a valid record name: ' +
+        'names are relative to the zone ("@" for the apex), drop the trailing dot',
     ],
   ],
   [
@@ -263,21 +271,24 @@ const INVALID: [string, Mutate, string[]][] = [
     "SRV without port",
     (d) => recs(d).push({ name: "_sip._tcp", type: "SRV", value: "5 mail.example.com", priority: 10 }),
     [
-      'dns.zones.example.com.records[6].value: "5 mail.example.com" must be "<weight> <port> <target>" like "5 5060 sip.example.com"',
+      'dns.zones.example.com.records[6].value: "5 mail.example.com" must be "<weight> <port> <target>" ' +
+        'like "5 5060 sip.example.com"',
     ],
   ],
   [
     "CAA without flags",
     (d) => recs(d).push({ name: "@", type: "CAA", value: "issue letsencrypt.org" }),
     [
-      'dns.zones.example.com.records[6].value: "issue letsencrypt.org" must be "<flags> <tag> <value>" like "0 issue \\"letsencrypt.org\\""',
+      'dns.zones.example.com.records[6].value: "issue letsencrypt.org" must be "<flags> <tag> <value>" ' +
+        'like "0 issue \\"letsencrypt.org\\""',
     ],
   ],
   [
     "zone name with a space",
     (d) => (d.zones["exa mple.org"] = { records: [] }),
     [
-      'dns.zones.exa mple.org: "exa mple.org" is not a valid zone name: label "exa mple" may only hold letters, digits, - and _',
+      'dns.zones.exa mple.org: "exa mple.org" is not a valid zone name: ' +
+        'label "exa mple" may only hold letters, digits, - and _',
     ],
   ],
   [
@@ -304,7 +315,8 @@ const INVALID: [string, Mutate, string[]][] = [
     "hostmaster not an address",
     (d) => (d.hostmaster = "not an email"),
     [
-      'dns.hostmaster: "not an email" must be an e-mail address like hostmaster@example.com or a DNS name like hostmaster.example.com',
+      'dns.hostmaster: "not an email" must be an e-mail address like hostmaster@example.com ' +
+        "or a DNS name like hostmaster.example.com",
     ],
   ],
   [
