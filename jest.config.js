@@ -1,4 +1,4 @@
-/** Two projects: `unit` (npm test: no host needed) and `e2e` (npm run test:e2e: needs scripts/testbed.sh up). */
+/** Two projects: `unit` (npm test: no host needed) and `e2e` (npm run test:e2e: needs tests/bed/testbed.sh up). */
 // e2e tests set their own timeouts with jest.setTimeout (testTimeout is not a per-project option).
 const common = {
   preset: "ts-jest",

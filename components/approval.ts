@@ -7,6 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { approvalProblem, asNetworkPlan, diffNetworkPlans, NetworkPlan } from "../render/networkPlan";
+import { TYPES } from "./names";
 
 export interface NetworkApprovalArgs {
   /** The desired network plan (render/networkPlan.ts). */
@@ -19,6 +20,10 @@ export interface NetworkApprovalArgs {
   allowMassChange: boolean;
 }
 
+/**
+ * NetworkApproval (`incus-tenant:net:NetworkApproval`): no children; its `hash` settles only
+ * when the change is approved, and the Host and Migration wait on it.
+ */
 export class NetworkApproval extends pulumi.ComponentResource {
   /** Hash of the approved diff ("" when the network plan did not change). */
   readonly hash: pulumi.Output<string>;
@@ -36,7 +41,7 @@ export class NetworkApproval extends pulumi.ComponentResource {
     });
     // The verdict is an input of the component itself, so nothing that depends on it is
     // registered (let alone run) unless the change is approved.
-    super("incus-tenant:net:NetworkApproval", name, { verdict }, opts);
+    super(TYPES.approval, name, { verdict }, opts);
     this.hash = verdict;
     this.registerOutputs({ hash: verdict });
   }

@@ -3,22 +3,23 @@
  * Each is one remote.Command running the idempotent scripts of render/caddy.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { remote, types } from "@pulumi/command";
+import { remote } from "@pulumi/command";
 import type { CaddySpec, VhostSpec } from "../spec/vhosts";
 import { renderCaddyMainScripts, renderVhostScripts } from "../render/caddy";
-import { commandArgs } from "./host";
+import { after, commandArgs, HostLink } from "./host";
+import { childName, componentName, TYPES } from "./names";
 
 export interface CaddyProxyArgs {
   /** The derived Caddy description (proxy container, TLS mode, files). */
   caddy: CaddySpec;
-  /** SSH connection to the host (from Host). */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
-  /** What the main file waits for (the proxy container's instance command). */
-  dependsOn?: pulumi.Input<pulumi.Resource>[];
+  /** How to reach the host (from Host). */
+  host: HostLink;
 }
 
+/**
+ * CaddyProxy (`incus-tenant:caddy:CaddyProxy`): `<name>-main` converges the main Caddyfile.
+ * Waits on `opts.dependsOn` (the proxy container's instance command).
+ */
 export class CaddyProxy extends pulumi.ComponentResource {
   /** The command that converges the main Caddyfile (every vhost waits on it). */
   readonly main: remote.Command;
@@ -26,12 +27,12 @@ export class CaddyProxy extends pulumi.ComponentResource {
   readonly mainFile: string;
 
   constructor(name: string, args: CaddyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("incus-tenant:caddy:CaddyProxy", name, {}, opts);
+    super(TYPES.caddyProxy, name, {}, opts);
     this.mainFile = args.caddy.proxy.mainFile;
     this.main = new remote.Command(
-      `${name}-main`,
-      commandArgs(args.connection, renderCaddyMainScripts(args.caddy), args.sudo),
-      { parent: this, dependsOn: args.dependsOn ?? [] },
+      childName.caddyMain(name),
+      commandArgs(args.host, renderCaddyMainScripts(args.caddy)),
+      { parent: this, dependsOn: after(opts) },
     );
     this.registerOutputs({ mainFile: this.mainFile });
   }
@@ -42,14 +43,14 @@ export interface CaddyVhostArgs {
   caddy: CaddySpec;
   /** This site, from `caddy.vhosts`. */
   vhost: VhostSpec;
-  /** SSH connection to the host (from Host). */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
-  /** What the site waits for (the proxy's main file, and the upstream container). */
-  dependsOn?: pulumi.Input<pulumi.Resource>[];
+  /** How to reach the host (from Host). */
+  host: HostLink;
 }
 
+/**
+ * CaddyVhost (`incus-tenant:caddy:CaddyVhost`): `<name>-site` converges one site file (delete
+ * removes only it). Waits on `opts.dependsOn` (the proxy's main file, the previous site).
+ */
 export class CaddyVhost extends pulumi.ComponentResource {
   /** The site's public name. */
   readonly domain: string;
@@ -57,51 +58,49 @@ export class CaddyVhost extends pulumi.ComponentResource {
   readonly site: remote.Command;
 
   constructor(name: string, args: CaddyVhostArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("incus-tenant:caddy:CaddyVhost", name, {}, opts);
+    super(TYPES.caddyVhost, name, {}, opts);
     this.domain = args.vhost.domain;
     this.site = new remote.Command(
-      `${name}-site`,
-      commandArgs(args.connection, renderVhostScripts(args.caddy, args.vhost), args.sudo),
-      { parent: this, dependsOn: args.dependsOn ?? [] },
+      childName.vhostSite(name),
+      commandArgs(args.host, renderVhostScripts(args.caddy, args.vhost)),
+      { parent: this, dependsOn: after(opts) },
     );
     this.registerOutputs({ domain: this.domain });
   }
 }
 
-export interface CreateCaddyArgs {
+/** The wiring helper's arguments: how to reach the host (HostLink), and where the components go. */
+export interface CreateCaddyArgs extends HostLink {
   /** The derived Caddy description. */
   caddy: CaddySpec;
-  /** SSH connection to the host. */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
   /** Parent of the components (the Tenant). */
   parent: pulumi.ComponentResource;
-  /** Prefix of child names (the tenant's name). */
+  /** The tenant's name (components are named by components/names.ts). */
   name: string;
-  /** What the main file waits for (the proxy container, the host). */
+  /** What the main file waits for (the proxy container). */
   dependsOn: pulumi.Resource[];
 }
 
 /**
- * `${name}-caddy` and one `${name}-vhost-${key}` per site. Sites wait on the main file and run
+ * `<tenant>-caddy` and one `<tenant>-vhost-<key>` per site. Sites wait on the main file and run
  * one after the other (few SSH connections at a time; the host lock serialises them anyway).
  */
 export function createCaddy(args: CreateCaddyArgs): { proxy: CaddyProxy; vhosts: CaddyVhost[] } {
-  const link = { connection: args.connection, sudo: args.sudo };
+  const { caddy, parent, name: tenant } = args;
+  const host: HostLink = { connection: args.connection, sudo: args.sudo };
   const proxy = new CaddyProxy(
-    `${args.name}-caddy`,
-    { caddy: args.caddy, ...link, dependsOn: args.dependsOn },
-    { parent: args.parent },
+    componentName.caddyProxy(tenant),
+    { caddy, host },
+    { parent, dependsOn: args.dependsOn },
   );
   const vhosts: CaddyVhost[] = [];
-  for (const vhost of args.caddy.vhosts) {
+  for (const vhost of caddy.vhosts) {
     const previous = vhosts.length > 0 ? [vhosts[vhosts.length - 1].site] : [];
     vhosts.push(
       new CaddyVhost(
-        `${args.name}-vhost-${vhost.key}`,
-        { caddy: args.caddy, vhost, ...link, dependsOn: [proxy.main, ...previous] },
-        { parent: args.parent },
+        componentName.caddyVhost(tenant, vhost.key),
+        { caddy, vhost, host },
+        { parent, dependsOn: [proxy.main, ...previous] },
       ),
     );
   }

@@ -1,21 +1,24 @@
 /** Container: one Incus instance of the tenant, converged by one idempotent script. */
 import * as pulumi from "@pulumi/pulumi";
-import { remote, types } from "@pulumi/command";
+import { remote } from "@pulumi/command";
 import { ContainerSpec, TenantSpec } from "../spec/types";
 import { renderContainer } from "../render/container";
-import { commandArgs } from "./host";
+import { after, commandArgs, HostLink } from "./host";
+import { childName, TYPES } from "./names";
 
 export interface ContainerArgs {
   /** The validated tenant (bridge, pool, tenant name). */
   spec: TenantSpec;
   /** This container, from `spec.containers`. */
   container: ContainerSpec;
-  /** SSH connection to the host (from Host). */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
+  /** How to reach the host (from Host). */
+  host: HostLink;
 }
 
+/**
+ * Container (`incus-tenant:incus:Container`): the command `<name>-instance` converges one
+ * Incus instance. Waits on `opts.dependsOn` (the host's commands, and a migration's cutover).
+ */
 export class Container extends pulumi.ComponentResource {
   /** The reserved IPv4. */
   readonly ipv4: string;
@@ -23,12 +26,12 @@ export class Container extends pulumi.ComponentResource {
   readonly instance: remote.Command;
 
   constructor(name: string, args: ContainerArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("incus-tenant:incus:Container", name, {}, opts);
+    super(TYPES.container, name, {}, opts);
     this.ipv4 = args.container.ipv4;
     this.instance = new remote.Command(
-      `${name}-instance`,
-      commandArgs(args.connection, renderContainer(args.spec, args.container), args.sudo),
-      { parent: this },
+      childName.instance(name),
+      commandArgs(args.host, renderContainer(args.spec, args.container)),
+      { parent: this, dependsOn: after(opts) },
     );
     this.registerOutputs({ ipv4: this.ipv4 });
   }

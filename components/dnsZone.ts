@@ -4,22 +4,25 @@
  * change when the zone's content does.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { remote, types } from "@pulumi/command";
+import { remote } from "@pulumi/command";
 import type { DnsSpec, ZoneSpec } from "../spec/zones";
 import { renderCorefileScripts, renderZoneScripts } from "../render/zone";
-import { commandArgs } from "./host";
+import { after, commandArgs, HostLink } from "./host";
+import { childName, componentName, TYPES } from "./names";
 
 export interface DnsZoneArgs {
   /** The dns section (container, Corefile path, sync hook). */
   dns: DnsSpec;
   /** This zone, from `dns.zones`. */
   zone: ZoneSpec;
-  /** SSH connection to the host. */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
+  /** How to reach the host (from Host). */
+  host: HostLink;
 }
 
+/**
+ * DnsZone (`incus-tenant:dns:DnsZone`): `<name>-zone` writes one zone file (serial bumped only
+ * on change). Waits on `opts.dependsOn` (the dns container's instance command).
+ */
 export class DnsZone extends pulumi.ComponentResource {
   /** Zone name, e.g. "example.com". */
   readonly zoneName: string;
@@ -29,13 +32,13 @@ export class DnsZone extends pulumi.ComponentResource {
   readonly command: remote.Command;
 
   constructor(name: string, args: DnsZoneArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("incus-tenant:dns:DnsZone", name, {}, opts);
+    super(TYPES.dnsZone, name, {}, opts);
     this.zoneName = args.zone.name;
     this.file = args.zone.file;
     this.command = new remote.Command(
-      `${name}-zone`,
-      commandArgs(args.connection, renderZoneScripts(args.dns, args.zone), args.sudo),
-      { parent: this, dependsOn: opts?.dependsOn },
+      childName.zoneFile(name),
+      commandArgs(args.host, renderZoneScripts(args.dns, args.zone)),
+      { parent: this, dependsOn: after(opts) },
     );
     this.registerOutputs({ zoneName: this.zoneName, file: this.file });
   }
@@ -44,12 +47,14 @@ export class DnsZone extends pulumi.ComponentResource {
 export interface CorefileArgs {
   /** The dns section: every zone gets a server block. */
   dns: DnsSpec;
-  /** SSH connection to the host. */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
+  /** How to reach the host (from Host). */
+  host: HostLink;
 }
 
+/**
+ * Corefile (`incus-tenant:dns:Corefile`): `<name>-corefile` writes the Corefile and sends
+ * SIGUSR1 when it changed. Waits on `opts.dependsOn` (the dns container and every zone).
+ */
 export class Corefile extends pulumi.ComponentResource {
   /** Path of the Corefile inside the dns container. */
   readonly path: string;
@@ -57,49 +62,43 @@ export class Corefile extends pulumi.ComponentResource {
   readonly command: remote.Command;
 
   constructor(name: string, args: CorefileArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("incus-tenant:dns:Corefile", name, {}, opts);
+    super(TYPES.corefile, name, {}, opts);
     this.path = args.dns.corefile;
     this.command = new remote.Command(
-      `${name}-corefile`,
-      commandArgs(args.connection, renderCorefileScripts(args.dns), args.sudo),
-      { parent: this, dependsOn: opts?.dependsOn },
+      childName.corefileFile(name),
+      commandArgs(args.host, renderCorefileScripts(args.dns)),
+      { parent: this, dependsOn: after(opts) },
     );
     this.registerOutputs({ path: this.path });
   }
 }
 
-export interface CreateDnsArgs {
+/** The wiring helper's arguments: how to reach the host (HostLink), and where the components go. */
+export interface CreateDnsArgs extends HostLink {
   /** The derived dns section. */
   dns: DnsSpec;
-  /** SSH connection to the host. */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
   /** Parent of the components (the Tenant). */
   parent: pulumi.ComponentResource;
-  /** Prefix of the component names (the tenant's name). */
+  /** The tenant's name (components are named by components/names.ts). */
   name: string;
   /** What must exist first (the dns container's instance command). */
   dependsOn: pulumi.Resource[];
 }
-
-/** Child name of a zone: dots become hyphens ("example.com" -> "<name>-zone-example-com"). */
-export const zoneResourceName = (name: string, zone: string): string =>
-  `${name}-zone-${zone.replace(/\./g, "-")}`;
 
 /**
  * Zones first, then the Corefile (so a new server block never points at a missing file; a
  * removed zone's block goes with the Corefile update before Pulumi deletes the zone file).
  */
 export function createDns(args: CreateDnsArgs): { corefile: Corefile; zones: DnsZone[] } {
-  const { dns, connection, sudo, parent, name, dependsOn } = args;
+  const { dns, parent, name: tenant, dependsOn } = args;
+  const host: HostLink = { connection: args.connection, sudo: args.sudo };
   const zones = dns.zones.map(
     (zone) =>
-      new DnsZone(zoneResourceName(name, zone.name), { dns, zone, connection, sudo }, { parent, dependsOn }),
+      new DnsZone(componentName.dnsZone(tenant, zone.name), { dns, zone, host }, { parent, dependsOn }),
   );
   const corefile = new Corefile(
-    `${name}-corefile`,
-    { dns, connection, sudo },
+    componentName.corefile(tenant),
+    { dns, host },
     { parent, dependsOn: [...dependsOn, ...zones.map((z) => z.command)] },
   );
   return { corefile, zones };

@@ -1,23 +1,27 @@
 /** NatRule: one external port+protocol DNATed to a container, so a preview lists every rule. */
 import * as pulumi from "@pulumi/pulumi";
-import { remote, types } from "@pulumi/command";
+import { remote } from "@pulumi/command";
 import { NatRuleSpec, TenantSpec } from "../spec/types";
 import { natLine, renderNatRule } from "../render/nat";
-import { commandArgs } from "./host";
+import { after, commandArgs, HostLink } from "./host";
 import { armedId, natConfirm } from "../render/firewall";
 import { remoteBash } from "../render/shell";
+import { childName, TYPES } from "./names";
 
 export interface NatRuleArgs {
   /** The validated tenant (chains, external interface). */
   spec: TenantSpec;
   /** This rule, from `spec.nat`. */
   rule: NatRuleSpec;
-  /** SSH connection to the host (from Host). */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
+  /** How to reach the host (from Host). */
+  host: HostLink;
 }
 
+/**
+ * NatRule (`incus-tenant:net:NatRule`): `<name>-dnat` converges the rule's DNAT line(s), then
+ * `<name>-confirm` confirms them over a new SSH connection. Waits on `opts.dependsOn` (the
+ * host's commands and the target container).
+ */
 export class NatRule extends pulumi.ComponentResource {
   /** Readable form, e.g. "tcp/443 -> proxy 10.0.2.10:443 (from any)". */
   readonly line: string;
@@ -27,24 +31,24 @@ export class NatRule extends pulumi.ComponentResource {
   readonly confirm: remote.Command;
 
   constructor(name: string, args: NatRuleArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("incus-tenant:net:NatRule", name, {}, opts);
+    super(TYPES.natRule, name, {}, opts);
     this.line = natLine(args.rule);
     this.dnat = new remote.Command(
-      `${name}-dnat`,
-      commandArgs(args.connection, renderNatRule(args.spec, args.rule), args.sudo),
-      { parent: this },
+      childName.dnat(name),
+      commandArgs(args.host, renderNatRule(args.spec, args.rule)),
+      { parent: this, dependsOn: after(opts) },
     );
     // Its own command, hence a NEW SSH connection: confirms the change before the host's
     // watchdog restores the previous lines (render/firewall.ts).
     this.confirm = new remote.Command(
-      `${name}-confirm`,
+      childName.confirm(name),
       {
-        ...commandArgs(args.connection, { create: "" }, args.sudo),
+        ...commandArgs(args.host, { create: "" }),
         create: this.dnat.stdout.apply((out) =>
-          remoteBash(natConfirm(args.spec, args.rule, armedId(out)), args.sudo),
+          remoteBash(natConfirm(args.spec, args.rule, armedId(out)), args.host.sudo),
         ),
       },
-      { parent: this, dependsOn: [this.dnat] },
+      { parent: this, dependsOn: after(opts, this.dnat) },
     );
     this.registerOutputs({ line: this.line });
   }

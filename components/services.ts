@@ -1,23 +1,21 @@
 /**
  * Creates the service components of a tenant as children of the Tenant: Caddy (main file +
  * one CaddyVhost per site), CoreDNS (one DnsZone per zone + the Corefile) and Vault (preflight +
- * one VaultPath per path). Each waits on the container it runs in.
+ * one VaultPath per path, in a Vault component). Each waits on the container it runs in.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { types } from "@pulumi/command";
 import { TenantSpec } from "../spec/types";
 import { Container } from "./container";
 import { createCaddy } from "./caddy";
 import { createDns } from "./dnsZone";
 import { createVault, SecretConfig } from "./vaultPath";
+import type { HostLink } from "./host";
+import { componentName } from "./names";
 
-export interface ServicesArgs {
+/** How to reach the host (HostLink), the tenant, and where the service components go. */
+export interface ServicesArgs extends HostLink {
   /** The validated tenant. */
   spec: TenantSpec;
-  /** SSH connection to the host. */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
   /** The tenant's containers by name (services run inside them; wait on `.instance`). */
   containers: Readonly<Record<string, Container>>;
   /** The Tenant (parent of every service component). */
@@ -61,7 +59,7 @@ export function createServices(args: ServicesArgs): ServicesOutputs {
       connection,
       sudo,
       parent,
-      name: `${name}-vault`,
+      name: componentName.vault(name),
       dependsOn,
       secretConfig: args.secretConfig,
     }).outputs;

@@ -10,6 +10,7 @@ import { Migration } from "./migration";
 import { MIGRATION_SOURCE_KEY } from "../spec/migration";
 import { NetworkApproval } from "./approval";
 import { networkPlan, NetworkPlan } from "../render/networkPlan";
+import { componentName, TYPES } from "./names";
 
 export interface TenantArgs {
   /** The validated tenant (from parseTenant). */
@@ -53,11 +54,19 @@ function migrationSourceKey(
   return key;
 }
 
+/**
+ * Tenant (`incus-tenant:index:Tenant`): the root component. Wires the network approval, Host,
+ * an optional Migration, one Container per container, one NatRule per rule and the service
+ * components; every child is named by components/names.ts and ordered by `opts.dependsOn`.
+ */
 export class Tenant extends pulumi.ComponentResource {
+  /** The host link and host-level commands. */
   readonly host: Host;
   /** The network plan this apply makes the last applied one (exported as `networkPlan`). */
   readonly networkPlan: NetworkPlan;
+  /** container name → its Container. */
   readonly containers: Readonly<Record<string, Container>>;
+  /** rule key → its NatRule. */
   readonly natRules: Readonly<Record<string, NatRule>>;
   /** container name → reserved IPv4 (plain: no secret in it). */
   readonly containerIps: Readonly<Record<string, string>>;
@@ -69,31 +78,31 @@ export class Tenant extends pulumi.ComponentResource {
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     // Checked before anything (the Tenant itself included) is registered.
     const sourceKey = migrationSourceKey(args.spec, args.secretConfig);
-    super("incus-tenant:index:Tenant", name, {}, opts);
+    super(TYPES.tenant, name, {}, opts);
     const { spec } = args;
     this.networkPlan = networkPlan(spec);
     // Everything waits on the host, and the host on the approval verdict: an unapproved network
     // change fails the program before the host (or anything after it) is even registered.
     const gate: pulumi.Input<pulumi.Resource[]> = args.approval
       ? new NetworkApproval(
-          `${name}-approval`,
+          componentName.approval(name),
           { plan: this.networkPlan, ...args.approval },
           { parent: this },
         ).hash.apply((): pulumi.Resource[] => [])
       : [];
     this.host = new Host(
-      `${name}-host`,
+      componentName.host(name),
       { spec, privateKey: args.sshPrivateKey },
       { parent: this, dependsOn: gate },
     );
-    const link = { connection: this.host.connection, sudo: this.host.sudo };
+    const link = this.host.link;
     // Migrated containers are converged by their Container only after their cutover.
     let migration: Migration | undefined;
     if (spec.migration && sourceKey !== undefined) {
       // Waits on the approval gate, not on the host's NAT setup (the preflight touches nothing).
       migration = new Migration(
-        `${name}-migration`,
-        { spec, ...link, sourceKey },
+        componentName.migration(name),
+        { spec, host: link, sourceKey },
         { parent: this, dependsOn: gate },
       );
     }
@@ -101,16 +110,16 @@ export class Tenant extends pulumi.ComponentResource {
     for (const c of spec.containers) {
       const moved = migration?.movedBy[c.name];
       containers[c.name] = new Container(
-        `${name}-${c.name}`,
-        { spec, container: c, ...link },
+        componentName.container(name, c.name),
+        { spec, container: c, host: link },
         { parent: this, dependsOn: [...this.host.ready, ...(moved ? [moved] : [])] },
       );
     }
     const natRules: Record<string, NatRule> = {};
     for (const rule of spec.nat) {
       natRules[rule.key] = new NatRule(
-        `${name}-nat-${rule.key}`,
-        { spec, rule, ...link },
+        componentName.natRule(name, rule.key),
+        { spec, rule, host: link },
         { parent: this, dependsOn: [...this.host.ready, containers[rule.container].instance] },
       );
     }

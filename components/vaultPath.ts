@@ -2,15 +2,16 @@
  * VaultPath: one KV path written inside the vault container. Generated values come from
  * @pulumi/random (RandomPassword with keepers {path, key}, so they stay stable); every value
  * reaches `vault kv put` on the command's stdin (a secret), never in its text; the command logs
- * nothing and its stdout/stderr are secret outputs. createVault adds the health preflight and
- * the VAULT_* lines of the system container's .env.
+ * nothing and its stdout/stderr are secret outputs. Vault holds the health preflight, one
+ * VaultPath per path and the VAULT_* lines of the system container's .env.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { remote, types } from "@pulumi/command";
+import { remote } from "@pulumi/command";
 import { VaultPathSpec, VaultSpec } from "../spec/vault";
 import { renderVaultEnvFile, renderVaultPreflight, renderVaultPut } from "../render/vault";
-import { commandArgs } from "./host";
+import { after, commandArgs, HostLink } from "./host";
+import { childName, TYPES } from "./names";
 
 /** Returns a Pulumi secret config value by key (e.g. `(k) => cfg.requireSecret(k)`). */
 export type SecretConfig = (key: string) => pulumi.Output<string>;
@@ -20,10 +21,8 @@ export interface VaultPathArgs {
   vault: VaultSpec;
   /** This path, from `vault.paths`. */
   path: VaultPathSpec;
-  /** SSH connection to the host. */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
+  /** How to reach the host (from Host). */
+  host: HostLink;
   /** Source of `fromConfig` values (secret). */
   secretConfig: SecretConfig;
 }
@@ -31,6 +30,10 @@ export interface VaultPathArgs {
 /** Characters of generated values when `special` is true: URL-unreserved only, so DSNs and .env lines stay intact. */
 export const GENERATED_SPECIALS = "-_.~";
 
+/**
+ * VaultPath (`incus-tenant:vault:VaultPath`): one RandomPassword `<name>-<key>` per generated
+ * key, and `<name>-put` writing the path. Waits on `opts.dependsOn` (the Vault's preflight).
+ */
 export class VaultPath extends pulumi.ComponentResource {
   /** Path relative to the mount. */
   readonly path: string;
@@ -40,7 +43,7 @@ export class VaultPath extends pulumi.ComponentResource {
   readonly put: remote.Command;
 
   constructor(name: string, args: VaultPathArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("incus-tenant:vault:VaultPath", name, {}, opts);
+    super(TYPES.vaultPath, name, {}, opts);
     const { path } = args;
     this.path = path.path;
     this.keyNames = path.keys.map((k) => k.name);
@@ -49,7 +52,7 @@ export class VaultPath extends pulumi.ComponentResource {
       const s = k.source;
       if (s.kind === "generate") {
         const pw = new random.RandomPassword(
-          `${name}-${k.name}`,
+          childName.generated(name, k.name),
           {
             length: s.length,
             special: s.special,
@@ -77,33 +80,26 @@ export class VaultPath extends pulumi.ComponentResource {
       ),
     );
     this.put = new remote.Command(
-      `${name}-put`,
-      {
-        ...commandArgs(args.connection, renderVaultPut(args.vault, path), args.sudo),
-        stdin,
-        logging: "none",
-      },
-      { parent: this, additionalSecretOutputs: ["stdout", "stderr"] },
+      childName.vaultPut(name),
+      { ...commandArgs(args.host, renderVaultPut(args.vault, path)), stdin, logging: "none" },
+      { parent: this, dependsOn: after(opts), additionalSecretOutputs: ["stdout", "stderr"] },
     );
     this.registerOutputs({ path: this.path, keys: this.keyNames });
   }
 }
 
-export interface CreateVaultArgs {
+export interface VaultArgs {
   /** The derived vault section. */
   vault: VaultSpec;
-  /** SSH connection to the host. */
-  connection: types.input.remote.ConnectionArgs;
-  /** Run through sudo. */
-  sudo: boolean;
-  /** Parent of every resource created here (the Tenant). */
-  parent: pulumi.Resource;
-  /** Name prefix, e.g. "acme-vault": children `${name}-preflight`, `${name}-<path key>`, `${name}-env`. */
-  name: string;
-  /** What must exist first (the vault and system containers' instances). */
-  dependsOn: pulumi.Input<pulumi.Resource>[];
+  /** How to reach the host (from Host). */
+  host: HostLink;
   /** Source of `fromConfig` values (secret). */
   secretConfig: SecretConfig;
+  /**
+   * The Tenant, when the Vault is its child: the preflight, env and VaultPaths used to hang
+   * directly under it, and get an alias to that parent so existing stacks keep them.
+   */
+  formerParent?: pulumi.Resource;
 }
 
 /** Plain outputs: paths and key names only. */
@@ -111,35 +107,73 @@ export interface VaultOutputs {
   readonly paths: readonly { readonly path: string; readonly keys: readonly string[] }[];
 }
 
-export function createVault(args: CreateVaultArgs): {
-  preflight: remote.Command;
-  paths: VaultPath[];
-  envFile?: remote.Command;
-  outputs: VaultOutputs;
-} {
-  const { vault, connection, sudo, name } = args;
-  const preflight = new remote.Command(
-    `${name}-preflight`,
-    commandArgs(connection, renderVaultPreflight(vault), sudo),
-    { parent: args.parent, dependsOn: args.dependsOn },
+/**
+ * Vault (`incus-tenant:vault:Vault`): `<name>-preflight` (health and token), then one VaultPath
+ * `<name>-<path key>` per path, and `<name>-env` (the VAULT_* lines of the system container's
+ * .env, when configured). Waits on `opts.dependsOn` (the vault and system containers).
+ */
+export class Vault extends pulumi.ComponentResource {
+  /** The health preflight every path waits on. */
+  readonly preflight: remote.Command;
+  /** One component per KV path. */
+  readonly paths: VaultPath[];
+  /** The .env command, when `vault.envFile` is set. */
+  readonly envFile?: remote.Command;
+  /** Plain outputs: paths and key names only. */
+  readonly outputs: VaultOutputs;
+
+  constructor(name: string, args: VaultArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(TYPES.vault, name, {}, opts);
+    const { vault, host } = args;
+    // Same names and types as before, under a new parent: the alias keeps existing stacks'
+    // resources (the VaultPaths' children, RandomPasswords included, inherit it).
+    const aliases = args.formerParent !== undefined ? [{ parent: args.formerParent }] : [];
+    this.preflight = new remote.Command(
+      childName.vaultPreflight(name),
+      commandArgs(host, renderVaultPreflight(vault)),
+      { parent: this, dependsOn: after(opts), aliases },
+    );
+    this.paths = vault.paths.map(
+      (p) =>
+        new VaultPath(
+          childName.vaultPath(name, p.key),
+          { vault, path: p, host, secretConfig: args.secretConfig },
+          { parent: this, dependsOn: after(opts, this.preflight), aliases },
+        ),
+    );
+    if (vault.envFile !== undefined)
+      this.envFile = new remote.Command(
+        childName.vaultEnv(name),
+        commandArgs(host, renderVaultEnvFile(vault)),
+        { parent: this, dependsOn: after(opts), aliases },
+      );
+    this.outputs = {
+      paths: vault.paths.map((p) => ({ path: p.path, keys: p.keys.map((k) => k.name) })),
+    };
+    this.registerOutputs({ paths: this.outputs.paths });
+  }
+}
+
+/** The wiring helper's arguments: how to reach the host (HostLink), and where the Vault goes. */
+export interface CreateVaultArgs extends HostLink {
+  /** The derived vault section. */
+  vault: VaultSpec;
+  /** Parent of the Vault (the Tenant; its former children get an alias to it). */
+  parent: pulumi.Resource;
+  /** The Vault's name, e.g. "acme-vault" (components/names.ts `componentName.vault`). */
+  name: string;
+  /** What must exist first (the vault and system containers' instances). */
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+  /** Source of `fromConfig` values (secret). */
+  secretConfig: SecretConfig;
+}
+
+/** The Vault component below `parent`, waiting on `dependsOn`. */
+export function createVault(args: CreateVaultArgs): Vault {
+  const { vault, parent, secretConfig } = args;
+  return new Vault(
+    args.name,
+    { vault, host: { connection: args.connection, sudo: args.sudo }, secretConfig, formerParent: parent },
+    { parent, dependsOn: args.dependsOn },
   );
-  const paths = vault.paths.map(
-    (p) =>
-      new VaultPath(
-        `${name}-${p.key}`,
-        { vault, path: p, connection, sudo, secretConfig: args.secretConfig },
-        { parent: args.parent, dependsOn: [preflight] },
-      ),
-  );
-  const envFile =
-    vault.envFile !== undefined
-      ? new remote.Command(`${name}-env`, commandArgs(connection, renderVaultEnvFile(vault), sudo), {
-          parent: args.parent,
-          dependsOn: args.dependsOn,
-        })
-      : undefined;
-  const outputs: VaultOutputs = {
-    paths: vault.paths.map((p) => ({ path: p.path, keys: p.keys.map((k) => k.name) })),
-  };
-  return { preflight, paths, ...(envFile !== undefined ? { envFile } : {}), outputs };
 }

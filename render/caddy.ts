@@ -9,8 +9,16 @@
  * and the script fails with Caddy's own output. Unchanged content does nothing at all.
  */
 import type { CaddyProxySpec, CaddySpec, VhostSpec } from "../spec/vhosts";
-import type { ScriptPair } from "./host";
-import { heredoc, managedHeader, pruneBackupsLines, script, shq } from "./shell";
+import type { ScriptPair } from "./snippets";
+import { managedHeader, script, shq } from "./shell";
+import {
+  backupCommands,
+  pruneBackupsLines,
+  restoreCommand,
+  tempNextTo,
+  UTC_STAMP,
+  wantLine,
+} from "./snippets";
 
 /** Host-side lock serialising every Caddy change of the host (validate sees one change at a time). */
 export const CADDY_LOCK = "/run/incus-tenant.caddy.lock";
@@ -58,9 +66,7 @@ export function renderVhost(vhost: VhostSpec): string {
 }
 
 /** What `undo` does after a failed write: restore the backup, or remove the new file when there was none. */
-const UNDO_WRITE =
-  'if [ -n "$bak" ]; then inc cp -p "$bak" "$file"; log "$file: restored from $bak"; ' +
-  'else inc rm -f "$file"; log "$file: new file removed"; fi';
+const UNDO_WRITE = restoreCommand("inc ", "file");
 
 /**
  * Shell functions shared by every Caddy script: `inc` (run in the proxy container), `undo`
@@ -112,14 +118,13 @@ function applyFile(
     ...prelude(p, file, UNDO_WRITE, "; bak=; existed=0"),
     `inc true || { echo "container $c is not running (incus exec failed): cannot change $file" >&2; exit 1; }`,
     ...prepare,
-    `want=$(cat ${heredoc(content.replace(/\n$/, ""))}\n)`,
+    wantLine(content.replace(/\n$/, "")),
     `if inc test -f "$file"; then existed=1; fi`,
     `if [ "$existed" = 1 ] && [ "$(inc cat "$file")" = "$want" ]; then log "$file: unchanged"; exit 0; fi`,
     `inc mkdir -p ${dirs}`,
-    `if [ "$existed" = 1 ]; then ` +
-      `bak="$file.bak-$(date -u +%Y%m%d%H%M%S)"; inc cp -p "$file" "$bak"; log "$file: backup $bak"; fi`,
+    `if [ "$existed" = 1 ]; then ${[...backupCommands("inc ", "file"), 'log "$file: backup $bak"'].join("; ")}; fi`,
     // A fresh temp name (mktemp, in the file's folder: the rename is atomic), removed if the write fails.
-    `tmp=$(inc mktemp "$file.XXXXXXXX")`,
+    tempNextTo("inc ", "file"),
     `if ! { inc chmod 0644 "$tmp" && printf '%s\\n' "$want" | incus exec "$c" -- tee "$tmp" >/dev/null && ` +
       `inc mv -f "$tmp" "$file"; }; then inc rm -f "$tmp"; ` +
       `echo "$file: could not write it in container $c" >&2; exit 1; fi`,
@@ -165,7 +170,7 @@ export function renderVhostScripts(caddy: CaddySpec, vhost: VhostSpec): ScriptPa
     `if ! incus info "$c" >/dev/null 2>&1; then log "container $c is gone: nothing to remove"; exit 0; fi`,
     `inc true || { echo "container $c is not running (incus exec failed): cannot remove $file" >&2; exit 1; }`,
     `if ! inc test -e "$file"; then log "$file: already gone"; exit 0; fi`,
-    `stamp=$(date -u +%Y%m%d%H%M%S)`,
+    `stamp=${UTC_STAMP}`,
     `inc mv -f "$file" "$file.bak-$stamp"; log "$file: moved to $file.bak-$stamp"`,
     `activate`,
   ]);

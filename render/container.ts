@@ -4,29 +4,19 @@
  * when it matches, nothing is changed and no snapshot is taken, so re-runs are no-ops; when it
  * differs on an existing container, a `pre-change-<UTC time on the host>` snapshot comes first.
  */
-import { createHash } from "crypto";
 import { ContainerSpec, TenantSpec } from "../spec/types";
-import { ScriptPair } from "./host";
-import { script, shArgs, shq } from "./shell";
+import { containerConfig, containerHash, markLine } from "./containerConfig";
+import { script, shq } from "./shell";
+import { runningTest, ScriptPair, statusCommand, UTC_STAMP } from "./snippets";
+
+export { containerHash } from "./containerConfig";
 
 /** Seconds to wait for a started container to hold its reserved address. */
 export const ADDRESS_TIMEOUT_S = 120;
 
-/** Short hash of everything the script applies to an existing container (the image only matters at creation). */
-export function containerHash(spec: TenantSpec, c: ContainerSpec): string {
-  const desired = {
-    ipv4: c.ipv4,
-    bridge: spec.network.bridge,
-    privileged: c.privileged,
-    protect: c.protect,
-    devices: c.devices,
-    tenant: spec.name,
-  };
-  return createHash("sha256").update(JSON.stringify(desired)).digest("hex").slice(0, 16);
-}
-
-function diskLines(c: ContainerSpec): string[] {
-  return c.devices.flatMap((d) => {
+/** Each declared disk device, replaced (with a log line) unless it is already as declared. */
+function diskLines(c: ContainerSpec, adds: readonly string[]): string[] {
+  return c.devices.flatMap((d, i) => {
     const get = (key: string): string =>
       `"$(incus config device get "$name" ${shq(d.name)} ${key} 2>/dev/null || true)"`;
     const same = [
@@ -38,8 +28,7 @@ function diskLines(c: ContainerSpec): string[] {
     return [
       `if ! { ${same}; }; then`,
       `  incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`,
-      `  incus config device add "$name" ${shq(d.name)} disk ` +
-        `${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
+      `  ${adds[i]}`,
       `  log "$name: disk" ${shq(d.name)} "->" ${shq(d.path)}`,
       "fi",
     ];
@@ -48,7 +37,7 @@ function diskLines(c: ContainerSpec): string[] {
 
 /** Create/update converge script and delete script of one container. */
 export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair {
-  const declared = c.devices.map((d) => d.name).join(" ");
+  const cfg = containerConfig(spec, c);
   const create = script(`container ${c.name} of tenant ${spec.name}`, [
     `name=${shq(c.name)}; ip=${shq(c.ipv4)}; hash=${shq(containerHash(spec, c))}; restart=0`,
     `if incus info "$name" >/dev/null 2>&1; then existed=1; else`,
@@ -57,25 +46,24 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
       `-c security.privileged=${c.privileged} -c security.protection.delete=${c.protect} >/dev/null`,
     "fi",
     `if [ "$(incus config get "$name" user.incus-tenant.hash)" != "$hash" ]; then`,
-    `  if [ "$existed" = 1 ]; then snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; ` +
+    `  if [ "$existed" = 1 ]; then snap="pre-change-${UTC_STAMP}"; ` +
       `incus snapshot create "$name" "$snap"; log "$name: snapshot $snap taken before the change"; fi`,
     `  [ "$(incus config get "$name" security.privileged)" = ${c.privileged} ] || restart=$existed`,
-    `  incus config set "$name" security.privileged=${c.privileged} security.protection.delete=${c.protect} ` +
-      `boot.autostart=true user.incus-tenant.tenant=${shq(spec.name)}`,
+    `  ${cfg.settings}`,
+    `  ${cfg.protection}`,
     `  if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ` +
       `${shq(spec.network.bridge)} ] || ` +
       `[ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then`,
     `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
-    `    incus config device add "$name" eth0 nic ` +
-      `${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ipv4.address="$ip" >/dev/null`,
+    `    ${cfg.nic}`,
     `    restart=$existed; log "$name: eth0 on" ${shq(spec.network.bridge)} "reserved at $ip"`,
     "  fi",
-    ...diskLines(c).map((l) => `  ${l}`),
-    `  declared=${shq(` ${declared} `)}`,
+    ...diskLines(c, cfg.disks).map((l) => `  ${l}`),
+    `  declared=${shq(` ${cfg.declared} `)}`,
     `  for d in $(incus config get "$name" user.incus-tenant.devices); do case "$declared" in *" $d "*) ;; ` +
       `*) incus config device remove "$name" "$d" >/dev/null 2>&1 || true; log "$name: device $d removed";; ` +
       `esac; done`,
-    `  incus config set "$name" user.incus-tenant.devices=${shq(declared)} user.incus-tenant.hash="$hash"`,
+    `  ${markLine(spec, c)}`,
     "fi",
     `for d in $(incus config device list "$name"); do`,
     `  if [ "$(incus config device get "$name" "$d" type)" = proxy ]; then ` +
@@ -85,7 +73,7 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
     `if incus config show "$name" --expanded | grep -q '^ *type: proxy$'; then ` +
       `echo "$name: a profile gives it an Incus proxy device; ` +
       `remove it from the profile (NAT rules replace proxy devices)" >&2; exit 1; fi`,
-    `status=$(incus info "$name" | sed -n 's/^Status: //p')`,
+    `status=$(${statusCommand('"$name"')})`,
     `if [ "$status" = RUNNING ] && [ "$restart" = 1 ]; then ` +
       `log "$name: restarting to apply the change"; incus restart "$name"; fi`,
     `if [ "$status" != RUNNING ]; then log "$name: starting"; incus start "$name"; fi`,
@@ -103,7 +91,7 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
     `  echo "refusing to delete protected container $name (security.protection.delete=true keeps its data): ` +
       `unset it by hand to really delete it" >&2; exit 1`,
     "fi",
-    `if [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ]; then ` +
+    `if ${runningTest('"$name"')}; then ` +
       `log "$name: stopping"; incus stop "$name" --timeout 30 || incus stop "$name" --force; fi`,
     `incus delete "$name"`,
     `log "$name: deleted"`,

@@ -33,6 +33,7 @@
 import { NatRuleSpec, TenantSpec } from "../spec/types";
 import { dnatLines, lockOrAbort, natTag, persistRules, ROLLBACK_DIR, tagLinesOf } from "./iptables";
 import { heredoc, script, shq } from "./shell";
+import { UTC_STAMP } from "./snippets";
 
 export { ROLLBACK_DIR } from "./iptables";
 
@@ -114,7 +115,7 @@ export function armedNatCreate(spec: TenantSpec, rule: NatRuleSpec): string {
     "else",
     '  if [ -n "$pending" ]; then old=$(cat "$rb/$pending.old"); else old=$have; fi',
     '  gen=$(( $(cat "$rb/gen" 2>/dev/null || echo 0) + 1 ))',
-    '  id="$gen-$(date -u +%Y%m%d%H%M%S)"',
+    `  id="$gen-${UTC_STAMP}"`,
     '  printf \'%s\\n\' "$old" | grep . > "$rb/$id.old" || true',
     '  printf \'%s\\n\' "$want" > "$rb/$id.new"',
     '  printf \'%s\\n\' "$tag" > "$rb/tag"; echo "$gen" > "$rb/gen"',

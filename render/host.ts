@@ -1,29 +1,14 @@
 /** Scripts that prepare the host: forwarding, our NAT chains, the SSH guard, persistence. */
 import { TenantSpec } from "../spec/types";
 import { chainLines, convergeRules, guardLines, lockOrAbort, persistRules, RULES_FILE } from "./iptables";
-import { heredoc, script, shq } from "./shell";
+import { script, shq } from "./shell";
+import { ScriptPair, writeFileIfChanged } from "./snippets";
 
 /** The sysctl drop-in of a tenant. */
 export const sysctlFile = (tenant: string): string => `/etc/sysctl.d/60-incus-tenant-${tenant}.conf`;
 
-/** One idempotent create script and its delete (absent = nothing to undo on destroy). */
-export interface ScriptPair {
-  readonly create: string;
-  readonly delete?: string;
-}
-
-/** Write `content` to `file` only when it differs (atomic rename), logging what happened. */
-export function writeFileIfChanged(file: string, content: string, mode = "0644"): string {
-  return [
-    `want=$(cat ${heredoc(content)}\n)`,
-    `if [ -f ${shq(file)} ] && [ "$(cat ${shq(file)})" = "$want" ]; then log ${shq(`${file}: unchanged`)}; else`,
-    `  mkdir -p ${shq(file.replace(/\/[^/]+$/, "") || "/")}`,
-    `  tmp=$(mktemp ${shq(`${file}.XXXXXX`)}); ` +
-      `printf '%s\\n' "$want" > "$tmp"; chmod ${mode} "$tmp"; mv -f "$tmp" ${shq(file)}`,
-    `  log ${shq(`${file}: written`)}`,
-    "fi",
-  ].join("\n");
-}
+/** Re-exported for the components that import it from here (it lives in ./snippets). */
+export type { ScriptPair } from "./snippets";
 
 /** net.ipv4.ip_forward=1, now and at boot. Destroy removes the drop-in, never flips the live value. */
 export function renderForwarding(spec: TenantSpec): ScriptPair {

@@ -1,6 +1,6 @@
 /** Scripts of one NAT rule: converge its tagged DNAT line(s) in our chain; delete removes only them. */
 import { NatRuleSpec, TenantSpec } from "../spec/types";
-import { ScriptPair } from "./host";
+import { ScriptPair } from "./snippets";
 import { convergeRules, natTag } from "./iptables";
 import { script } from "./shell";
 import { armedNatCreate } from "./firewall";

@@ -73,21 +73,3 @@ export const BACKUPS_KEPT = 5;
  * ssh), so its `$` must not expand here. `why` says which shell runs it.
  */
 export const singleQuotedOnPurpose = (why: string): string => `# shellcheck disable=SC2016 # ${why}`;
-
-/**
- * Lines that delete all but the newest {@link BACKUPS_KEPT} backups of the file named by the
- * shell expression `fileExpr` (stamps are fixed-width UTC times, so name order is age order),
- * running through `exec` (e.g. `incus exec "$c" --`). It never fails the script. `what` is
- * shell text inside double quotes (a variable like `$file`), never a stack value.
- */
-export function pruneBackupsLines(exec: string, fileExpr: string, what: string): string[] {
-  // Every existing "$1".bak-* (an unmatched glob stays literal and is skipped), newest first.
-  const inner =
-    'for b in "$1".bak-*; do [ ! -e "$b" ] || printf "%s\\n" "$b"; done | LC_ALL=C sort -r | ' +
-    'tail -n +$(($2 + 1)) | while IFS= read -r b; do rm -f -- "$b" && echo "$b"; done | wc -l';
-  return [
-    singleQuotedOnPurpose("the sh -c program expands $1 (file) and $2 (count) itself"),
-    `pruned=$(${exec} sh -c ${shq(inner)} prune ${fileExpr} ${BACKUPS_KEPT} 2>/dev/null || echo 0); ` +
-      `[ "$pruned" = 0 ] || log "${what}: $pruned old backup(s) removed (the newest ${BACKUPS_KEPT} kept)"`,
-  ];
-}

@@ -8,7 +8,7 @@
  * parseArgsData → kv-builder: a lone "-" argument decodes stdin as JSON and merges it).
  */
 import { VaultEnvFileSpec, VaultPathSpec, VaultSpec } from "../spec/vault";
-import { ScriptPair } from "./host";
+import { backupCommands, ScriptPair, tempNextTo } from "./snippets";
 import { script, shq, singleQuotedOnPurpose } from "./shell";
 
 /** The exact message a sealed Vault stops the apply with. */
@@ -76,6 +76,10 @@ const vaultShellHead = (v: VaultSpec): string[] => [
   "umask 077",
 ];
 
+/** Writes "$<valueVar>" to `target` (shell text) 0600, through a temp file "$f" next to "$w" and a rename. */
+const privateWrite = (valueVar: string, target: string): string =>
+  `${tempNextTo("", "w", 6, "f")}; printf '%s\\n' "$${valueVar}" > "$f"; chmod 0600 "$f"; mv -f "$f" ${target}`;
+
 /**
  * Lines (sh, inside the vault container) that leave the path's scoped token in `VAULT_TOKEN`: the
  * token file is used when it is valid (`vault token lookup`) and was made for the current policy
@@ -104,8 +108,8 @@ export function scopedTokenLines(v: VaultSpec, p: VaultPathSpec): string[] {
     `  new=$(VAULT_TOKEN=$boot vault token create -orphan -policy="$pol" -ttl=${SCOPED_TOKEN_TTL} ` +
       `-display-name="$pol" -field=token < /dev/null)`,
     `  mkdir -p ${shq(v.scopedTokenDir)}; chmod 0700 ${shq(v.scopedTokenDir)}`,
-    `  f=$(mktemp "$w.XXXXXX"); printf '%s\\n' "$new" > "$f"; chmod 0600 "$f"; mv -f "$f" "$w"`,
-    `  f=$(mktemp "$w.XXXXXX"); printf '%s\\n' "$want" > "$f"; chmod 0600 "$f"; mv -f "$f" "$w.policy"`,
+    `  ${privateWrite("new", '"$w"')}`,
+    `  ${privateWrite("want", '"$w.policy"')}`,
     `  echo ${shq(`incus-tenant: vault: scoped token for ${where} created (policy ${policyName(v, p)})`)} >&2`,
     "fi",
     'boot=; VAULT_TOKEN=$(cat "$w"); export VAULT_TOKEN',
@@ -210,9 +214,8 @@ export function renderVaultEnvFile(v: VaultSpec): ScriptPair {
       `"incus-tenant: warning: $f also holds non-VAULT variables (only VAULT_* belong there): $foreign" >&2`,
     `if [ -f "$f" ] && [ "$(cat "$f")" = "$new" ]; then echo "incus-tenant: $f: unchanged" >&2; exit 0; fi`,
     `mkdir -p ${shq(dir)}`,
-    `if [ -f "$f" ]; then ` +
-      `b="$f.bak-$(date -u +%Y%m%d%H%M%S)"; cp -p "$f" "$b"; echo "incus-tenant: $f: backup $b" >&2; fi`,
-    `tmp=$(mktemp "$f.XXXXXX"); [ ! -f "$f" ] || chown --reference="$f" "$tmp"; chmod 0600 "$tmp"`,
+    `if [ -f "$f" ]; then ${backupCommands("", "f", "b").join("; ")}; echo "incus-tenant: $f: backup $b" >&2; fi`,
+    `${tempNextTo("", "f", 6)}; [ ! -f "$f" ] || chown --reference="$f" "$tmp"; chmod 0600 "$tmp"`,
     `printf '%s\\n' "$new" > "$tmp"; mv -f "$tmp" "$f"`,
     `echo "incus-tenant: $f: VAULT_* variables written ("${shq(env.variables.map(([n]) => n).join(" "))}")" >&2`,
   ].join("\n");

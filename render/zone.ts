@@ -9,8 +9,9 @@
  * makes it reload the Corefile.
  */
 import type { DnsSpec, ZoneSpec } from "../spec/zones";
-import type { ScriptPair } from "./host";
-import { heredoc, managedHeader, pruneBackupsLines, script, shq } from "./shell";
+import type { ScriptPair } from "./snippets";
+import { managedHeader, script, shq } from "./shell";
+import { backupCommands, moveAsideCommands, pruneBackupsLines, tempNextTo, wantLine } from "./snippets";
 
 /** Stands for the serial in the body; the serial line is the only line of that shape. */
 export const SERIAL_PLACEHOLDER = "@SERIAL@";
@@ -27,6 +28,8 @@ export const PUBLIC_QTYPES = ["A", "AAAA", "CAA", "CNAME", "MX", "NS", "SOA", "S
 export const INTERNAL_NETS = ["10.0.0.0/8", "127.0.0.0/8"] as const;
 
 const INDENT = "        ";
+/** The command prefix that runs a command in the dns container "$c". */
+const IN_C = 'incus exec "$c" -- ';
 const SERIAL_LINE_RE = "^ {8}[0-9]{10} ; serial$";
 const COREDNS_PATH = (p: string): string =>
   /^[^\s"{}#]+$/.test(p) ? p : `"${p.replace(/(["\\])/g, "\\$1")}"`;
@@ -107,10 +110,10 @@ const readLines = (fileVar: string, existed = true): string[] => [
 ];
 
 /** Lines that keep a dated copy of "$<fileVar>" in the container (date taken on the host; `suffix` is shell text). */
-const backupLines = (fileVar: string, what: string, suffix = ""): string[] => [
-  `bak="$${fileVar}.bak-$(date -u +%Y%m%d%H%M%S)${suffix}"`,
-  `incus exec "$c" -- cp -p "$${fileVar}" "$bak"; log "${what}: backup $bak"`,
-];
+const backupLines = (fileVar: string, what: string, suffix = ""): string[] => {
+  const [name, copy] = backupCommands(IN_C, fileVar, "bak", suffix);
+  return [name, `${copy}; log "${what}: backup $bak"`];
+};
 
 /** Lines that send SIGUSR1 to coredns in the container, or log why not. */
 const signalLines = (): string[] => [
@@ -125,8 +128,7 @@ const signalLines = (): string[] => [
  */
 const pushLines = (fileVar: string, content = `printf '%s\\n' "$want"`): string[] => [
   `incus exec "$c" -- mkdir -p "$(dirname "$${fileVar}")"`,
-  `tmp=$(incus exec "$c" -- mktemp "$${fileVar}.XXXXXXXX"); ` +
-    `trap 'incus exec "$c" -- rm -f "$tmp" >/dev/null 2>&1 || true' EXIT`,
+  `${tempNextTo(IN_C, fileVar)}; trap 'incus exec "$c" -- rm -f "$tmp" >/dev/null 2>&1 || true' EXIT`,
   `${content} | incus file push --mode 0644 - "$c$tmp"`,
   `incus exec "$c" -- chmod 0644 "$tmp"`,
 ];
@@ -159,7 +161,7 @@ export function renderZoneScripts(
   const body = renderZoneBody(zone).replace(/\n$/, "");
   const create = script(`dns zone ${zone.name} in container ${dns.container}`, [
     vars,
-    `want=$(cat ${heredoc(body)}\n)`,
+    wantLine(body),
     runningLine(what),
     ...readLines("file"),
     `old_serial=$(printf '%s\\n' "$old" | sed -nE 's/^ {8}([0-9]{10}) ; serial$/\\1/p'); ` +
@@ -210,8 +212,7 @@ export function renderZoneScripts(
     ...signalLines().map((l) => `  ${l}`),
     "fi",
     `if incus exec "$c" -- test -e "$file"; then`,
-    `  bak="$file.bak-$(date -u +%Y%m%d%H%M%S)"; incus exec "$c" -- mv -f "$file" "$bak"; ` +
-      `log "${what}: zone file removed (kept as $bak)"`,
+    `  ${moveAsideCommands(IN_C, "file").join("; ")}; log "${what}: zone file removed (kept as $bak)"`,
     `else log "${what}: zone file already gone"; fi`,
     ...hookLines(dns, what),
   ]);
@@ -223,7 +224,7 @@ export function renderCorefileScripts(dns: DnsSpec): ScriptPair {
   const vars = `c=${shq(dns.container)}; corefile=${shq(dns.corefile)}`;
   const create = script(`CoreDNS Corefile in container ${dns.container}`, [
     vars,
-    `want=$(cat ${heredoc(renderCorefile(dns).replace(/\n$/, ""))}\n)`,
+    wantLine(renderCorefile(dns).replace(/\n$/, "")),
     runningLine("Corefile"),
     ...readLines("corefile"),
     `if [ "$existed" = 1 ] && [ "$old" = "$want" ]; then log "$corefile: unchanged"; else`,
@@ -238,8 +239,8 @@ export function renderCorefileScripts(dns: DnsSpec): ScriptPair {
     `if ! incus info "$c" >/dev/null 2>&1; then log "Corefile: container $c is gone"; exit 0; fi`,
     runningLine("Corefile"),
     `if incus exec "$c" -- test -e "$corefile"; then`,
-    `  bak="$corefile.bak-$(date -u +%Y%m%d%H%M%S)"; incus exec "$c" -- mv -f "$corefile" "$bak"; log ` +
-      `"$corefile: removed (kept as $bak); CoreDNS keeps its loaded config until restarted"`,
+    `  ${moveAsideCommands(IN_C, "corefile").join("; ")}; ` +
+      `log "$corefile: removed (kept as $bak); CoreDNS keeps its loaded config until restarted"`,
     `else log "$corefile: already gone"; fi`,
   ]);
   return { create, delete: del };

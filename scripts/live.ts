@@ -16,6 +16,7 @@ import { parseTenant } from "../spec";
 import { PROJECT, readStackTenant, stackFilePath } from "../spec/stackfile";
 import type { TenantSpec } from "../spec/types";
 import { diffLive, DriftItem, driftText, liveSerials, parseLive, readCommand } from "../render/live";
+import { TYPES, TypeToken, urnOf } from "../components/names";
 
 const USAGE = "usage: npm run plan -- --stack <name> [--stack-file FILE] --live [--json] [--ssh-key FILE]";
 /** Seconds the whole read may take. */
@@ -118,25 +119,22 @@ export async function sshRead(spec: TenantSpec, keyFile: string, command: string
   }
 }
 
-/** Type of a command's URN below the Tenant, by drift kind (see components/*.ts). */
-const PARENT_TYPE: Record<DriftItem["kind"], string> = {
-  nat: "incus-tenant:net:NatRule",
-  chains: "incus-tenant:host:Host",
-  guard: "incus-tenant:host:Host",
-  container: "incus-tenant:incus:Container",
-  caddy: "incus-tenant:caddy:CaddyProxy",
-  vhost: "incus-tenant:caddy:CaddyVhost",
-  zone: "incus-tenant:dns:DnsZone",
-  corefile: "incus-tenant:dns:Corefile",
+/** Type of the component that owns a drift kind's command (a child of the Tenant). */
+const PARENT_TYPE: Record<DriftItem["kind"], TypeToken> = {
+  nat: TYPES.natRule,
+  chains: TYPES.host,
+  guard: TYPES.host,
+  container: TYPES.container,
+  caddy: TYPES.caddyProxy,
+  vhost: TYPES.caddyVhost,
+  zone: TYPES.dnsZone,
+  corefile: TYPES.corefile,
 };
 
 /** The Pulumi URN of the command that converges `item` (undefined when none owns it). */
 export function commandUrn(stack: string, project: string, item: DriftItem): string | undefined {
   if (item.command === undefined) return undefined;
-  return (
-    `urn:pulumi:${stack}::${project}::incus-tenant:index:Tenant` +
-    `$${PARENT_TYPE[item.kind]}$command:remote:Command::${item.command}`
-  );
+  return urnOf(stack, project, [TYPES.tenant, PARENT_TYPE[item.kind], TYPES.command], item.command);
 }
 
 /** The operator's repair hint: which converge scripts `pulumi up` must re-run, and what no resource owns. */

@@ -3,7 +3,7 @@
 #   - Node.js 20+ and npm (Debian's, only when none is installed)
 #   - the system tools the unit tests run for real (tests/system-tools.js lists them)
 #   - the npm dependencies, exactly as package-lock.json pins them (npm ci)
-# The end-to-end test bed installs its own daemons: scripts/testbed.sh up.
+# The end-to-end test bed installs its own daemons: tests/bed/testbed.sh up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -31,4 +31,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 log "node $(node --version), npm $(npm --version)"
 npm ci --no-audit --no-fund || die "npm ci failed"
-log "ready: npm test (unit), then scripts/testbed.sh up && npm run test:e2e (root)"
+log "ready: npm test (unit), then tests/bed/testbed.sh up && npm run test:e2e (root)"

@@ -5,6 +5,7 @@
  */
 import type { TenantSpec } from "../../spec/types";
 import type { DriftItem, LiveState } from "./read";
+import { commandName } from "../../components/names";
 
 /** Container drift: each declared container against its live instance, then unknown labelled ones. */
 export function containerDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
@@ -15,7 +16,7 @@ export function containerDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
     const base = {
       resource: `container ${c.name}`,
       kind: "container" as const,
-      command: `${spec.name}-${c.name}-instance`,
+      command: commandName.instance(spec.name, c.name),
     };
     if (!l) {
       items.push({ ...base, change: "missing", text: `container ${c.name} ${c.ipv4}`, details: [] });

@@ -7,6 +7,7 @@ import type { TenantSpec } from "../../spec/types";
 import { chainLines, dnatLines, guardLines } from "../iptables";
 import type { DriftItem, LiveState } from "./read";
 import { minus } from "./textDiff";
+import { commandName } from "../../components/names";
 
 /** `--comment "x"` and `--comment x` are the same rule. */
 const canon = (line: string): string => line.replace(/ --comment "([^"\s\\]*)"/g, " --comment $1").trim();
@@ -64,7 +65,7 @@ export function iptablesDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
         change,
         text: describeRule(spec, line),
         details,
-        command: `${t}-host-chains`,
+        command: commandName.host(t, "chains"),
       };
     if (key === undefined)
       return {
@@ -80,7 +81,7 @@ export function iptablesDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
       change,
       text: describeRule(spec, line),
       details,
-      ...(keys.has(key) ? { command: `${t}-nat-${key}-dnat` } : {}),
+      ...(keys.has(key) ? { command: commandName.dnat(t, key) } : {}),
     };
   };
   const declared = chainsOf(live.nat);
@@ -92,7 +93,7 @@ export function iptablesDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
       change: "missing",
       text: `chain ${c} (nat table)`,
       details: [],
-      command: `${t}-host-chains`,
+      command: commandName.host(t, "chains"),
     }));
   return [
     ...chains,
@@ -106,7 +107,7 @@ export function guardDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
   const want = guardLines(spec.host.port);
   const input = rulesOf(live.filter).filter((l) => l.startsWith("-A INPUT "));
   const have = input.filter((l) => tagOf(l) === "incus-tenant:guard");
-  const base = { resource: "guard", kind: "guard" as const, command: `${spec.name}-host-guard` };
+  const base = { resource: "guard", kind: "guard" as const, command: commandName.host(spec.name, "guard") };
   const text = (l: string): string =>
     l.includes(" -i lo ")
       ? "guard: INPUT accepts loopback"

@@ -9,6 +9,7 @@ import { renderMainCaddyfile, renderVhost } from "../caddy";
 import { renderCorefile, renderZoneBody, SERIAL_PLACEHOLDER } from "../zone";
 import { DriftItem, fileKey, LiveState } from "./read";
 import { minus, trimEnd, unifiedDiff } from "./textDiff";
+import { commandName } from "../../components/names";
 
 interface FileCheck {
   base: Pick<DriftItem, "resource" | "kind" | "command">;
@@ -58,7 +59,7 @@ function zoneDrift(spec: TenantSpec, live: LiveState, zone: ZoneSpec, container:
   const base = {
     resource: `zone ${zone.name}`,
     kind: "zone" as const,
-    command: `${spec.name}-zone-${zone.name.replace(/\./g, "-")}-zone`,
+    command: commandName.zoneFile(spec.name, zone.name),
   };
   const got = live.files[fileKey(container, zone.file)];
   if (got === undefined || !("content" in got))
@@ -128,7 +129,7 @@ export function servicesDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
     const p = caddy.proxy;
     items.push(
       ...fileDrift(live, {
-        base: { resource: "caddy main", kind: "caddy", command: `${t}-caddy-main` },
+        base: { resource: "caddy main", kind: "caddy", command: commandName.caddyMain(t) },
         what: "caddy main file",
         container: p.container,
         path: p.mainFile,
@@ -138,7 +139,7 @@ export function servicesDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
     for (const v of caddy.vhosts) {
       items.push(
         ...fileDrift(live, {
-          base: { resource: `vhost ${v.key}`, kind: "vhost", command: `${t}-vhost-${v.key}-site` },
+          base: { resource: `vhost ${v.key}`, kind: "vhost", command: commandName.vhostSite(t, v.key) },
           what: `vhost ${v.domain}: site file`,
           container: p.container,
           path: v.file,
@@ -171,7 +172,7 @@ export function servicesDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
     for (const z of dns.zones) items.push(...zoneDrift(spec, live, z, dns.container));
     items.push(
       ...fileDrift(live, {
-        base: { resource: "corefile", kind: "corefile", command: `${t}-corefile-corefile` },
+        base: { resource: "corefile", kind: "corefile", command: commandName.corefileFile(t) },
         what: "corefile",
         container: dns.container,
         path: dns.corefile,

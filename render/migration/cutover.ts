@@ -1,9 +1,9 @@
 /** Migration cutover (per container or tenant-wide) with rollback, and the source cleanup. */
 import { TenantSpec } from "../../spec/types";
 import { MigrationContainerSpec, MigrationSpec } from "../../spec/migration";
-import { containerHash } from "../container";
-import { ScriptPair } from "../host";
-import { script, shArgs, shq } from "../shell";
+import { containerConfig, markLine } from "../containerConfig";
+import { runningTest, ScriptPair, statusCommand } from "../snippets";
+import { script, shq } from "../shell";
 import {
   containerOf,
   containerVars,
@@ -30,12 +30,8 @@ const EVALED = "wait_for evals the single-quoted condition on each try";
  */
 function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: number): string[] {
   const c = containerOf(spec, mc.name);
-  const declared = c.devices.map((d) => d.name).join(" ");
-  const disks = c.devices.map(
-    (d) =>
-      `    incus config device add "$name" ${shq(d.name)} disk ` +
-      `${shArgs(`source=${d.source}`, `path=${d.path}`, `readonly=${d.readonly}`)} >/dev/null`,
-  );
+  // Configured exactly like the Container component (render/containerConfig.ts), with its hash.
+  const cfg = containerConfig(spec, c);
   const health = mc.healthPorts.flatMap((p) => [
     shellcheckDisable("    ", "SC2016", EVALED),
     `    wait_for "$name answers on tcp/${p}" 'timeout 2 bash -c "</dev/tcp/$ip/${p}" 2>/dev/null'`,
@@ -48,7 +44,7 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
     `  ops_wait "$name"`,
     `  if incus info "$name" >/dev/null 2>&1 && [ "$(incus config get "$name" ${MOVED_KEY})" = true ]; then`,
     `    log "$name: already moved; checking it still serves"`,
-    `    [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ] || incus start "$name"`,
+    `    ${runningTest('"$name"')} || incus start "$name"`,
     `  else`,
     // The device overrides the pre-copy computed (saves remote calls while nothing is copied yet).
     `    if [ -s "$dir/$name.over" ]; then mapfile -t over < "$dir/$name.over"; else`,
@@ -59,7 +55,7 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
       `log "$name: no pre-copy found: copying while the source keeps serving"`,
     ...copyWithProgress(false, true).map((l) => `      ${l}`),
     `    fi`,
-    `    was_running=0; [ "$(incus info "$ref" | sed -n 's/^Status: //p')" = RUNNING ] && was_running=1`,
+    `    was_running=0; ${runningTest('"$ref"')} && was_running=1`,
     `    step="stopping the source"; t0=$(date +%s.%N)`,
     `    if [ "$was_running" = 1 ]; then log "$name: stopping $ref: downtime starts"; ` +
       `incus stop "$ref" --timeout 30 || incus stop "$ref" --force; fi`,
@@ -80,13 +76,11 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
     `    step="configuring the copy"`,
     ...stripLines(c).map((l) => `    ${l}`),
     `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
-    `    incus config device add "$name" eth0 nic ${shArgs(`network=${spec.network.bridge}`, "name=eth0")} ` +
-      `ipv4.address="$ip" >/dev/null`,
+    `    ${cfg.nic}`,
     ...c.devices.map((d) => `    incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`),
-    ...disks,
-    `    incus config set "$name" security.privileged=${c.privileged} boot.autostart=true ` +
-      `user.incus-tenant.tenant="$tenant" user.incus-tenant.devices=${shq(declared)} ` +
-      `user.incus-tenant.hash=${shq(containerHash(spec, c))}`,
+    ...cfg.disks.map((l) => `    ${l}`),
+    `    ${cfg.settings}`,
+    `    ${markLine(spec, c)}`,
     `    step="starting the copy"; log "$name: starting the copy at $ip"`,
     `    incus start "$name"`,
     `    step="verifying"`,
@@ -108,9 +102,9 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
         ]
       : []),
     ...health,
-    `    [ "$(incus info "$name" | sed -n 's/^Status: //p')" = RUNNING ] || ` +
-      `{ echo "$name: not running after start" >&2; return 1; }`,
-    `    incus config set "$name" security.protection.delete=${c.protect} ${MOVED_KEY}=true`,
+    `    ${runningTest('"$name"')} || ` + `{ echo "$name: not running after start" >&2; return 1; }`,
+    `    ${cfg.protection}`,
+    `    incus config set "$name" ${MOVED_KEY}=true`,
     `    echo moved > "$dir/$name.state"`,
     `    log "$name: serving at $ip after ` +
       `$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s of downtime"`,
@@ -124,7 +118,7 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
       `incus config set "$name" security.protection.delete=false >/dev/null 2>&1 || true`,
     `    incus delete --force "$name" >/dev/null 2>&1 && log "$name: partial copy removed"`,
     `  fi`,
-    `  if [ "$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p')" != RUNNING ]; then ` +
+    `  if ${runningTest('"$ref"', false, true)}; then ` +
       `incus start "$ref" && log "$name: source $ref started again"; fi`,
     `  rm -f "$dir/$name.over"; echo rolled-back > "$dir/$name.state"`,
     `}`,
@@ -155,7 +149,6 @@ export function renderCutover(spec: TenantSpec, mcs: readonly MigrationContainer
     mcs.length === 1 ? `${mcs[0].source} -> ${mcs[0].name}` : `${mcs.length} containers in one window`;
   const body: string[] = [
     ...prelude(spec, m, {
-      tenant: true,
       dir: true,
       pool: true,
       bridge: true,
@@ -219,7 +212,7 @@ export function renderCleanup(spec: TenantSpec): ScriptPair {
       );
     } else {
       body.push(
-        `st=$(incus info "$ref" 2>/dev/null | sed -n 's/^Status: //p' || true)`,
+        `st=$(${statusCommand('"$ref"', true)} || true)`,
         `if [ "$st" = RUNNING ]; then ` +
           `echo "cleanup: source $ref is running again although $name is moved: stop it by hand" >&2; exit 1; fi`,
         `log "$source kept \${st:-(gone)} and intact on the source (cleanupSource: false)"`,

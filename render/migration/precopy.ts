@@ -1,7 +1,7 @@
 /** Pre-copy of one container while its source keeps serving. */
 import { TenantSpec } from "../../spec/types";
 import { MigrationContainerSpec } from "../../spec/migration";
-import { ScriptPair } from "../host";
+import { ScriptPair } from "../snippets";
 import { script } from "../shell";
 import {
   containerOf,

@@ -1,6 +1,6 @@
 /** Migration preflight (nothing touched, every problem named) and the idempotent trust step. */
 import { TenantSpec } from "../../spec/types";
-import { ScriptPair } from "../host";
+import { ScriptPair } from "../snippets";
 import { script, shq } from "../shell";
 import { MigrationSpec } from "../../spec/migration";
 import {

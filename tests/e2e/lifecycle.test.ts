@@ -258,7 +258,7 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
   );
 
   test("SSH cut mid-apply fails clearly; after sshd is back a re-apply converges to the clean state", async () => {
-    const testbed = path.join(ROOT, "scripts", "testbed.sh");
+    const testbed = path.join(ROOT, "tests", "bed", "testbed.sh");
     let cut = false;
     const r = await apply(tenant, (line) => {
       if (!cut && /e2e-(proxy|dns|system|alm-ci)-instance/.test(line) && /ok|done|exit 0/.test(line)) {

@@ -15,7 +15,7 @@ export const ZONE_FILE = `/opt/gbo/data/${ZONE}.zone`;
 export const SITES_DIR = "/etc/caddy/sites";
 /** External ports on itn-ext0 (the lifecycle test owns 80, 443 and 53). */
 export const PORTS = { http: 8080, https: 8443, dns: 5353 } as const;
-/** The fake Vault's state folder inside svc-vault (see scripts/fake-vault.sh). */
+/** The fake Vault's state folder inside svc-vault (see tests/bed/fake-vault.sh). */
 export const FAKE_VAULT_STATE = "/var/lib/fake-vault";
 /** Where the svc tenant's scoped Vault tokens live in svc-vault (the default: next to tokenFile). */
 export const SCOPED_TOKEN_DIR = `${FAKE_VAULT_STATE}/incus-tenant-svc`;
@@ -178,12 +178,12 @@ export function reloadNamed(): void {
   inc("svc-dns", ["rndc", "reload"]);
 }
 
-/** Installs the fake Vault (scripts/fake-vault.sh: a TEST STAND-IN, not HashiCorp Vault) in svc-vault. */
+/** Installs the fake Vault (tests/bed/fake-vault.sh: a TEST STAND-IN, not HashiCorp Vault) in svc-vault. */
 export function installFakeVault(): void {
   inc(
     "svc-vault",
     ["sh", "-c", "cat > /usr/local/sbin/fake-vault.sh"],
-    fs.readFileSync(path.join(ROOT, "scripts", "fake-vault.sh"), "utf8"),
+    fs.readFileSync(path.join(ROOT, "tests", "bed", "fake-vault.sh"), "utf8"),
   );
   inc("svc-vault", ["bash", "/usr/local/sbin/fake-vault.sh", "install"]);
 }

@@ -9,7 +9,7 @@
  *   `named` in svc-dns (a master zone whose file is that path); after each apply `rndc reload`
  *   stands in for CoreDNS' file plugin, which reloads a zone by itself when its serial grows.
  *   The Corefile is written but nothing reads it.
- * - Vault: the FAKE VAULT of scripts/fake-vault.sh (a TEST STAND-IN, not HashiCorp Vault): a
+ * - Vault: the FAKE VAULT of tests/bed/fake-vault.sh (a TEST STAND-IN, not HashiCorp Vault): a
  *   `vault` command that records its arguments (never stdin) in calls.log and stores what
  *   `kv put` read on stdin, plus a health endpoint on 127.0.0.1:8200 that can be sealed. It keeps
  *   policies and tokens and refuses a write whose token's policies do not grant it, logging each

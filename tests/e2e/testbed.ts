@@ -1,5 +1,5 @@
 /**
- * Access to the real test bed made by `scripts/testbed.sh up`: its env file, the generated
+ * Access to the real test bed made by `tests/bed/testbed.sh up`: its env file, the generated
  * stack, commands on the host (this machine) and in the client network namespace.
  * Tests only ever talk to 127.0.0.1 and 198.18.0.0/15.
  */
@@ -18,7 +18,7 @@ export type TestbedEnv = Record<string, string>;
 
 /** The test bed's env, or the reason it is unusable. */
 export function loadTestbed(): { env?: TestbedEnv; reason?: string } {
-  if (!fs.existsSync(ENV_FILE)) return { reason: `no ${ENV_FILE}: run scripts/testbed.sh up (as root)` };
+  if (!fs.existsSync(ENV_FILE)) return { reason: `no ${ENV_FILE}: run tests/bed/testbed.sh up (as root)` };
   const env = Object.fromEntries(
     fs
       .readFileSync(ENV_FILE, "utf8")
@@ -29,12 +29,12 @@ export function loadTestbed(): { env?: TestbedEnv; reason?: string } {
         return [l.slice(0, i), l.slice(i + 1).replace(/^["']|["']$/g, "")];
       }),
   );
-  const status = spawnSync("bash", [path.join(ROOT, "scripts", "testbed.sh"), "status"], {
+  const status = spawnSync("bash", [path.join(ROOT, "tests", "bed", "testbed.sh"), "status"], {
     encoding: "utf8",
   });
   if (status.status !== 0)
     return {
-      reason: `scripts/testbed.sh status says the test bed is not up:\n${status.stdout}${status.stderr}`,
+      reason: `tests/bed/testbed.sh status says the test bed is not up:\n${status.stdout}${status.stderr}`,
     };
   return { env };
 }
@@ -42,8 +42,8 @@ export function loadTestbed(): { env?: TestbedEnv; reason?: string } {
 /** Packets the test bed's egress guard dropped since `up` (from `testbed.sh status`). */
 export function egressDrops(): number {
   const out =
-    spawnSync("bash", [path.join(ROOT, "scripts", "testbed.sh"), "status"], { encoding: "utf8" }).stdout ??
-    "";
+    spawnSync("bash", [path.join(ROOT, "tests", "bed", "testbed.sh"), "status"], { encoding: "utf8" })
+      .stdout ?? "";
   const m = /^egress guard: (\d+) packet/m.exec(out);
   if (!m) throw new Error(`testbed.sh status reports no egress guard:\n${out}`);
   return Number(m[1]);

@@ -10,6 +10,14 @@ import { remoteBash } from "../../render/shell";
 import { baseTenant, DOC_HOST_KEY, stackTenant } from "./fixtures";
 import { planDocument, planText } from "../../render/plan";
 import { fakeGenerated, runIndex, TEST_SECRETS, unwrapSecrets } from "./mockRuntime";
+import {
+  childName,
+  commandName,
+  componentName,
+  HOST_COMMANDS,
+  tenantResources,
+  TYPES,
+} from "../../components/names";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-TEST-KEY-4711\n-----END OPENSSH PRIVATE KEY-----";
 const commands = (rs: MockResourceArgs[]) => rs.filter((r) => r.type === "command:remote:Command");
@@ -22,32 +30,39 @@ const byName = (rs: MockResourceArgs[], name: string) => {
 /** Caddy main + one site per vhost, one zone per zone + the Corefile, Vault preflight/paths/env. */
 function serviceChildren(spec: ReturnType<typeof parseTenant>): string[] {
   const { caddy, dns, vault } = spec.services;
+  const [t, cmd] = ["acme", TYPES.command];
   return [
-    ...(caddy ? ["incus-tenant:caddy:CaddyProxy acme-caddy", "command:remote:Command acme-caddy-main"] : []),
+    ...(caddy
+      ? [`${TYPES.caddyProxy} ${componentName.caddyProxy(t)}`, `${cmd} ${commandName.caddyMain(t)}`]
+      : []),
     ...(caddy?.vhosts ?? []).flatMap((v) => [
-      `incus-tenant:caddy:CaddyVhost acme-vhost-${v.key}`,
-      `command:remote:Command acme-vhost-${v.key}-site`,
+      `${TYPES.caddyVhost} ${componentName.caddyVhost(t, v.key)}`,
+      `${cmd} ${commandName.vhostSite(t, v.key)}`,
     ]),
     ...(dns
-      ? ["incus-tenant:dns:Corefile acme-corefile", "command:remote:Command acme-corefile-corefile"]
+      ? [`${TYPES.corefile} ${componentName.corefile(t)}`, `${cmd} ${commandName.corefileFile(t)}`]
       : []),
-    ...(dns?.zones ?? []).flatMap((z) => {
-      const n = `acme-zone-${z.name.replace(/\./g, "-")}`;
-      return [`incus-tenant:dns:DnsZone ${n}`, `command:remote:Command ${n}-zone`];
-    }),
+    ...(dns?.zones ?? []).flatMap((z) => [
+      `${TYPES.dnsZone} ${componentName.dnsZone(t, z.name)}`,
+      `${cmd} ${commandName.zoneFile(t, z.name)}`,
+    ]),
     ...(vault
       ? [
-          "command:remote:Command acme-vault-preflight",
-          ...(vault.envFile ? ["command:remote:Command acme-vault-env"] : []),
+          `${TYPES.vault} ${componentName.vault(t)}`,
+          `${cmd} ${childName.vaultPreflight(componentName.vault(t))}`,
+          ...(vault.envFile ? [`${cmd} ${childName.vaultEnv(componentName.vault(t))}`] : []),
         ]
       : []),
-    ...(vault?.paths ?? []).flatMap((p) => [
-      `incus-tenant:vault:VaultPath acme-vault-${p.key}`,
-      `command:remote:Command acme-vault-${p.key}-put`,
-      ...p.keys
-        .filter((k) => k.source.kind === "generate")
-        .map((k) => `random:index/randomPassword:RandomPassword acme-vault-${p.key}-${k.name}`),
-    ]),
+    ...(vault?.paths ?? []).flatMap((p) => {
+      const path = childName.vaultPath(componentName.vault(t), p.key);
+      return [
+        `${TYPES.vaultPath} ${path}`,
+        `${cmd} ${childName.vaultPut(path)}`,
+        ...p.keys
+          .filter((k) => k.source.kind === "generate")
+          .map((k) => `${TYPES.randomPassword} ${childName.generated(path, k.name)}`),
+      ];
+    }),
   ];
 }
 
@@ -66,29 +81,34 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
     () => {
       const names = run.resources.map((r) => `${r.type} ${r.name}`).sort();
       const expected = [
-        "incus-tenant:index:Tenant acme",
-        "incus-tenant:host:Host acme-host",
-        ...["guard", "forwarding", "chains", "persistence"].map(
-          (k) => `command:remote:Command acme-host-${k}`,
-        ),
+        `${TYPES.tenant} acme`,
+        `${TYPES.host} ${componentName.host("acme")}`,
+        ...HOST_COMMANDS.map((k) => `${TYPES.command} ${commandName.host("acme", k)}`),
         ...spec.containers.flatMap((c) => [
-          `incus-tenant:incus:Container acme-${c.name}`,
-          `command:remote:Command acme-${c.name}-instance`,
+          `${TYPES.container} ${componentName.container("acme", c.name)}`,
+          `${TYPES.command} ${commandName.instance("acme", c.name)}`,
         ]),
         ...spec.nat.flatMap((r) => [
-          `incus-tenant:net:NatRule acme-nat-${r.key}`,
-          `command:remote:Command acme-nat-${r.key}-dnat`,
-          `command:remote:Command acme-nat-${r.key}-confirm`,
+          `${TYPES.natRule} ${componentName.natRule("acme", r.key)}`,
+          `${TYPES.command} ${commandName.dnat("acme", r.key)}`,
+          `${TYPES.command} ${childName.confirm(componentName.natRule("acme", r.key))}`,
         ]),
         ...serviceChildren(spec),
-        "incus-tenant:net:NetworkApproval acme-approval",
-        `pulumi:pulumi:StackReference organization/incus-tenant/${stack}`,
+        `${TYPES.approval} ${componentName.approval("acme")}`,
+        `${TYPES.stackReference} organization/incus-tenant/${stack}`,
       ].sort();
       expect(names).toEqual(expected);
       expect(spec.containers).toHaveLength(15);
       expect(spec.nat).toHaveLength(16);
     },
   );
+
+  test("every registered resource's type and name is one components/names.ts lists", () => {
+    const listed = tenantResources(spec);
+    const view = (rs: { type: string; name: string }[]) => rs.map((r) => `${r.type} ${r.name}`).sort();
+    expect(view(run.resources.filter((r) => r.type !== TYPES.stackReference))).toEqual(view(listed));
+    expect(new Set(view(listed)).size).toBe(listed.length);
+  });
 
   test("every command: same pinned connection, script in create, no env, no update", () => {
     for (const c of commands(run.resources)) {
@@ -121,7 +141,7 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
 
   test("container commands are exactly the rendered scripts; system privileged, others not", () => {
     for (const c of spec.containers) {
-      const inputs = byName(run.resources, `acme-${c.name}-instance`);
+      const inputs = byName(run.resources, commandName.instance("acme", c.name));
       const pair = renderContainer(spec, c);
       expect(inputs.create).toBe(remoteBash(pair.create, true));
       expect(inputs.delete).toBe(remoteBash(pair.delete!, true));
@@ -132,7 +152,7 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
 
   test("NAT commands: one per rule, each DNAT bound to -i eth0, exactly the rendered script", () => {
     for (const r of spec.nat) {
-      const inputs = byName(run.resources, `acme-nat-${r.key}-dnat`);
+      const inputs = byName(run.resources, commandName.dnat("acme", r.key));
       expect(inputs.create).toBe(remoteBash(renderNatRule(spec, r).create, true));
       expect(inputs.create).toContain(`-i eth0 -p ${r.protocol} -m ${r.protocol} --dport ${r.port} `);
       expect(inputs.create).toContain(`--to-destination ${r.destination}`);

@@ -22,6 +22,7 @@ import {
 } from "../../render/live";
 import { commandUrn, parseLiveArgs, repairText } from "../../scripts/live";
 import { baseTenant } from "./fixtures";
+import { tenantResources, TYPES, urnOf } from "../../components/names";
 
 function tenant(): TenantSpec {
   const raw = baseTenant();
@@ -405,6 +406,27 @@ test("unifiedDiff: -U0 hunks from a to b", () => {
     "@@ -4,0 +4 @@",
     "+e",
   ]);
+});
+
+describe("drift names the program's own resources", () => {
+  test("every command drift points at is registered, and its URN has the owning component's type", () => {
+    const spec = tenant();
+    const empty: LiveState = { nat: "", filter: "", containers: [], files: {}, dirs: {} };
+    const items = diffLive(spec, empty);
+    const kinds = new Set(items.map((i) => i.kind));
+    expect(kinds).toEqual(
+      new Set(["chains", "nat", "guard", "container", "caddy", "vhost", "zone", "corefile"]),
+    );
+    const listed = tenantResources(spec);
+    for (const item of items) {
+      const command = listed.find((r) => r.type === TYPES.command && r.name === item.command);
+      expect(command).toBeDefined();
+      const owner = listed.find((r) => r.name === command!.parent && r.type !== TYPES.command)!;
+      expect(commandUrn("prod", "incus-tenant", item)).toBe(
+        urnOf("prod", "incus-tenant", [TYPES.tenant, owner.type, TYPES.command], item.command!),
+      );
+    }
+  });
 });
 
 describe("readScript + parseLive against stand-in commands", () => {

@@ -453,7 +453,7 @@ describe("migration scripts", () => {
         `incus copy "$ref" "$name" --instance-only --refresh -s "$pool"`,
         "final delta pass (source stopped)",
         `[ "$want_sum" = "$got_sum" ]`,
-        `incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip" >/dev/null`,
+        `incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address=10.0.2.42 >/dev/null`,
         `incus config device add "$name" data disk source=/opt/gbo/tenants/acme/files path=/opt/gbo ` +
           `readonly=false >/dev/null`,
         `user.incus-tenant.hash=${containerHash(
@@ -464,7 +464,7 @@ describe("migration scripts", () => {
         `wait_for "$name holds $ip"`,
         `chown -R "$((base + uid)):$((base + gid))" /opt/gbo/tenants/acme/files`,
         `wait_for "$name answers on tcp/80" 'timeout 2 bash -c "</dev/tcp/$ip/80" 2>/dev/null'`,
-        `incus config set "$name" security.protection.delete=true ${MOVED_KEY}=true`,
+        `incus config set "$name" security.protection.delete=true\n    incus config set "$name" ${MOVED_KEY}=true`,
       ];
       const at = order.map((o) => s.indexOf(o));
       expect(at.every((i) => i > 0)).toBe(true);

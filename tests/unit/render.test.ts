@@ -189,7 +189,7 @@ exec 9>&-`,
       'snap="pre-change-$(date -u +%Y%m%d%H%M%S)"; incus snapshot create "$name" "$snap"',
     );
     expect(text).toContain(
-      'incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address="$ip"',
+      'incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address=10.0.2.11',
     );
     expect(renderContainer(spec, system).delete).toContain("refusing to delete protected container $name");
   });

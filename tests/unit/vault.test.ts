@@ -1,6 +1,6 @@
 /**
  * Vault paths: validation table with exact messages, exact renderer text, the rendered scripts run
- * for real against scripts/fake-vault.sh (a FAKE Vault: HashiCorp Vault cannot be installed here)
+ * for real against tests/bed/fake-vault.sh (a FAKE Vault: HashiCorp Vault cannot be installed here)
  * through a fake `incus` that runs `incus exec <c> -- cmd` locally, and VaultPath under setMocks.
  */
 import { spawnSync } from "child_process";
@@ -546,7 +546,7 @@ describe("vault renderers (exact text)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// The rendered scripts, run for real: fake incus (local exec) + scripts/fake-vault.sh (FAKE Vault).
+// The rendered scripts, run for real: fake incus (local exec) + tests/bed/fake-vault.sh (FAKE Vault).
 // ---------------------------------------------------------------------------------------------
 const FAKE_INCUS =
   `#!/usr/bin/env bash
@@ -576,8 +576,8 @@ const freePort = (): Promise<number> =>
     });
   });
 
-describe("rendered scripts against the FAKE vault (scripts/fake-vault.sh) through a fake incus", () => {
-  const FAKE = path.join(ROOT, "scripts/fake-vault.sh");
+describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) through a fake incus", () => {
+  const FAKE = path.join(ROOT, "tests/bed/fake-vault.sh");
   const SECRETS = { host: "10.0.2.12", password: "S3CRET-pass-4711-xyz", api: "CFG-api-key-0815-abc" };
   let tmp = "";
   let port = 0;
@@ -912,6 +912,7 @@ describe("createVault under setMocks", () => {
   const registered: MockResourceArgs[] = [];
   const secretOutputs = new Map<string, string[]>();
   const parents = new Map<string, string>();
+  const aliasParents = new Map<string, string[]>();
   let result: { outputs: unknown; paths: { keyNames: readonly string[] }[] } | undefined;
   const SIG = "4dabf18193072939515e22adb298388d";
   const byName = (n: string) => {
@@ -926,6 +927,10 @@ describe("createVault under setMocks", () => {
     proto.registerResource = function (req: any, cb: any) {
       secretOutputs.set(req.getName(), req.getAdditionalsecretoutputsList());
       parents.set(req.getName(), req.getParent());
+      aliasParents.set(
+        req.getName(),
+        (req.getAliasesList() as any[]).map((al) => al.getSpec()?.getParenturn() as string),
+      );
       return original.call(this, req, cb);
     };
     await pulumi.runtime.setMocks(
@@ -970,6 +975,7 @@ describe("createVault under setMocks", () => {
     expect(registered.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
       [
         "incus-tenant:index:Tenant acme",
+        "incus-tenant:vault:Vault acme-vault",
         "command:remote:Command acme-vault-preflight",
         "command:remote:Command acme-vault-env",
         "incus-tenant:vault:VaultPath acme-vault-gbo-tables",
@@ -985,6 +991,11 @@ describe("createVault under setMocks", () => {
     expect(parents.get("acme-vault-gbo-tables-put")).toMatch(
       /incus-tenant:vault:VaultPath::acme-vault-gbo-tables$/,
     );
+    // Children of the Vault component, each aliased to its former parent (the Tenant).
+    for (const n of ["acme-vault-preflight", "acme-vault-env", "acme-vault-gbo-tables"]) {
+      expect(parents.get(n)).toMatch(/incus-tenant:vault:Vault::acme-vault$/);
+      expect(aliasParents.get(n)).toEqual([expect.stringMatching(/incus-tenant:index:Tenant::acme$/)]);
+    }
     expect(unwrapSecrets(byName("acme-vault-gbo-tables-password").inputs)).toEqual({
       length: 32,
       special: false,

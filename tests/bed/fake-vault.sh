@@ -52,7 +52,7 @@ HEALTH="$ROOT/usr/local/lib/fake-vault/health"
 write_cli() {
   cat <<'CLI' | sed "s|@STATE@|$STATE|" > "$BIN"
 #!/usr/bin/env bash
-# FAKE VAULT CLI (test stand-in, see scripts/fake-vault.sh). Not HashiCorp Vault.
+# FAKE VAULT CLI (test stand-in, see tests/bed/fake-vault.sh). Not HashiCorp Vault.
 set -euo pipefail
 export LC_ALL=C
 STATE='@STATE@'
@@ -154,7 +154,10 @@ case "${1:-} ${2:-} ${3:-}" in
     init=true; [ -s "$STATE/token" ] || init=false
     s=false; sealed && s=true
     if [ "$fmt" = json ]; then printf '{"type":"fake","initialized":%s,"sealed":%s,"t":3,"n":5}\n' "$init" "$s"
-    else printf 'Key             Value\n---             -----\nSeal Type       fake (test stand-in)\nInitialized     %s\nSealed          %s\nTotal Shares    5\nThreshold       3\n' "$init" "$s"; fi
+    else
+      printf 'Key             Value\n---             -----\nSeal Type       fake (test stand-in)\n'
+      printf 'Initialized     %s\nSealed          %s\nTotal Shares    5\nThreshold       3\n' "$init" "$s"
+    fi
     [ "$s" = false ] || exit 2 ;;
   "kv put "*)
     shift 2; kv_args "$@"; auth
@@ -169,7 +172,9 @@ case "${1:-} ${2:-} ${3:-}" in
   "kv get "*)
     shift 2; kv_args "$@"; auth; allow read "$MOUNT/data/$KPATH"
     [ -f "$FILE" ] || { printf 'No value found at %s/data/%s\n' "$MOUNT" "$KPATH" >&2; exit 2; }
-    if [ "$FORMAT" = json ]; then printf '{"request_id":"fake","data":{"data":%s,"metadata":{"version":%s}}}\n' "$(cat "$FILE")" "$(cat "$FILE.version")"
+    if [ "$FORMAT" = json ]; then
+      printf '{"request_id":"fake","data":{"data":%s,"metadata":{"version":%s}}}\n' \
+        "$(cat "$FILE")" "$(cat "$FILE.version")"
     else printf '====== Data ======\n'; sed 's/^{//; s/}$//; s/","/"\n"/g' "$FILE"; printf '\n'; fi ;;
   "kv metadata delete")
     shift 3; kv_args "$@"; auth; allow delete "$MOUNT/metadata/$KPATH"
@@ -227,14 +232,16 @@ CLI
 write_health() {
   cat <<'HEALTH' | sed "s|@STATE@|$STATE|" > "$HEALTH"
 #!/usr/bin/env bash
-# FAKE VAULT health endpoint (test stand-in, see scripts/fake-vault.sh); one HTTP request on stdin.
+# FAKE VAULT health endpoint (test stand-in, see tests/bed/fake-vault.sh); one HTTP request on stdin.
 STATE='@STATE@'
 read -r -t 5 _request || exit 0
 while IFS= read -r -t 5 h; do h=${h%$'\r'}; [ -z "$h" ] && break; done
 if [ ! -s "$STATE/token" ]; then code='501 Not Implemented' body='{"initialized":false,"sealed":true,"standby":false}'
-elif [ -e "$STATE/sealed" ]; then code='503 Service Unavailable' body='{"initialized":true,"sealed":true,"standby":false}'
+elif [ -e "$STATE/sealed" ]; then
+  code='503 Service Unavailable' body='{"initialized":true,"sealed":true,"standby":false}'
 else code='200 OK' body='{"initialized":true,"sealed":false,"standby":false}'; fi
-printf 'HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$code" "${#body}" "$body"
+printf 'HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+  "$code" "${#body}" "$body"
 HEALTH
   chmod 0755 "$HEALTH"
 }
@@ -242,8 +249,9 @@ HEALTH
 start_server() {
   local listen="TCP-LISTEN:$PORT,bind=127.0.0.1,fork,reuseaddr"
   if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
-    printf '[Unit]\nDescription=FAKE Vault health endpoint (test stand-in, not HashiCorp Vault)\n[Service]\nExecStart=/usr/bin/socat %s EXEC:%s\nRestart=always\n[Install]\nWantedBy=multi-user.target\n' \
-      "$listen" "$HEALTH" > /etc/systemd/system/fake-vault.service
+    printf '%s\n' '[Unit]' 'Description=FAKE Vault health endpoint (test stand-in, not HashiCorp Vault)' '[Service]' \
+      "ExecStart=/usr/bin/socat $listen EXEC:$HEALTH" 'Restart=always' '[Install]' 'WantedBy=multi-user.target' \
+      > /etc/systemd/system/fake-vault.service
     systemctl daemon-reload; systemctl enable --now fake-vault.service >/dev/null 2>&1
     systemctl restart fake-vault.service
   else
@@ -265,7 +273,9 @@ case $cmd in
     chmod 0700 "$STATE"
     write_cli; write_health
     touch "$STATE/calls.log" "$STATE/auth.log"; chmod 0600 "$STATE/calls.log" "$STATE/auth.log"
-    if [ ! -s "$STATE/token" ]; then (umask 077; printf 'fake-%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > "$STATE/token"); fi
+    if [ ! -s "$STATE/token" ]; then
+      (umask 077; printf 'fake-%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > "$STATE/token")
+    fi
     [ "$SERVER" = 0 ] || start_server
     echo "fake-vault.sh: FAKE vault installed at $BIN (state $STATE)" >&2 ;;
   stop) stop_server ;;

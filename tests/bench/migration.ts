@@ -12,15 +12,15 @@ import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderTrust } from "../render/migration";
-import { armedId, natConfirm } from "../render/firewall";
-import { renderChains, renderForwarding, renderGuard } from "../render/host";
-import { renderNatRule } from "../render/nat";
-import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../render/networkPlan";
-import { remoteBash } from "../render/shell";
-import { parseTenant } from "../spec";
-import { runProgram, SshExecutor } from "../tests/harness";
-import { makeSource, migrationTenant } from "../tests/e2e/lxd-source";
+import { renderTrust } from "../../render/migration";
+import { armedId, natConfirm } from "../../render/firewall";
+import { renderChains, renderForwarding, renderGuard } from "../../render/host";
+import { renderNatRule } from "../../render/nat";
+import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../../render/networkPlan";
+import { remoteBash } from "../../render/shell";
+import { parseTenant } from "../../spec";
+import { runProgram, SshExecutor } from "../harness";
+import { makeSource, migrationTenant } from "../e2e/lxd-source";
 
 // The engine double isolates module registries with jest.isolateModules; one program run per
 // process needs no isolation. (Both globals are read only when the program runs, so the imports
@@ -29,7 +29,7 @@ import { makeSource, migrationTenant } from "../tests/e2e/lxd-source";
 // stdout carries exactly one JSON line: Pulumi's log (console.log) goes to stderr.
 console.log = (...args: unknown[]) => void process.stderr.write(`${args.map(String).join(" ")}\n`);
 
-const ROOT = path.resolve(__dirname, "..");
+const ROOT = path.resolve(__dirname, "../..");
 const env: Record<string, string> = Object.fromEntries(
   fs
     .readFileSync(path.join(ROOT, ".testbed", "env"), "utf8")

@@ -2,17 +2,18 @@
 # incus-tenant test bed: a real Incus daemon, a real LXD daemon, an OpenSSH server on
 # 127.0.0.1:2222 and a client network namespace, on this machine (Debian bookworm, root).
 #
-#   scripts/testbed.sh up          install what is missing, start daemons, build/import the image,
+#   tests/bed/testbed.sh up          install what is missing, start daemons, build/import the image,
 #                                  create pools, bridges, the client namespace, write the stack file
-#   scripts/testbed.sh down        undo everything `up` made; stops only the PIDs it started
-#   scripts/testbed.sh status      exit 0 when the test bed is usable
-#   scripts/testbed.sh sshd-stop   stop the test sshd (used by the SSH-cut scenario)
-#   scripts/testbed.sh sshd-start  start it again
+#   tests/bed/testbed.sh down        undo everything `up` made; stops only the PIDs it started
+#   tests/bed/testbed.sh status      exit 0 when the test bed is usable
+#   tests/bed/testbed.sh sshd-stop   stop the test sshd (used by the SSH-cut scenario)
+#   tests/bed/testbed.sh sshd-start  start it again
 #
 # Every address is in 198.18.0.0/15: bridges get no NAT to the outside.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
 TB="$ROOT/.testbed"
 CACHE=/var/cache/incus-tenant-testbed
 POOL=itn-pool
@@ -29,113 +30,9 @@ die() { printf 'testbed: FAILED: %s\n' "$*" >&2; exit 1; }
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and creates bridges)"
 
-install_packages() {
-  local src=/etc/apt/sources.list.d/incus-tenant-backports.sources missing=()
-  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    log "adding bookworm-backports (incus 6.0 lives there)"
-    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$src"
-  fi
-  [ -x "$INCUSD" ] || missing+=(backports)
-  local pkg
-  for pkg in lxd lxd-client openssh-server caddy bind9-utils dnsutils iptables nftables debootstrap \
-             rsync curl jq socat dnsmasq-base iproute2 xz-utils; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
-  done
-  [ ${#missing[@]} = 0 ] && return 0
-  log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null || die "apt-get update failed"
-  if [[ " ${missing[*]} " == *" backports "* ]]; then
-    apt-get install -y -q --no-install-recommends -t bookworm-backports incus-base incus-client >/dev/null \
-      || die "installing incus from bookworm-backports failed"
-  fi
-  local rest=("${missing[@]/backports/}")
-  # shellcheck disable=SC2068
-  [ -z "${rest[*]// /}" ] || apt-get install -y -q --no-install-recommends ${rest[@]} >/dev/null || die "apt-get install failed"
-}
-
-# Incus (root:1000000:1000000000) and LXD (root:1001000000:...) packages each add a root range;
-# two root ranges give containers an invalid uid map, so keep exactly one while the bed is up.
-ensure_subids() {
-  local f
-  for f in /etc/subuid /etc/subgid; do
-    [ "$(grep -c '^root:' "$f" 2>/dev/null || true)" = 1 ] && continue
-    [ -e "$TB/orig$(basename "$f")" ] || cp -a "$f" "$TB/orig$(basename "$f")" 2>/dev/null || touch "$TB/absent$(basename "$f")"
-    { grep -v '^root:' "$f" 2>/dev/null || true; echo "root:1000000:1000000000"; } > "$f.itn" && mv "$f.itn" "$f"
-  done
-}
-
-start_daemons() {
-  mkdir -p "$TB"
-  if ! incus info >/dev/null 2>&1; then
-    log "starting incusd"
-    setsid "$INCUSD" --group root --logfile "$TB/incusd.log" >>"$TB/incusd.out" 2>&1 < /dev/null &
-    echo $! > "$TB/incusd.pid"
-  fi
-  timeout 90 incus admin waitready || die "incusd did not become ready (see $TB/incusd.log)"
-  if ! lxc info >/dev/null 2>&1; then
-    log "starting lxd"
-    setsid lxd --group root --logfile "$TB/lxd.log" >>"$TB/lxd.out" 2>&1 < /dev/null &
-    echo $! > "$TB/lxd.pid"
-  fi
-  timeout 90 lxd waitready || die "lxd did not become ready (see $TB/lxd.log)"
-}
-
-# $1 = incus|lxc, $2 = bridge, $3 = address
-ensure_pool_and_bridge() {
-  local c=$1
-  $c storage show "$POOL" >/dev/null 2>&1 || $c storage create "$POOL" dir >/dev/null
-  $c network show "$2" >/dev/null 2>&1 || \
-    $c network create "$2" ipv4.address="$3" ipv4.nat=false ipv6.address=none >/dev/null
-  if ! $c profile device get default root pool >/dev/null 2>&1; then
-    $c profile device add default root disk path=/ pool="$POOL" >/dev/null
-  fi
-}
-
-# The image recipe; its hash names the cache entry, so any change here rebuilds it.
-IMAGE_PACKAGES=systemd-sysv,udev,iproute2,iptables,caddy,procps,socat,rsync,bind9,dnsutils,curl,ca-certificates,openssl
-image_recipe() { declare -f build_image; echo "$IMAGE_PACKAGES"; }
-build_image() { # $1 = output tarball
-  local work; work=$(mktemp -d /var/tmp/itn-image.XXXXXX)
-  log "debootstrap bookworm minbase into $work (about a minute or two)"
-  debootstrap --variant=minbase --include="$IMAGE_PACKAGES" bookworm "$work/rootfs" http://deb.debian.org/debian \
-    > "$TB/debootstrap.log" 2>&1 || { rm -rf "$work"; die "debootstrap failed (see $TB/debootstrap.log)"; }
-  mkdir -p "$work/rootfs/etc/systemd/network" "$work/rootfs/etc/systemd/system/multi-user.target.wants"
-  printf '[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n' > "$work/rootfs/etc/systemd/network/eth0.network"
-  ln -sf /lib/systemd/system/systemd-networkd.service "$work/rootfs/etc/systemd/system/multi-user.target.wants/"
-  echo "nameserver 198.18.2.1" > "$work/rootfs/etc/resolv.conf"
-  # Nothing in a test container may reach out on its own: no resolver priming, no apt timers.
-  local unit
-  for unit in named.service apt-daily.timer apt-daily-upgrade.timer; do ln -sf /dev/null "$work/rootfs/etc/systemd/system/$unit"; done
-  # Tests unmask named (BIND stands in for CoreDNS): authoritative only, so it never primes the
-  # root servers (measured: 80 dropped packets to a.root-servers.net & co. per e2e run before).
-  printf 'options {\n\tdirectory "/var/cache/bind";\n\trecursion no;\n\tdnssec-validation no;\n\tlisten-on-v6 { none; };\n};\n' \
-    > "$work/rootfs/etc/bind/named.conf.options"
-  rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
-  printf 'architecture: x86_64\ncreation_date: %s\nproperties:\n  description: incus-tenant test bed (Debian bookworm minbase)\n  os: debian\n  release: bookworm\n' \
-    "$(date +%s)" > "$work/metadata.yaml"
-  tar -C "$work" -czf "$1.tmp" metadata.yaml rootfs && mv "$1.tmp" "$1"
-  rm -rf "$work"
-}
-
-ensure_image() {
-  local hash tarball
-  hash=$(image_recipe | sha256sum | cut -c1-16)
-  tarball="$CACHE/$IMAGE-$hash.tar.gz"
-  mkdir -p "$CACHE"
-  if [ -s "$tarball" ]; then log "image cached: $tarball"; else build_image "$tarball"; fi
-  find "$CACHE" -maxdepth 1 -name "$IMAGE-*.tar.gz" ! -name "$IMAGE-$hash.tar.gz" -delete # older recipes
-  local c
-  for c in incus lxc; do
-    if [ "$($c image list "$IMAGE" --format csv -c l 2>/dev/null)" = "$IMAGE" ] && \
-       [ "$($c image get-property "$IMAGE" description 2>/dev/null || true)" != "" ] && \
-       [ -f "$TB/image.$c" ] && [ "$(cat "$TB/image.$c")" = "$hash" ]; then continue; fi
-    $c image delete "$IMAGE" >/dev/null 2>&1 || true
-    log "importing $IMAGE into $c"
-    $c image import "$tarball" --alias "$IMAGE" >/dev/null || die "$c image import failed"
-    echo "$hash" > "$TB/image.$c"
-  done
-}
+# Packages, daemons, pool, bridges and the image: tests/bed/testbed-host.sh.
+# shellcheck source=tests/bed/testbed-host.sh
+. "$HERE/testbed-host.sh"
 
 start_sshd() {
   [ -f "$TB/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C itn-testbed -f "$TB/id_ed25519"
@@ -198,7 +95,7 @@ remember_host_files() {
 write_stack() {
   local hostkey; hostkey=$(cut -d' ' -f1-2 "$TB/ssh_host_ed25519_key.pub")
   cat > "$STACK_FILE" <<EOF
-# Generated by scripts/testbed.sh up (git-ignored): the e2e tenant on the local test bed.
+# Generated by tests/bed/testbed.sh up (git-ignored): the e2e tenant on the local test bed.
 config:
   incus-tenant:tenant:
     name: e2e
@@ -257,7 +154,7 @@ ensure_egress_guard() {
 egress_drops() { iptables -w -L "$EGRESS" -v -n -x 2>/dev/null | awk '$3 == "DROP" { print $1 }'; }
 remove_egress_guard() {
   while iptables -w -D FORWARD -j "$EGRESS" 2>/dev/null; do :; done
-  iptables -w -F "$EGRESS" 2>/dev/null && iptables -w -X "$EGRESS" 2>/dev/null || true
+  if iptables -w -F "$EGRESS" 2>/dev/null; then iptables -w -X "$EGRESS" 2>/dev/null || true; fi
 }
 
 cmd_up() {
@@ -275,13 +172,16 @@ cmd_up() {
   start_sshd
   write_stack
   ssh_ok || die "ssh with the pinned host key failed"
-  log "up in $((SECONDS - t0)) s: incus $(incus version | sed -n 's/^Server version: //p'), lxd $(lxd --version), sshd 127.0.0.1:$SSH_PORT, netns $NETNS"
+  log "up in $((SECONDS - t0)) s: incus $(incus version | sed -n 's/^Server version: //p')," \
+    "lxd $(lxd --version), sshd 127.0.0.1:$SSH_PORT, netns $NETNS"
 }
 
 # Removes instances on our pool (protected ones too: the test bed owns them).
 purge_instances() {
   local c=$1 name
-  for name in $($c list --format json 2>/dev/null | jq -r --arg p "$POOL" '.[] | select(.expanded_devices.root.pool == $p) | .name'); do
+  # shellcheck disable=SC2016 # $p is jq's variable (--arg p), not the shell's
+  local on_pool='.[] | select(.expanded_devices.root.pool == $p) | .name'
+  for name in $($c list --format json 2>/dev/null | jq -r --arg p "$POOL" "$on_pool"); do
     $c config set "$name" security.protection.delete=false >/dev/null 2>&1 || true
     $c delete --force "$name" >/dev/null 2>&1 || log "could not delete $c instance $name"
   done
@@ -294,7 +194,7 @@ clean_iptables() {
       eval "iptables -w -t $table ${line/#-A/-D}" || true
     done
     for chain in $(iptables-save -t "$table" | sed -n 's/^:\(ITN-[^ ]*\) .*/\1/p' || true); do
-      iptables -w -t "$table" -F "$chain" && iptables -w -t "$table" -X "$chain" || true
+      if iptables -w -t "$table" -F "$chain"; then iptables -w -t "$table" -X "$chain" || true; fi
     done
   done
 }
@@ -334,7 +234,8 @@ cmd_down() {
     key=$(echo "$f" | tr / _)
     if [ -e "$TB/orig$key" ]; then cp -a "$TB/orig$key" "$f"; elif [ -e "$TB/absent$key" ]; then rm -f "$f"; fi
   done
-  [ -e "$TB/absent_etc_systemd_system_iptables-restore.service" ] && rm -f /etc/systemd/system/multi-user.target.wants/iptables-restore.service
+  [ -e "$TB/absent_etc_systemd_system_iptables-restore.service" ] \
+    && rm -f /etc/systemd/system/multi-user.target.wants/iptables-restore.service
   for f in subuid subgid; do
     if [ -e "$TB/orig$f" ]; then cp -a "$TB/orig$f" "/etc/$f"; elif [ -e "$TB/absent$f" ]; then rm -f "/etc/$f"; fi
   done
@@ -344,13 +245,16 @@ cmd_down() {
 
 cmd_status() {
   local ok=0
-  incus info >/dev/null 2>&1 && echo "incusd: up" || { echo "incusd: down"; ok=1; }
-  lxc info >/dev/null 2>&1 && echo "lxd: up" || { echo "lxd: down"; ok=1; }
-  [ -f "$TB/env" ] && ssh_ok && echo "sshd: up (127.0.0.1:$SSH_PORT)" || { echo "sshd: down"; ok=1; }
-  ip netns list 2>/dev/null | grep -qw "$NETNS" && echo "netns $NETNS: up" || { echo "netns $NETNS: missing"; ok=1; }
-  [ "$(incus image list "$IMAGE" --format csv -c l 2>/dev/null)" = "$IMAGE" ] && echo "image $IMAGE: present" || { echo "image $IMAGE: missing"; ok=1; }
+  if incus info >/dev/null 2>&1; then echo "incusd: up"; else echo "incusd: down"; ok=1; fi
+  if lxc info >/dev/null 2>&1; then echo "lxd: up"; else echo "lxd: down"; ok=1; fi
+  if [ -f "$TB/env" ] && ssh_ok; then echo "sshd: up (127.0.0.1:$SSH_PORT)"; else echo "sshd: down"; ok=1; fi
+  if ip netns list 2>/dev/null | grep -qw "$NETNS"; then echo "netns $NETNS: up"
+  else echo "netns $NETNS: missing"; ok=1; fi
+  if [ "$(incus image list "$IMAGE" --format csv -c l 2>/dev/null)" = "$IMAGE" ]; then echo "image $IMAGE: present"
+  else echo "image $IMAGE: missing"; ok=1; fi
   local drops; drops=$(egress_drops)
-  [ -n "$drops" ] && echo "egress guard: $drops packet(s) to outside 198.18.0.0/15 dropped since up" || { echo "egress guard: missing"; ok=1; }
+  if [ -n "$drops" ]; then echo "egress guard: $drops packet(s) to outside 198.18.0.0/15 dropped since up"
+  else echo "egress guard: missing"; ok=1; fi
   return $ok
 }
 
@@ -358,7 +262,10 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  sshd-stop) alive "$TB/sshd.pid" && kill "$(cat "$TB/sshd.pid")"; for _ in $(seq 50); do alive "$TB/sshd.pid" || exit 0; sleep 0.1; done; die "sshd still running" ;;
+  sshd-stop)
+    alive "$TB/sshd.pid" && kill "$(cat "$TB/sshd.pid")"
+    for _ in $(seq 50); do alive "$TB/sshd.pid" || exit 0; sleep 0.1; done
+    die "sshd still running" ;;
   sshd-start) start_sshd ;;
   *) echo "usage: $0 up|down|status|sshd-stop|sshd-start" >&2; exit 2 ;;
 esac
