@@ -7,6 +7,7 @@
  * or add an alias.
  */
 import type { TenantSpec } from "../spec/types";
+import { usedKinds } from "../services/registry";
 
 /** Type tokens of every resource the program registers (one map, like pulumi-awsx). */
 export const TYPES = {
@@ -112,7 +113,8 @@ export const commandName = {
 
 /** One registered resource: type token, name, and the name of its parent (undefined at the root). */
 export interface ResourceName {
-  type: TypeToken;
+  /** A token of TYPES, or one a service kind declares in its folder. */
+  type: string;
   name: string;
   parent?: string;
 }
@@ -124,7 +126,7 @@ export interface ResourceName {
 export function tenantResources(spec: TenantSpec): ResourceName[] {
   const t = spec.name;
   const out: ResourceName[] = [{ type: TYPES.tenant, name: t }];
-  const add = (type: TypeToken, name: string, parent: string): string => {
+  const add = (type: string, name: string, parent: string): string => {
     out.push({ type, name, parent });
     return name;
   };
@@ -155,34 +157,7 @@ export function tenantResources(spec: TenantSpec): ResourceName[] {
     ];
     for (const s of steps) command(childName.migrationStep(migration, s), migration);
   }
-  const { caddy, dns, vault } = spec.services;
-  if (caddy) {
-    const proxy = add(TYPES.caddyProxy, componentName.caddyProxy(t), t);
-    command(childName.caddyMain(proxy), proxy);
-    for (const v of caddy.vhosts) {
-      const vhost = add(TYPES.caddyVhost, componentName.caddyVhost(t, v.key), t);
-      command(childName.vhostSite(vhost), vhost);
-    }
-  }
-  if (dns) {
-    for (const z of dns.zones) {
-      const zone = add(TYPES.dnsZone, componentName.dnsZone(t, z.name), t);
-      command(childName.zoneFile(zone), zone);
-    }
-    const corefile = add(TYPES.corefile, componentName.corefile(t), t);
-    command(childName.corefileFile(corefile), corefile);
-  }
-  if (vault) {
-    const v = add(TYPES.vault, componentName.vault(t), t);
-    command(childName.vaultPreflight(v), v);
-    if (vault.envFile) command(childName.vaultEnv(v), v);
-    for (const p of vault.paths) {
-      const path = add(TYPES.vaultPath, childName.vaultPath(v, p.key), v);
-      command(childName.vaultPut(path), path);
-      for (const k of p.keys)
-        if (k.source.kind === "generate") add(TYPES.randomPassword, childName.generated(path, k.name), path);
-    }
-  }
+  for (const { kind, service } of usedKinds(spec)) kind.resources(service, t, add);
   return out;
 }
 

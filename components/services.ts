@@ -1,16 +1,15 @@
 /**
- * Creates the service components of a tenant as children of the Tenant: Caddy (main file +
- * one CaddyVhost per site), CoreDNS (one DnsZone per zone + the Corefile) and Vault (preflight +
- * one VaultPath per path, in a Vault component). Each waits on the container it runs in.
+ * Creates the service components of a tenant as children of the Tenant, kind by kind
+ * (services/registry.ts): Caddy (main file + one CaddyVhost per site), CoreDNS (one DnsZone per
+ * zone + the Corefile), Vault (preflight + one VaultPath per path, in a Vault component), ...
+ * Each waits on the container it runs in.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec } from "../spec/types";
 import { Container } from "./container";
-import { createCaddy } from "./caddy";
-import { createDns } from "./dnsZone";
-import { createVault, SecretConfig } from "./vaultPath";
+import type { SecretConfig } from "./vaultPath";
 import type { HostLink } from "./host";
-import { componentName } from "./names";
+import { usedKinds } from "../services/registry";
 
 /** How to reach the host (HostLink), the tenant, and where the service components go. */
 export interface ServicesArgs extends HostLink {
@@ -32,37 +31,16 @@ export interface ServicesOutputs {
 }
 
 export function createServices(args: ServicesArgs): ServicesOutputs {
-  const { spec, connection, sudo, parent, name } = args;
-  const { caddy, dns, vault } = spec.services;
+  const { spec, connection, sudo, parent, name, secretConfig } = args;
   const instance = (container: string): pulumi.Resource[] => {
     const c = args.containers[container];
     return c ? [c.instance] : [];
   };
   const outputs: Record<string, pulumi.Input<unknown>> = {};
-  if (caddy) {
-    createCaddy({ caddy, connection, sudo, parent, name, dependsOn: instance(caddy.proxy.container) });
-    outputs.vhosts = caddy.vhosts.map(
-      (v) => `${v.domain} -> ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`,
+  for (const { kind, service } of usedKinds(spec))
+    Object.assign(
+      outputs,
+      kind.create(service, { spec, connection, sudo, parent, name, instance, secretConfig }),
     );
-  }
-  if (dns) {
-    createDns({ dns, connection, sudo, parent, name, dependsOn: instance(dns.container) });
-    outputs.zones = dns.zones.map((z) => z.name);
-  }
-  if (vault) {
-    const dependsOn = [
-      ...instance(vault.container),
-      ...(vault.envFile ? instance(vault.envFile.container) : []),
-    ];
-    outputs.vault = createVault({
-      vault,
-      connection,
-      sudo,
-      parent,
-      name: componentName.vault(name),
-      dependsOn,
-      secretConfig: args.secretConfig,
-    }).outputs;
-  }
   return { outputs };
 }

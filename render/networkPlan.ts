@@ -7,6 +7,7 @@
 import { createHash } from "crypto";
 import { TenantSpec } from "../spec/types";
 import { guardLines } from "./iptables";
+import { usedKinds } from "../services/registry";
 
 /** One reviewed item: `key` identifies it across plans, `text` is what is applied. */
 export interface PlanItem {
@@ -22,13 +23,14 @@ export const MASS_CHANGE_MIN_ITEMS = 10;
 /** More than this fraction of existing items deleted or changed is a mass change. */
 export const MASS_CHANGE_FRACTION = 0.3;
 
-const sorted = (items: PlanItem[]): PlanItem[] =>
+/** Items sorted by key. */
+export const sortPlanItems = (items: PlanItem[]): PlanItem[] =>
   [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
 /** The desired network plan of a tenant. */
 export function networkPlan(spec: TenantSpec): NetworkPlan {
   const plan: Record<string, PlanItem[]> = {
-    nat: sorted(
+    nat: sortPlanItems(
       spec.nat.map((r) => ({
         key: `${r.protocol}/${r.port}`,
         text:
@@ -38,22 +40,7 @@ export function networkPlan(spec: TenantSpec): NetworkPlan {
     ),
     guard: guardLines(spec.host.port).map((line, i) => ({ key: `INPUT#${i + 1}`, text: line })),
   };
-  const { caddy, dns } = spec.services;
-  if (caddy)
-    plan.vhosts = sorted(
-      caddy.vhosts.map((v) => ({
-        key: v.domain,
-        text: `vhost ${v.domain} → ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`,
-      })),
-    );
-  for (const zone of dns?.zones ?? []) {
-    plan[`zone ${zone.name}`] = sorted(
-      zone.records.map((r) => ({
-        key: `${r.name} ${r.type} ${r.data}`,
-        text: `${r.fqdn}.${r.ttl !== undefined ? ` ${r.ttl}` : ""} ${r.type} ${r.data}`,
-      })),
-    );
-  }
+  for (const { kind, service } of usedKinds(spec)) Object.assign(plan, kind.networkPlan?.(service));
   return plan;
 }
 

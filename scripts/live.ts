@@ -16,7 +16,8 @@ import { parseTenant } from "../spec";
 import { PROJECT, readStackTenant, stackFilePath } from "../spec/stackfile";
 import type { TenantSpec } from "../spec/types";
 import { diffLive, DriftItem, driftText, liveSerials, parseLive, readCommand } from "../render/live";
-import { TYPES, TypeToken, urnOf } from "../components/names";
+import { TYPES, urnOf } from "../components/names";
+import { ALL_KINDS } from "../services/registry";
 
 const USAGE = "usage: npm run plan -- --stack <name> [--stack-file FILE] --live [--json] [--ssh-key FILE]";
 /** Seconds the whole read may take. */
@@ -120,17 +121,13 @@ export async function sshRead(spec: TenantSpec, keyFile: string, command: string
 }
 
 /** Type of the component that owns a drift kind's command (a child of the Tenant). */
-const PARENT_TYPE: Record<DriftItem["kind"], TypeToken> = {
+const PARENT_TYPE: Readonly<Record<string, string>> = {
   nat: TYPES.natRule,
   chains: TYPES.host,
   guard: TYPES.host,
   container: TYPES.container,
-  caddy: TYPES.caddyProxy,
-  vhost: TYPES.caddyVhost,
-  zone: TYPES.dnsZone,
-  corefile: TYPES.corefile,
+  ...Object.fromEntries(ALL_KINDS.flatMap((k) => Object.entries(k.driftParents?.() ?? {}))),
 };
-
 /** The Pulumi URN of the command that converges `item` (undefined when none owns it). */
 export function commandUrn(stack: string, project: string, item: DriftItem): string | undefined {
   if (item.command === undefined) return undefined;

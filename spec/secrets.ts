@@ -1,20 +1,17 @@
-/** Secret config keys a tenant needs besides its tenant section (Vault `fromConfig` values, the migration key). */
+/**
+ * Secret config keys a tenant needs besides its tenant section (service kinds' `fromConfig`
+ * values, the migration key).
+ */
 import { TenantSpec } from "./types";
 import { MIGRATION_SOURCE_KEY } from "./migration";
+import { usedKinds } from "../services/registry";
 
 /** `{ key, field }` for every `fromConfig` value, field being the stack path that names it. */
 export function requiredSecretKeys(spec: TenantSpec): { key: string; field: string }[] {
-  const vault = spec.services.vault;
-  const fromVault = (vault?.paths ?? []).flatMap((p) =>
-    p.keys.flatMap((k) =>
-      k.source.kind === "config"
-        ? [{ key: k.source.key, field: `vault.paths.${p.path}.keys.${k.name}.fromConfig` }]
-        : [],
-    ),
-  );
+  const fromServices = usedKinds(spec).flatMap(({ kind, service }) => kind.secretKeys?.(service) ?? []);
   // The migration source has its own key: the host's key is never sent to, or written for, another host.
   const fromMigration = spec.migration ? [{ key: MIGRATION_SOURCE_KEY, field: "migration.source" }] : [];
-  return [...fromVault, ...fromMigration];
+  return [...fromServices, ...fromMigration];
 }
 
 /**

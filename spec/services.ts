@@ -1,75 +1,43 @@
 /**
- * Stack sections for the tenant's services: `proxy` + `vhosts` (Caddy, spec/vhosts.ts), `dns`
- * (CoreDNS zones, spec/zones/) and `vault` (spec/vault.ts), plus the cross-section rule that a
+ * Stack sections for the tenant's services, from the service kinds of services/registry.ts
+ * (Caddy `proxy` + `vhosts`, CoreDNS `dns`, `vault`, ...), plus the cross-kind rule that a
  * vhost's domain must resolve in the tenant's own zones (a dead domain breaks ACME for every site).
  */
 import type { ParsedTenant } from "./schema";
 import type { Problem } from "./types";
-import {
-  CaddySpec,
-  checkVhosts,
-  deriveVhosts,
-  proxySectionSchema,
-  vhostDomain,
-  vhostsSectionSchema,
-} from "./vhosts";
-import {
-  checkZones,
-  deriveZones,
-  dnsSectionSchema,
-  DnsSpec,
-  NO_ADDRESS_RECORD,
-  zoneNameProblem,
-} from "./zones";
-import { checkVault, deriveVault, vaultSectionSchema, VaultSpec } from "./vault";
+import { vhostDomain } from "./vhosts";
+import { checkZones, deriveZones, NO_ADDRESS_RECORD, zoneNameProblem } from "./zones";
+import { ALL_KINDS, SERVICE_KINDS, ServicesShape, ServicesSpec } from "../services/registry";
+import type { ServiceContext } from "../services/kind";
 
-/** Zod shapes of the optional service sections (merged into the tenant schema). */
-export const servicesShape = {
-  /** Caddy reverse proxy: container, TLS, file locations. */
-  proxy: proxySectionSchema.optional(),
-  /** Caddy sites by label (chat → chat.<zone suffix>). */
-  vhosts: vhostsSectionSchema.optional(),
-  /** CoreDNS: zones with their records, Corefile location, secondaries. */
-  dns: dnsSectionSchema.optional(),
-  /** Vault KV paths and where each value comes from (never literal secrets). */
-  vault: vaultSectionSchema.optional(),
-};
+export type { ServicesSpec } from "../services/registry";
 
-/** Derived, immutable service description (part of TenantSpec as `services`). */
-export interface ServicesSpec {
-  readonly caddy?: CaddySpec;
-  readonly dns?: DnsSpec;
-  readonly vault?: VaultSpec;
-}
+/** Zod shapes of the optional service sections of every kind (merged into the tenant schema). */
+export const servicesShape = Object.assign({}, ...SERVICE_KINDS.map((k) => k.shape)) as ServicesShape;
 
 const zoneSuffixOf = (t: ParsedTenant): string => (t.environment === "prod" ? t.domain : `stage.${t.domain}`);
-const domainOfFor =
-  (t: ParsedTenant) =>
-  (label: string): string =>
-    `${label}.${zoneSuffixOf(t)}`;
 
-/** Cross-field rules of the service sections. */
-export function checkServices(t: ParsedTenant): Problem[] {
-  const containers = new Map(Object.entries(t.containers).map(([name, c]) => [name, c.ports] as const));
-  const domainOf = domainOfFor(t);
-  const problems: Problem[] = [...checkVhosts({ proxy: t.proxy, vhosts: t.vhosts, containers, domainOf })];
-  let dns: DnsSpec | undefined;
-  if (t.dns) {
-    const dnsProblems = checkZones(t.dns);
-    if (!containers.has(t.dns.container))
-      dnsProblems.push({ path: "dns.container", message: `no container named "${t.dns.container}"` });
-    problems.push(...dnsProblems);
-    if (dnsProblems.length === 0) dns = deriveZones(t.dns);
-  }
-  if (t.vault) problems.push(...checkVault(t.vault, "vault", [...containers.keys()]));
+function contextOf(t: ParsedTenant): ServiceContext {
+  return {
+    tenant: t.name,
+    containers: new Map(Object.entries(t.containers).map(([name, c]) => [name, c] as const)),
+    domainOf: (label) => `${label}.${zoneSuffixOf(t)}`,
+  };
+}
+
+/** Cross-kind rule: a vhost's domain resolves in the tenant's zones (or the vhost is served elsewhere). */
+function checkVhostDomains(t: ParsedTenant, ctx: ServiceContext, problems: readonly Problem[]): Problem[] {
+  const out: Problem[] = [];
+  const dnsOk = t.dns !== undefined && ctx.containers.has(t.dns.container) && checkZones(t.dns).length === 0;
+  const dns = t.dns && dnsOk ? deriveZones(t.dns) : undefined;
   for (const [label, v] of Object.entries(t.vhosts ?? {})) {
     if (v.servedElsewhere) continue;
     if (problems.some((p) => p.path === `vhosts.${label}.domain`)) continue; // already refused for its form
-    const domain = vhostDomain(label, v, domainOf);
+    const domain = vhostDomain(label, v, ctx.domainOf);
     if (t.dns && !dns) continue; // the zones have problems of their own; do not pile on
     const why = dns ? zoneNameProblem(dns, domain) : NO_ADDRESS_RECORD;
     if (why !== undefined) {
-      problems.push({
+      out.push({
         path: `vhosts.${label}.domain`,
         message:
           `${domain} ${why} (a dead domain breaks TLS for every site): ` +
@@ -77,16 +45,23 @@ export function checkServices(t: ParsedTenant): Problem[] {
       });
     }
   }
-  return problems;
+  return out;
+}
+
+/** Rules of every kind's sections, then the cross-kind ones. */
+export function checkServices(t: ParsedTenant): Problem[] {
+  const ctx = contextOf(t);
+  const problems = ALL_KINDS.flatMap((k) => k.check(t, ctx));
+  return [...problems, ...checkVhostDomains(t, ctx, problems)];
 }
 
 /** Derivation, called only when there are no problems. */
 export function deriveServices(t: ParsedTenant): ServicesSpec {
-  const ips = new Map(Object.entries(t.containers).map(([name, c]) => [name, c.ipv4] as const));
-  const caddy = deriveVhosts({ proxy: t.proxy, vhosts: t.vhosts, ips, domainOf: domainOfFor(t) });
-  return {
-    ...(caddy ? { caddy } : {}),
-    ...(t.dns ? { dns: deriveZones(t.dns) } : {}),
-    ...(t.vault ? { vault: deriveVault(t.vault, t.name) } : {}),
-  };
+  const ctx = contextOf(t);
+  const services: Record<string, unknown> = {};
+  for (const k of ALL_KINDS) {
+    const s = k.derive(t, ctx);
+    if (s !== undefined) services[k.key] = s;
+  }
+  return services;
 }

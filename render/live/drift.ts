@@ -10,21 +10,24 @@ import type { TenantSpec } from "../../spec/types";
 import { containerDrift } from "./containerDrift";
 import { guardDrift, iptablesDrift } from "./firewallDrift";
 import type { DriftItem, LiveState } from "./read";
-import { servicesDrift } from "./serviceDrift";
+import { usedKinds } from "../../services/registry";
 
 export { describeRule } from "./firewallDrift";
-export { liveSerials, zoneSerial } from "./serviceDrift";
+export { liveSerials, zoneSerial } from "../../services/dns/drift";
 export { unifiedDiff } from "./textDiff";
 
 const SIGN: Record<DriftItem["change"], string> = { missing: "+", extra: "-", changed: "~" };
 
-/** Every difference, in a stable order: host chains, NAT, guard, containers, Caddy, zones, Corefile. */
+/**
+ * Every difference, in a stable order: host chains, NAT, guard, containers, then each service
+ * kind (Caddy, zones, Corefile, ...).
+ */
 export function diffLive(spec: TenantSpec, live: LiveState): DriftItem[] {
   return [
     ...iptablesDrift(spec, live),
     ...guardDrift(spec, live),
     ...containerDrift(spec, live),
-    ...servicesDrift(spec, live),
+    ...usedKinds(spec).flatMap(({ kind, service }) => kind.drift?.(service, spec, live) ?? []),
   ];
 }
 

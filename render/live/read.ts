@@ -6,6 +6,7 @@
  */
 import type { TenantSpec } from "../../spec/types";
 import { managedHeader, remoteBash, shq, singleQuotedOnPurpose } from "../shell";
+import { usedKinds } from "../../services/registry";
 
 /** One Incus instance as read live (expanded config and devices). */
 export interface LiveContainer {
@@ -43,7 +44,8 @@ export interface DriftItem {
    * "vhost chat", "zone example.com", "corefile".
    */
   resource: string;
-  kind: "nat" | "chains" | "guard" | "container" | "caddy" | "vhost" | "zone" | "corefile";
+  /** "nat", "chains", "guard", "container", or one of a service kind's (its `driftParents` keys). */
+  kind: string;
   /** missing: desired, absent live (`+`); extra: live only (`-`); changed (`~`). */
   change: "missing" | "extra" | "changed";
   /** The readable line (without the sign). */
@@ -67,18 +69,9 @@ type Head =
 /** The host script (bash, read-only, always exits 0 once it started; failures are in the sections). */
 export function readScript(spec: TenantSpec): string {
   const sec = (head: Head, cmd: string): string => `sec ${b64(JSON.stringify(head))} ${cmd}`;
-  const { caddy, dns } = spec.services;
-  const files: { container: string; path: string }[] = [
-    ...(caddy
-      ? [caddy.proxy.mainFile, ...caddy.vhosts.map((v) => v.file)].map((path) => ({
-          container: caddy.proxy.container,
-          path,
-        }))
-      : []),
-    ...(dns
-      ? [...dns.zones.map((z) => z.file), dns.corefile].map((path) => ({ container: dns.container, path }))
-      : []),
-  ];
+  const used = usedKinds(spec);
+  const files = used.flatMap(({ kind, service }) => kind.liveFiles?.(service) ?? []);
+  const dirs = used.flatMap(({ kind, service }) => kind.liveDirs?.(service) ?? []);
   return [
     managedHeader(`live read of tenant ${spec.name} (read-only)`),
     "set -uo pipefail",
@@ -94,14 +87,7 @@ export function readScript(spec: TenantSpec): string {
     sec({ kind: "iptables", table: "filter" }, "iptables-save -t filter"),
     sec({ kind: "incus" }, "incus list --format json"),
     ...files.map((f) => sec({ kind: "file", ...f }, `catf ${shq(f.container)} ${shq(f.path)}`)),
-    ...(caddy
-      ? [
-          sec(
-            { kind: "dir", container: caddy.proxy.container, path: caddy.proxy.sitesDir },
-            `globf ${shq(caddy.proxy.container)} ${shq(caddy.proxy.sitesDir)}`,
-          ),
-        ]
-      : []),
+    ...dirs.map((d) => sec({ kind: "dir", ...d }, `globf ${shq(d.container)} ${shq(d.path)}`)),
     `echo ${MARK}-end`,
   ].join("\n");
 }

@@ -1,0 +1,56 @@
+/**
+ * Live drift of Caddy's files: the main file, site files and any other `*.caddy` in the sites
+ * folder. File diffs go from live to desired, so `+` lines are what up would write.
+ */
+import type { CaddySpec } from "../../spec/vhosts";
+import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
+import { DriftItem, fileKey, LiveState } from "../../render/live/read";
+import { fileDrift } from "../../render/live/fileDrift";
+import { commandName } from "../../components/names";
+
+/** Caddy main and site files, and extra site files. */
+export function caddyDrift(t: string, caddy: CaddySpec, live: LiveState): DriftItem[] {
+  const items: DriftItem[] = [];
+  const p = caddy.proxy;
+  items.push(
+    ...fileDrift(live, {
+      base: { resource: "caddy main", kind: "caddy", command: commandName.caddyMain(t) },
+      what: "caddy main file",
+      container: p.container,
+      path: p.mainFile,
+      want: renderMainCaddyfile(caddy),
+    }),
+  );
+  for (const v of caddy.vhosts) {
+    items.push(
+      ...fileDrift(live, {
+        base: { resource: `vhost ${v.key}`, kind: "vhost", command: commandName.vhostSite(t, v.key) },
+        what: `vhost ${v.domain}: site file`,
+        container: p.container,
+        path: v.file,
+        want: renderVhost(v),
+      }),
+    );
+  }
+  const dir = live.dirs[fileKey(p.container, p.sitesDir)];
+  if (dir !== undefined && !Array.isArray(dir))
+    items.push({
+      resource: "caddy sites",
+      kind: "caddy",
+      change: "changed",
+      text: `caddy sites folder ${p.sitesDir}: cannot list it live`,
+      details: [dir.error],
+    });
+  for (const f of Array.isArray(dir) ? dir : []) {
+    if (caddy.vhosts.some((v) => v.file === f)) continue;
+    const key = f.replace(/^.*\//, "").replace(/\.caddy$/, "");
+    items.push({
+      resource: `vhost ${key}`,
+      kind: "vhost",
+      change: "extra",
+      text: `vhost file ${f}: not in the stack (the main file imports it)`,
+      details: [],
+    });
+  }
+  return items;
+}

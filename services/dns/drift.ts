@@ -1,0 +1,100 @@
+/**
+ * Live drift of CoreDNS's files: zone files (serial ignored) and the Corefile. File diffs go
+ * from live to desired, so `+` lines are what up would write.
+ */
+import type { TenantSpec } from "../../spec/types";
+import type { DnsSpec, ZoneSpec } from "../../spec/zones";
+import { renderCorefile, renderZoneBody, SERIAL_PLACEHOLDER } from "../../render/zone";
+import { DriftItem, fileKey, LiveState } from "../../render/live/read";
+import { fileDrift } from "../../render/live/fileDrift";
+import { minus, trimEnd } from "../../render/live/textDiff";
+import { commandName } from "../../components/names";
+
+const RECORD_RE = /^(\S+)\s+(?:(\d+)\s+)?IN\s+([A-Za-z]+)\s+(.*)$/;
+const SERIAL_RE = /^ {8}([0-9]{10}) ; serial$/;
+
+/** The live serial of a zone file (undefined when it has none). */
+export const zoneSerial = (content: string): string | undefined =>
+  content
+    .split("\n")
+    .map((l) => SERIAL_RE.exec(l)?.[1])
+    .find((s) => s !== undefined);
+
+function zoneDrift(t: string, live: LiveState, zone: ZoneSpec, container: string): DriftItem[] {
+  const base = {
+    resource: `zone ${zone.name}`,
+    kind: "zone" as const,
+    command: commandName.zoneFile(t, zone.name),
+  };
+  const got = live.files[fileKey(container, zone.file)];
+  if (got === undefined || !("content" in got))
+    return fileDrift(live, { base, what: `zone ${zone.name}`, container, path: zone.file, want: "" });
+  const serial = zoneSerial(got.content);
+  const liveBody = trimEnd(got.content)
+    .split("\n")
+    .map((l) => (SERIAL_RE.test(l) ? `        ${SERIAL_PLACEHOLDER} ; serial` : l));
+  const wantBody = trimEnd(renderZoneBody(zone)).split("\n");
+  if (serial !== undefined && liveBody.join("\n") === wantBody.join("\n")) return [];
+  const show = (l: string): string => {
+    const m = RECORD_RE.exec(l);
+    return m
+      ? `record "${[m[1], m[2], m[3].toUpperCase(), m[4]].filter((p) => p !== undefined).join(" ")}"`
+      : `line "${l}"`;
+  };
+  const missing = minus(wantBody, liveBody).filter(
+    (l) => serial !== undefined || !l.includes(SERIAL_PLACEHOLDER),
+  );
+  const extra = minus(liveBody, wantBody);
+  const diffs: string[] = serial === undefined ? ["serial line missing live"] : [];
+  const ownerType = (l: string): string | undefined => {
+    const m = RECORD_RE.exec(l);
+    return m ? `${m[1]} ${m[3].toUpperCase()}` : undefined;
+  };
+  for (const w of missing) {
+    const k = ownerType(w);
+    const sameKey = (l: string): boolean => k !== undefined && ownerType(l) === k;
+    const pair =
+      missing.filter(sameKey).length === 1 && extra.filter(sameKey).length === 1
+        ? extra.find(sameKey)
+        : undefined;
+    if (pair !== undefined) {
+      diffs.push(`${show(w)} != live ${show(pair).replace(/^record /, "")}`);
+      extra.splice(extra.indexOf(pair), 1);
+    } else diffs.push(`${show(w)} missing live`);
+  }
+  diffs.push(...extra.filter((l) => !SERIAL_RE.test(l)).map((l) => `${show(l)} extra live`));
+  if (diffs.length === 0) diffs.push("same lines in a different order");
+  return [
+    {
+      ...base,
+      change: "changed",
+      text: `zone ${zone.name}: ${diffs.length === 1 ? diffs[0] : `${diffs.length} differences`}`,
+      details: [...(diffs.length > 1 ? diffs : []), `live serial ${serial ?? "(none)"}`],
+    },
+  ];
+}
+
+/** The live serial of each zone of the tenant (null when unreadable or without a serial). */
+export function liveSerials(spec: TenantSpec, live: LiveState): Record<string, string | null> {
+  const dns = spec.services.dns;
+  return Object.fromEntries(
+    (dns?.zones ?? []).map((z) => {
+      const f = live.files[fileKey(dns!.container, z.file)];
+      return [z.name, (f && "content" in f ? zoneSerial(f.content) : undefined) ?? null];
+    }),
+  );
+}
+
+/** The zones and the Corefile. */
+export function dnsDrift(t: string, dns: DnsSpec, live: LiveState): DriftItem[] {
+  return [
+    ...dns.zones.flatMap((z) => zoneDrift(t, live, z, dns.container)),
+    ...fileDrift(live, {
+      base: { resource: "corefile", kind: "corefile", command: commandName.corefileFile(t) },
+      what: "corefile",
+      container: dns.container,
+      path: dns.corefile,
+      want: renderCorefile(dns),
+    }),
+  ];
+}
