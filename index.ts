@@ -3,8 +3,8 @@
  * one Tenant. Outputs are plain and secret-free: container IPs and the NAT table.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { parseTenant } from "./spec";
-import { checkSecretsPresent } from "./spec/secrets";
+import { parseTenant } from "./model";
+import { checkSecretsPresent } from "./model/secrets";
 import { Tenant } from "./components/tenant";
 
 const config = new pulumi.Config("incus-tenant");

@@ -6,11 +6,11 @@
  * `incus-tenant:allowMassChange` is true). An unchanged network plan needs no approval.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { approvalProblem, asNetworkPlan, diffNetworkPlans, NetworkPlan } from "../render/networkPlan";
+import { approvalProblem, asNetworkPlan, diffNetworkPlans, NetworkPlan } from "../approval/networkPlan";
 import { TYPES } from "./names";
 
 export interface NetworkApprovalArgs {
-  /** The desired network plan (render/networkPlan.ts). */
+  /** The desired network plan (approval/networkPlan.ts). */
   plan: NetworkPlan;
   /** The last applied plan (the stack's own `networkPlan` output), undefined before the first apply. */
   previous: pulumi.Output<unknown>;

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
-import type { CaddySpec, VhostSpec } from "../spec/vhosts";
+import type { CaddySpec, VhostSpec } from "../model/vhosts";
 import { renderCaddyMainScripts, renderVhostScripts } from "../render/caddy";
 import { after, commandArgs, HostLink } from "./host";
 import { childName, componentName, TYPES } from "./names";

@@ -1,7 +1,7 @@
 /** Container: one Incus instance of the tenant, converged by one idempotent script. */
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
-import { ContainerSpec, TenantSpec } from "../spec/types";
+import { ContainerSpec, TenantSpec } from "../model/types";
 import { renderContainer } from "../render/container";
 import { after, commandArgs, HostLink } from "./host";
 import { childName, TYPES } from "./names";

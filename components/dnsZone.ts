@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
-import type { DnsSpec, ZoneSpec } from "../spec/zones";
+import type { DnsSpec, ZoneSpec } from "../model/zones";
 import { renderCorefileScripts, renderZoneScripts } from "../render/zone";
 import { after, commandArgs, HostLink } from "./host";
 import { childName, componentName, TYPES } from "./names";

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { remote, types } from "@pulumi/command";
-import { HostSpec, TenantSpec } from "../spec/types";
+import { HostSpec, TenantSpec } from "../model/types";
 import { renderChains, renderForwarding, renderGuard, renderPersistence, ScriptPair } from "../render/host";
 import { remoteBash } from "../render/shell";
 import { childName, HOST_COMMANDS, HostCommand, TYPES } from "./names";

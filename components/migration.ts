@@ -9,7 +9,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
-import { TenantSpec } from "../spec/types";
+import { TenantSpec } from "../model/types";
 import {
   renderCleanup,
   renderCutover,

@@ -1,12 +1,12 @@
 /**
  * The one home of resource names and type tokens. Components name their children with these
- * functions, drift (render/live) names the command that converges a live difference with them,
+ * functions, drift (drift) names the command that converges a live difference with them,
  * and `plan --live` builds the URNs it tells operators to `state delete` from them; the unit
  * tests check that every resource the program registers is one `tenantResources` lists.
  * Changing a name here renames a resource in every existing stack (a replacement): don't,
  * or add an alias.
  */
-import type { TenantSpec } from "../spec/types";
+import type { TenantSpec } from "../model/types";
 import { usedKinds } from "../services/registry";
 
 /** Type tokens of every resource the program registers (one map, like pulumi-awsx). */

@@ -1,7 +1,7 @@
 /** NatRule: one external port+protocol DNATed to a container, so a preview lists every rule. */
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
-import { NatRuleSpec, TenantSpec } from "../spec/types";
+import { NatRuleSpec, TenantSpec } from "../model/types";
 import { natLine, renderNatRule } from "../render/nat";
 import { after, commandArgs, HostLink } from "./host";
 import { armedId, natConfirm } from "../render/firewall";

@@ -5,7 +5,7 @@
  * Each waits on the container it runs in.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { TenantSpec } from "../spec/types";
+import { TenantSpec } from "../model/types";
 import { Container } from "./container";
 import type { SecretConfig } from "./vaultPath";
 import type { HostLink } from "./host";

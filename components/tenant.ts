@@ -1,15 +1,15 @@
 /** Tenant: wires Host → Containers → NAT rules for one validated TenantSpec. */
 import * as pulumi from "@pulumi/pulumi";
-import { TenantSpec } from "../spec/types";
+import { TenantSpec } from "../model/types";
 import { natLine } from "../render/nat";
 import { Container } from "./container";
 import { Host } from "./host";
 import { NatRule } from "./natRule";
 import { createServices } from "./services";
 import { Migration } from "./migration";
-import { MIGRATION_SOURCE_KEY } from "../spec/migration";
+import { MIGRATION_SOURCE_KEY } from "../model/migration";
 import { NetworkApproval } from "./approval";
-import { networkPlan, NetworkPlan } from "../render/networkPlan";
+import { networkPlan, NetworkPlan } from "../approval/networkPlan";
 import { componentName, TYPES } from "./names";
 
 export interface TenantArgs {

@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { remote } from "@pulumi/command";
-import { VaultPathSpec, VaultSpec } from "../spec/vault";
+import { VaultPathSpec, VaultSpec } from "../model/vault";
 import { renderVaultEnvFile, renderVaultPreflight, renderVaultPut } from "../render/vault";
 import { after, commandArgs, HostLink } from "./host";
 import { childName, TYPES } from "./names";

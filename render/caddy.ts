@@ -8,7 +8,7 @@
  * serving). When validation or reload fails, the backup is put back (or the new file removed)
  * and the script fails with Caddy's own output. Unchanged content does nothing at all.
  */
-import type { CaddyProxySpec, CaddySpec, VhostSpec } from "../spec/vhosts";
+import type { CaddyProxySpec, CaddySpec, VhostSpec } from "../model/vhosts";
 import type { ScriptPair } from "./snippets";
 import { managedHeader, script, shq } from "./shell";
 import {

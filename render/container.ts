@@ -4,7 +4,7 @@
  * when it matches, nothing is changed and no snapshot is taken, so re-runs are no-ops; when it
  * differs on an existing container, a `pre-change-<UTC time on the host>` snapshot comes first.
  */
-import { ContainerSpec, TenantSpec } from "../spec/types";
+import { ContainerSpec, TenantSpec } from "../model/types";
 import { containerConfig, containerHash, markLine } from "./containerConfig";
 import { script, shq } from "./shell";
 import { runningTest, ScriptPair, statusCommand, UTC_STAMP } from "./snippets";

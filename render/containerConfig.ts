@@ -8,7 +8,7 @@
  * sees a matching hash (no snapshot, no restart).
  */
 import { createHash } from "crypto";
-import { ContainerSpec, TenantSpec } from "../spec/types";
+import { ContainerSpec, TenantSpec } from "../model/types";
 import { shArgs, shq } from "./shell";
 
 /** The configuration of one container, one `incus config` command each. */

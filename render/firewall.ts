@@ -30,7 +30,7 @@
  * `.old` lines, so rules.v4 only ever holds confirmed lines and a reboot that kills a watchdog
  * comes back without the unconfirmed change.
  */
-import { NatRuleSpec, TenantSpec } from "../spec/types";
+import { NatRuleSpec, TenantSpec } from "../model/types";
 import { dnatLines, lockOrAbort, natTag, persistRules, ROLLBACK_DIR, tagLinesOf } from "./iptables";
 import { heredoc, script, shq } from "./shell";
 import { UTC_STAMP } from "./snippets";

@@ -1,5 +1,5 @@
 /** Scripts that prepare the host: forwarding, our NAT chains, the SSH guard, persistence. */
-import { TenantSpec } from "../spec/types";
+import { TenantSpec } from "../model/types";
 import { chainLines, convergeRules, guardLines, lockOrAbort, persistRules, RULES_FILE } from "./iptables";
 import { script, shq } from "./shell";
 import { ScriptPair, writeFileIfChanged } from "./snippets";

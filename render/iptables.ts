@@ -14,7 +14,7 @@
  * a confirmation, a watchdog), the file holds only confirmed state, and a reboot that kills a
  * watchdog comes back with the previous lines.
  */
-import { ChainNames, NatRuleSpec, TenantSpec } from "../spec/types";
+import { ChainNames, NatRuleSpec, TenantSpec } from "../model/types";
 import { heredoc, shq } from "./shell";
 
 /** Lock file that serialises every iptables change of the program on a host. */

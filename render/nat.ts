@@ -1,5 +1,5 @@
 /** Scripts of one NAT rule: converge its tagged DNAT line(s) in our chain; delete removes only them. */
-import { NatRuleSpec, TenantSpec } from "../spec/types";
+import { NatRuleSpec, TenantSpec } from "../model/types";
 import { ScriptPair } from "./snippets";
 import { convergeRules, natTag } from "./iptables";
 import { script } from "./shell";

@@ -1,5 +1,5 @@
 /** What `pulumi up` would apply, without the engine: the JSON contract and a readable text form. */
-import { TenantSpec } from "../spec/types";
+import { TenantSpec } from "../model/types";
 import { natLine } from "./nat";
 import { servicesPlan } from "./servicesPlan";
 

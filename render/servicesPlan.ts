@@ -1,5 +1,5 @@
 /** The plan --json keys of the services: each service kind's own (services/registry.ts). */
-import { TenantSpec } from "../spec/types";
+import { TenantSpec } from "../model/types";
 import { usedKinds } from "../services/registry";
 
 /** Extra keys merged into the plan document; never any secret value. */

@@ -7,7 +7,7 @@
  * `vault kv put PATH -` reads one JSON object from stdin (Vault's
  * parseArgsData → kv-builder: a lone "-" argument decodes stdin as JSON and merges it).
  */
-import { VaultEnvFileSpec, VaultPathSpec, VaultSpec } from "../spec/vault";
+import { VaultEnvFileSpec, VaultPathSpec, VaultSpec } from "../model/vault";
 import { backupCommands, ScriptPair, tempNextTo } from "./snippets";
 import { script, shq, singleQuotedOnPurpose } from "./shell";
 

@@ -8,7 +8,7 @@
  * does nothing): its `file` plugin reloads a zone by itself when the serial grows, and SIGUSR1
  * makes it reload the Corefile.
  */
-import type { DnsSpec, ZoneSpec } from "../spec/zones";
+import type { DnsSpec, ZoneSpec } from "../model/zones";
 import type { ScriptPair } from "./snippets";
 import { managedHeader, script, shq } from "./shell";
 import { backupCommands, moveAsideCommands, pruneBackupsLines, tempNextTo, wantLine } from "./snippets";

@@ -1,6 +1,6 @@
 /**
  * npm run plan -- --stack <name> [--stack-file FILE] --live [--json] [--ssh-key FILE]
- * Reads the host over ONE SSH connection (render/live.ts's read-only script) and prints what
+ * Reads the host over ONE SSH connection (drift/'s read-only script) and prints what
  * differs between the live host and the stack, per resource. Exit 0 in sync, 2 on drift,
  * 1 on error (bad config, no key, SSH failure, unreadable iptables/incus).
  *
@@ -12,10 +12,10 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseTenant } from "../spec";
-import { PROJECT, readStackTenant, stackFilePath } from "../spec/stackfile";
-import type { TenantSpec } from "../spec/types";
-import { diffLive, DriftItem, driftText, liveSerials, parseLive, readCommand } from "../render/live";
+import { parseTenant } from "../model";
+import { PROJECT, readStackTenant, stackFilePath } from "../model/stackfile";
+import type { TenantSpec } from "../model/types";
+import { diffLive, DriftItem, driftText, liveSerials, parseLive, readCommand } from "../drift";
 import { TYPES, urnOf } from "../components/names";
 import { ALL_KINDS } from "../services/registry";
 

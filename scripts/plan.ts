@@ -3,8 +3,8 @@
  * Validates the stack file and prints what `pulumi up` would apply. No engine, no SSH.
  * Exit 0 on success; 1 on invalid input (every problem on stderr, nothing on stdout).
  */
-import { parseTenant } from "../spec";
-import { readStackTenant, stackFilePath } from "../spec/stackfile";
+import { parseTenant } from "../model";
+import { readStackTenant, stackFilePath } from "../model/stackfile";
 import { planDocument, planText } from "../render/plan";
 
 interface PlanArgs {

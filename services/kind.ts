@@ -6,9 +6,9 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import type { Problem, TenantSpec } from "../spec/types";
-import type { PlanItem } from "../render/networkPlan";
-import type { DriftItem, LiveState } from "../render/live/read";
+import type { Problem, TenantSpec } from "../model/types";
+import type { PlanItem } from "../approval/networkPlan";
+import type { DriftItem, LiveState } from "../drift/read";
 import type { HostLink } from "../components/host";
 import type { SecretConfig } from "../components/vaultPath";
 

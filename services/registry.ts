@@ -3,7 +3,7 @@
  * kind = one folder + one line here.
  */
 import type { z } from "zod";
-import type { TenantSpec } from "../spec/types";
+import type { TenantSpec } from "../model/types";
 import type { ServiceKind } from "./kind";
 import { caddyKind } from "./caddy";
 import { dnsKind } from "./dns";

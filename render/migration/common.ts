@@ -2,8 +2,8 @@
  * Shared parts of the migration scripts: markers, the prelude (source key from stdin, `src`,
  * manifest directory), copy, rsync and checksum lines, per-container variables.
  */
-import { ContainerSpec, TenantSpec } from "../../spec/types";
-import { MigrationContainerSpec, MigrationSpec } from "../../spec/migration";
+import { ContainerSpec, TenantSpec } from "../../model/types";
+import { MigrationContainerSpec, MigrationSpec } from "../../model/migration";
 import { shq } from "../shell";
 
 /** Free space wanted on the destination, as a multiple of the source usage (tenths). */

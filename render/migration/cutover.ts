@@ -1,6 +1,6 @@
 /** Migration cutover (per container or tenant-wide) with rollback, and the source cleanup. */
-import { TenantSpec } from "../../spec/types";
-import { MigrationContainerSpec, MigrationSpec } from "../../spec/migration";
+import { TenantSpec } from "../../model/types";
+import { MigrationContainerSpec, MigrationSpec } from "../../model/migration";
 import { containerConfig, markLine } from "../containerConfig";
 import { runningTest, ScriptPair, statusCommand } from "../snippets";
 import { script, shq } from "../shell";

@@ -1,5 +1,5 @@
 /**
- * Scripts of the LXD → Incus migration (spec/migration.ts). Pure text, deterministic. They all
+ * Scripts of the LXD → Incus migration (model/migration.ts). Pure text, deterministic. They all
  * run on the destination (Incus) host and read the source host's SSH key on stdin (never in the
  * command text); the source host is reached with `ssh` (versions, usage, trust, rsync) and the
  * source LXD through the `incus remote` made by the trust step (copy, stop, start).

@@ -1,6 +1,6 @@
 /** Pre-copy of one container while its source keeps serving. */
-import { TenantSpec } from "../../spec/types";
-import { MigrationContainerSpec } from "../../spec/migration";
+import { TenantSpec } from "../../model/types";
+import { MigrationContainerSpec } from "../../model/migration";
 import { ScriptPair } from "../snippets";
 import { script } from "../shell";
 import {

@@ -1,8 +1,8 @@
 /** Migration preflight (nothing touched, every problem named) and the idempotent trust step. */
-import { TenantSpec } from "../../spec/types";
+import { TenantSpec } from "../../model/types";
 import { ScriptPair } from "../snippets";
 import { script, shq } from "../shell";
-import { MigrationSpec } from "../../spec/migration";
+import { MigrationSpec } from "../../model/migration";
 import {
   containerVars,
   FREE_FACTOR_TENTHS,

@@ -2,10 +2,10 @@
  * Live drift of Caddy's files: the main file, site files and any other `*.caddy` in the sites
  * folder. File diffs go from live to desired, so `+` lines are what up would write.
  */
-import type { CaddySpec } from "../../spec/vhosts";
+import type { CaddySpec } from "../../model/vhosts";
 import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
-import { DriftItem, fileKey, LiveState } from "../../render/live/read";
-import { fileDrift } from "../../render/live/fileDrift";
+import { DriftItem, fileKey, LiveState } from "../../drift/read";
+import { fileDrift } from "../../drift/fileDrift";
 import { commandName } from "../../components/names";
 
 /** Caddy main and site files, and extra site files. */

@@ -6,11 +6,11 @@ import {
   deriveVhosts,
   proxySectionSchema,
   vhostsSectionSchema,
-} from "../../spec/vhosts";
+} from "../../model/vhosts";
 import { createCaddy } from "../../components/caddy";
 import { childName, componentName, TYPES } from "../../components/names";
 import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
-import { sortPlanItems } from "../../render/networkPlan";
+import { sortPlanItems } from "../../approval/networkPlan";
 import { caddyDrift } from "./drift";
 
 const shape = {

@@ -2,12 +2,12 @@
  * Live drift of CoreDNS's files: zone files (serial ignored) and the Corefile. File diffs go
  * from live to desired, so `+` lines are what up would write.
  */
-import type { TenantSpec } from "../../spec/types";
-import type { DnsSpec, ZoneSpec } from "../../spec/zones";
+import type { TenantSpec } from "../../model/types";
+import type { DnsSpec, ZoneSpec } from "../../model/zones";
 import { renderCorefile, renderZoneBody, SERIAL_PLACEHOLDER } from "../../render/zone";
-import { DriftItem, fileKey, LiveState } from "../../render/live/read";
-import { fileDrift } from "../../render/live/fileDrift";
-import { minus, trimEnd } from "../../render/live/textDiff";
+import { DriftItem, fileKey, LiveState } from "../../drift/read";
+import { fileDrift } from "../../drift/fileDrift";
+import { minus, trimEnd } from "../../drift/textDiff";
 import { commandName } from "../../components/names";
 
 const RECORD_RE = /^(\S+)\s+(?:(\d+)\s+)?IN\s+([A-Za-z]+)\s+(.*)$/;

@@ -1,11 +1,11 @@
 /** The CoreDNS service kind: the `dns` stack section, one DnsZone per zone and the Corefile. */
 import type { ServiceKind } from "../kind";
-import { checkZones, deriveZones, dnsSectionSchema, DnsSpec } from "../../spec/zones";
-import type { Problem } from "../../spec/types";
+import { checkZones, deriveZones, dnsSectionSchema, DnsSpec } from "../../model/zones";
+import type { Problem } from "../../model/types";
 import { createDns } from "../../components/dnsZone";
 import { childName, componentName, TYPES } from "../../components/names";
 import { renderCorefile, renderZoneBody } from "../../render/zone";
-import { sortPlanItems } from "../../render/networkPlan";
+import { sortPlanItems } from "../../approval/networkPlan";
 import { dnsDrift } from "./drift";
 
 const shape = {

@@ -1,6 +1,6 @@
 /** The Vault service kind: the `vault` stack section, a Vault component with one VaultPath per path. */
 import type { ServiceKind } from "../kind";
-import { checkVault, deriveVault, vaultSectionSchema, VaultSpec } from "../../spec/vault";
+import { checkVault, deriveVault, vaultSectionSchema, VaultSpec } from "../../model/vault";
 import { createVault } from "../../components/vaultPath";
 import { childName, componentName, TYPES } from "../../components/names";
 import { vaultPlan } from "../../render/vault";

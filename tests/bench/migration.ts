@@ -16,9 +16,9 @@ import { renderTrust } from "../../render/migration";
 import { armedId, natConfirm } from "../../render/firewall";
 import { renderChains, renderForwarding, renderGuard } from "../../render/host";
 import { renderNatRule } from "../../render/nat";
-import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../../render/networkPlan";
+import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../../approval/networkPlan";
 import { remoteBash } from "../../render/shell";
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { runProgram, SshExecutor } from "../harness";
 import { makeSource, migrationTenant } from "../e2e/lxd-source";
 

@@ -8,7 +8,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { runProgram, RunResult, SshExecutor } from "../harness";
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { dnatLines, chainLines, guardLines, RULES_FILE } from "../../render/iptables";
 import {
   renderChains,

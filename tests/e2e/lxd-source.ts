@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import { readStackTenant } from "../../spec/stackfile";
+import { readStackTenant } from "../../model/stackfile";
 import { harnessConfig } from "./testbed";
 
 /** Runs a bash line on this host; returns stdout, throws with stderr on failure. */

@@ -11,7 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { runProgram, RunResult } from "../harness";
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { MOVED_KEY } from "../../render/migration";
 import { client, containers, describeOnTestbed, ROOT, tempState, TestbedEnv } from "./testbed";
 import {

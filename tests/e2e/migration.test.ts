@@ -15,7 +15,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { runProgram, RunResult } from "../harness";
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { MARK_KEY, MOVED_KEY } from "../../render/migration";
 import { client, containers, describeOnTestbed, ROOT, tempState, TestbedEnv } from "./testbed";
 import {

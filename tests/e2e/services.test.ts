@@ -19,7 +19,7 @@
  */
 import * as path from "path";
 import { runProgram, RunResult } from "../harness";
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
 import { renderZone } from "../../render/zone";
 import { SEALED_MESSAGE } from "../../render/vault";

@@ -7,9 +7,9 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { readStackTenant } from "../../spec/stackfile";
-import { parseTenant } from "../../spec";
-import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../../render/networkPlan";
+import { readStackTenant } from "../../model/stackfile";
+import { parseTenant } from "../../model";
+import { asNetworkPlan, diffNetworkPlans, networkPlan } from "../../approval/networkPlan";
 
 export const ROOT = path.resolve(__dirname, "../..");
 const ENV_FILE = path.join(ROOT, ".testbed", "env");

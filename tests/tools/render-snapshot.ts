@@ -4,7 +4,7 @@
  * checked with a diff:
  *   npx ts-node --transpile-only tests/tools/render-snapshot.ts > before.txt   (then after, and diff)
  */
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { baseRaw, CONFIRM_ID, renderEverything } from "../unit/allScripts";
 
 for (const variant of ["per-container", "tenant"] as const) {

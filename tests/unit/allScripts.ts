@@ -5,7 +5,7 @@
  * cleanupSource render). Shared by the injection test (its completeness test proves the list
  * equals the components' own under setMocks) and the shellcheck test.
  */
-import type { TenantSpec } from "../../spec/types";
+import type { TenantSpec } from "../../model/types";
 import {
   renderChains,
   renderForwarding,
@@ -26,7 +26,7 @@ import {
   renderPreflight,
   renderTrust,
 } from "../../render/migration";
-import { readScript } from "../../render/live";
+import { readScript } from "../../drift";
 import { stackTenant } from "./fixtures";
 
 /** A documentation ed25519 host key (valid blob) for host.hostKey and migration.source.hostKey. */

@@ -2,8 +2,8 @@
  * Approved network plans: the diff, its hash, the mass-change threshold, and the gate in the real
  * program (under Pulumi's mock runtime: no network command is even registered without approval).
  */
-import { approvalProblem, diffNetworkPlans, networkPlan, NetworkPlan } from "../../render/networkPlan";
-import { parseTenant } from "../../spec";
+import { approvalProblem, diffNetworkPlans, networkPlan, NetworkPlan } from "../../approval/networkPlan";
+import { parseTenant } from "../../model";
 import { baseTenant, stackTenant } from "./fixtures";
 import { preview } from "../preview";
 

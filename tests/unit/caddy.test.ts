@@ -5,13 +5,13 @@
  * on demand, and the components under Pulumi's mock runtime.
  */
 import { spawnSync } from "child_process";
-import { MESSAGES } from "../../spec/primitives";
+import { MESSAGES } from "../../model/primitives";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
-import { formatPath } from "../../spec";
+import { formatPath } from "../../model";
 import {
   CaddySpec,
   checkVhosts,
@@ -19,7 +19,7 @@ import {
   proxySectionSchema,
   VhostSpec,
   vhostsSectionSchema,
-} from "../../spec/vhosts";
+} from "../../model/vhosts";
 import {
   renderCaddyMainScripts,
   renderMainCaddyfile,

@@ -3,7 +3,7 @@
  * be installed here): exact children and the inputs of every remote.Command.
  */
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { renderContainer } from "../../render/container";
 import { renderNatRule } from "../../render/nat";
 import { remoteBash } from "../../render/shell";

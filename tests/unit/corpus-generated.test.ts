@@ -13,7 +13,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { stringify } from "yaml";
-import { parseTenant, SpecError } from "../../spec";
+import { parseTenant, SpecError } from "../../model";
 import { DOC_HOST_KEY, ROOT, stackTenant } from "./fixtures";
 
 type Tenant = Record<string, any>;

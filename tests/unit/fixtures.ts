@@ -1,6 +1,6 @@
 /** Small valid tenant used as the base of mutation tests. */
 import * as path from "path";
-import { readStackTenant } from "../../spec/stackfile";
+import { readStackTenant } from "../../model/stackfile";
 
 export const ROOT = path.resolve(__dirname, "../..");
 

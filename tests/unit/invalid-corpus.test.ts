@@ -9,7 +9,7 @@
  *   - spec files: the tenant is readable and parseTenant must report exactly ONE problem, that line
  *     (so a file that fails for an unintended reason, or for more than one, fails here);
  *   - YAML files (the line starts with "invalid YAML: "): the stack file itself is refused by
- *     spec/stackfile.ts (duplicate keys), before any tenant exists.
+ *     model/stackfile.ts (duplicate keys), before any tenant exists.
  *
  * Each file is checked three ways: (a) readStackTenant + parseTenant, (b) the plan CLI exits 1,
  * prints nothing on stdout and the same line on stderr (in-process `main` for every file, a real
@@ -21,8 +21,8 @@
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { parseTenant, SpecError } from "../../spec";
-import { readStackTenant } from "../../spec/stackfile";
+import { parseTenant, SpecError } from "../../model";
+import { readStackTenant } from "../../model/stackfile";
 import { main as planMain } from "../../scripts/plan";
 import { ROOT } from "./fixtures";
 import { runIndex } from "./mockRuntime";

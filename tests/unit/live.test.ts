@@ -1,5 +1,5 @@
 /**
- * Live drift (render/live.ts): exact drift lines of diffLive on hand-made live snapshots (in
+ * Live drift (drift/): exact drift lines of diffLive on hand-made live snapshots (in
  * sync, then one kind of drift at a time), and the real read script run locally against
  * stand-in `iptables-save` and `incus` commands, parsed back by parseLive.
  */
@@ -7,19 +7,11 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseTenant, TenantSpec } from "../../spec";
+import { parseTenant, TenantSpec } from "../../model";
 import { chainLines, dnatLines, guardLines } from "../../render/iptables";
 import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
 import { renderCorefile, renderZone } from "../../render/zone";
-import {
-  diffLive,
-  driftText,
-  liveSerials,
-  LiveState,
-  parseLive,
-  readScript,
-  unifiedDiff,
-} from "../../render/live";
+import { diffLive, driftText, liveSerials, LiveState, parseLive, readScript, unifiedDiff } from "../../drift";
 import { commandUrn, parseLiveArgs, repairText } from "../../scripts/live";
 import { baseTenant } from "./fixtures";
 import { tenantResources, TYPES, urnOf } from "../../components/names";

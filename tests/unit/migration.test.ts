@@ -1,13 +1,13 @@
 /**
- * The migration section (spec/migration.ts), its scripts (render/migration.ts) and the
+ * The migration section (model/migration.ts), its scripts (render/migration.ts) and the
  * Migration component's children and ordering under the engine double (no host needed).
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
-import { parseTenant, SpecError } from "../../spec";
-import { MANIFEST_ROOT } from "../../spec/migration";
+import { parseTenant, SpecError } from "../../model";
+import { MANIFEST_ROOT } from "../../model/migration";
 import {
   MARK_KEY,
   MOVED_KEY,
@@ -562,7 +562,7 @@ describe("Migration component under setMocks", () => {
 
   test("without migrationSourceKey nothing is registered; the error names it (no host-key fallback)", async () => {
     const r = await runIndex(migTenant(), "prod", KEY, {});
-    // index.ts refuses first (spec/secrets.ts), before any resource; the Tenant refuses too if built directly.
+    // index.ts refuses first (model/secrets.ts), before any resource; the Tenant refuses too if built directly.
     expect(r.error?.message).toBe(
       'missing secret config (1):\n  - migration.source: secret "incus-tenant:migrationSourceKey" is not set: ' +
         "pulumi config set --secret incus-tenant:migrationSourceKey",
@@ -610,7 +610,7 @@ describe("ordering under the engine double", () => {
     };
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const np = require("../../render/networkPlan");
+      const np = require("../../approval/networkPlan");
       config["incus-tenant:approveNetworkPlan"] = np.diffNetworkPlans(
         np.asNetworkPlan(undefined),
         np.networkPlan(parseTenant(t)),

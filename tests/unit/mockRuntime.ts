@@ -5,8 +5,8 @@
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import * as path from "path";
 import { ROOT } from "./fixtures";
-import { parseTenant } from "../../spec";
-import { diffNetworkPlans, networkPlan } from "../../render/networkPlan";
+import { parseTenant } from "../../model";
+import { diffNetworkPlans, networkPlan } from "../../approval/networkPlan";
 
 export interface MockRun {
   resources: MockResourceArgs[];

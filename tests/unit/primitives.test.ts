@@ -1,13 +1,13 @@
 /**
- * spec/primitives.ts: each kind of value has one rule and one message (issue 11). Table-driven:
+ * model/primitives.ts: each kind of value has one rule and one message (issue 11). Table-driven:
  * for every primitive, values it accepts (with the parsed value where it normalises) and values it
  * refuses, each refused with exactly the primitive's message. The host-key table builds broken
  * keys from real ones (ssh-keygen output pasted below): wrong type word, cut-short or padded key
  * data, wrong curve, short RSA modulus.
  */
 import { z } from "zod";
-import * as P from "../../spec/primitives";
-import { coversAll, parseCidr, type Cidr } from "../../spec/net";
+import * as P from "../../model/primitives";
+import { coversAll, parseCidr, type Cidr } from "../../model/net";
 
 /** Real public keys (ssh-keygen, throwaway): the type word and the base64 key data. */
 const KEYS = {

@@ -1,4 +1,4 @@
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { chainLines, dnatLines, guardLines } from "../../render/iptables";
 import { natLine, renderNatRule } from "../../render/nat";
 import { renderChains, renderForwarding, renderGuard, renderPersistence } from "../../render/host";

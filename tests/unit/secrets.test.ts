@@ -1,6 +1,6 @@
-/** spec/secrets.ts: every secret a stack refers to is checked before any resource, naming its field. */
-import { parseTenant } from "../../spec";
-import { checkSecretsPresent, requiredSecretKeys } from "../../spec/secrets";
+/** model/secrets.ts: every secret a stack refers to is checked before any resource, naming its field. */
+import { parseTenant } from "../../model";
+import { checkSecretsPresent, requiredSecretKeys } from "../../model/secrets";
 import { baseTenant } from "./fixtures";
 
 const SOURCE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm";

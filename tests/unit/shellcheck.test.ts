@@ -14,7 +14,7 @@
  */
 import { spawn } from "child_process";
 import * as os from "os";
-import { parseTenant } from "../../spec";
+import { parseTenant } from "../../model";
 import { baseRaw, CONFIRM_ID, renderEverything } from "./allScripts";
 
 jest.setTimeout(120_000);

@@ -1,7 +1,7 @@
-import { parseTenant, SpecError } from "../../spec";
-import { formatPath } from "../../spec";
-import { tenantFromStackYaml } from "../../spec/stackfile";
-import { MESSAGES } from "../../spec/primitives";
+import { parseTenant, SpecError } from "../../model";
+import { formatPath } from "../../model";
+import { tenantFromStackYaml } from "../../model/stackfile";
+import { MESSAGES } from "../../model/primitives";
 import { baseTenant, DOC_HOST_KEY, stackTenant } from "./fixtures";
 
 type Mutate = (t: Record<string, any>) => void;

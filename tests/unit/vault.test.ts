@@ -11,7 +11,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
 import * as pulumiMocks from "@pulumi/pulumi/runtime/mocks";
-import { checkVault, deriveVault, RawVaultSection, VaultSpec, vaultSectionSchema } from "../../spec/vault";
+import { checkVault, deriveVault, RawVaultSection, VaultSpec, vaultSectionSchema } from "../../model/vault";
 import {
   HTTPS_WITHOUT_CA,
   policyName,

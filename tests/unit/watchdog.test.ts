@@ -8,8 +8,8 @@
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import { parseTenant } from "../../spec";
-import { NatRuleSpec, TenantSpec } from "../../spec/types";
+import { parseTenant } from "../../model";
+import { NatRuleSpec, TenantSpec } from "../../model/types";
 import { armedId, armedNatCreate, natConfirm, ROLLBACK_DIR } from "../../render/firewall";
 import { dnatLines, IPTABLES_LOCK, lockBusyMessage, LOCK_WAIT_S, RULES_FILE } from "../../render/iptables";
 import { renderChains } from "../../render/host";

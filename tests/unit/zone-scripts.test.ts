@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
-import { DnsSpec, ZoneSpec } from "../../spec/zones";
+import { DnsSpec, ZoneSpec } from "../../model/zones";
 import { renderCorefile, renderCorefileScripts, renderZone, renderZoneScripts } from "../../render/zone";
 import { BACKUPS_KEPT, remoteBash } from "../../render/shell";
 import { unwrapSecrets } from "./mockRuntime";

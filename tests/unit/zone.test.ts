@@ -6,9 +6,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { formatPath } from "../../spec";
-import { MESSAGES } from "../../spec/primitives";
-import { checkZones, dnsSectionSchema, zoneNameProblem } from "../../spec/zones";
+import { formatPath } from "../../model";
+import { MESSAGES } from "../../model/primitives";
+import { checkZones, dnsSectionSchema, zoneNameProblem } from "../../model/zones";
 import {
   renderCorefile,
   renderCorefileScripts,
@@ -17,7 +17,7 @@ import {
   renderZoneScripts,
   TODAY_COMMAND,
 } from "../../render/zone";
-import type { DnsSpec } from "../../spec/zones";
+import type { DnsSpec } from "../../model/zones";
 import { base, derive, zoneA } from "./zoneFixtures";
 
 const problems = (raw: unknown): string[] => {

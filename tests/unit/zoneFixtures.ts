@@ -3,7 +3,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { deriveZones, dnsSectionSchema, DnsSpec, ZoneSpec } from "../../spec/zones";
+import { deriveZones, dnsSectionSchema, DnsSpec, ZoneSpec } from "../../model/zones";
 
 export const base = (): Record<string, any> => ({
   nameservers: ["ns1.example.com", "ns2.example.net"],

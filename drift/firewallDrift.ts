@@ -3,11 +3,11 @@
  * `incus-tenant:<tenant>:` (jumps, MASQUERADE, DNAT) and the INPUT guard, compared with the
  * lines the renderers (render/iptables.ts) would write.
  */
-import type { TenantSpec } from "../../spec/types";
-import { chainLines, dnatLines, guardLines } from "../iptables";
+import type { TenantSpec } from "../model/types";
+import { chainLines, dnatLines, guardLines } from "../render/iptables";
 import type { DriftItem, LiveState } from "./read";
 import { minus } from "./textDiff";
-import { commandName } from "../../components/names";
+import { commandName } from "../components/names";
 
 /** `--comment "x"` and `--comment x` are the same rule. */
 const canon = (line: string): string => line.replace(/ --comment "([^"\s\\]*)"/g, " --comment $1").trim();

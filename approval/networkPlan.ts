@@ -5,8 +5,8 @@
  * threshold). Pure: the program feeds it the previous plan read through a self StackReference.
  */
 import { createHash } from "crypto";
-import { TenantSpec } from "../spec/types";
-import { guardLines } from "./iptables";
+import { TenantSpec } from "../model/types";
+import { guardLines } from "../render/iptables";
 import { usedKinds } from "../services/registry";
 
 /** One reviewed item: `key` identifies it across plans, `text` is what is applied. */

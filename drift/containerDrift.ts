@@ -3,9 +3,9 @@
  * address, privileged/protection, proxy devices, disks; and containers labelled for the tenant
  * that the stack does not declare.
  */
-import type { TenantSpec } from "../../spec/types";
+import type { TenantSpec } from "../model/types";
 import type { DriftItem, LiveState } from "./read";
-import { commandName } from "../../components/names";
+import { commandName } from "../components/names";
 
 /** Container drift: each declared container against its live instance, then unknown labelled ones. */
 export function containerDrift(spec: TenantSpec, live: LiveState): DriftItem[] {

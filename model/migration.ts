@@ -167,7 +167,7 @@ export function checkMigration(t: ParsedTenant): Problem[] {
       problems.push({ path, message: `"${name}" is not listed in migration.containers` });
       continue;
     }
-    // Paths are normalised by the schema (spec/primitives.ts): "//opt" arrives here as "/opt".
+    // Paths are normalised by the schema (model/primitives.ts): "//opt" arrives here as "/opt".
     if (d.source.split("/").length < 3) {
       const message = "must be at least two levels deep (it is deleted by cleanupSource)";
       problems.push({ path: `${path}.source`, message });

@@ -4,9 +4,9 @@
  * <stderr>`, head = base64 of a JSON description, stdout/stderr base64 (so no file content can
  * forge a marker).
  */
-import type { TenantSpec } from "../../spec/types";
-import { managedHeader, remoteBash, shq, singleQuotedOnPurpose } from "../shell";
-import { usedKinds } from "../../services/registry";
+import type { TenantSpec } from "../model/types";
+import { managedHeader, remoteBash, shq, singleQuotedOnPurpose } from "../render/shell";
+import { usedKinds } from "../services/registry";
 
 /** One Incus instance as read live (expanded config and devices). */
 export interface LiveContainer {

@@ -1,7 +1,7 @@
 /**
  * Stack sections `proxy` (the Caddy container and its main file) and `vhosts` (one site file
  * each): zod shapes, cross-field checks with field paths, and the derived CaddySpec.
- * The "domain has a record in our zones" cross-check is done by the caller (spec/services.ts).
+ * The "domain has a record in our zones" cross-check is done by the caller (model/services.ts).
  */
 import { z } from "zod";
 import type { Problem } from "./types";

@@ -1,19 +1,19 @@
 /**
- * The comparison of the live host (render/live/read.ts) with the desired state of a TenantSpec:
+ * The comparison of the live host (drift/read.ts) with the desired state of a TenantSpec:
  * our nat chains and every rule tagged `incus-tenant:<tenant>:`, the INPUT guard, the tenant's
  * containers, the Caddy main file, site files and any other `*.caddy` in the sites folder, zone
  * files (serial ignored) and the Corefile. A difference is reported per resource, `+` missing
  * live (up adds it), `-` extra live, `~` changed; file diffs go from live to desired, so `+`
  * lines are what up would write.
  */
-import type { TenantSpec } from "../../spec/types";
+import type { TenantSpec } from "../model/types";
 import { containerDrift } from "./containerDrift";
 import { guardDrift, iptablesDrift } from "./firewallDrift";
 import type { DriftItem, LiveState } from "./read";
-import { usedKinds } from "../../services/registry";
+import { usedKinds } from "../services/registry";
 
 export { describeRule } from "./firewallDrift";
-export { liveSerials, zoneSerial } from "../../services/dns/drift";
+export { liveSerials, zoneSerial } from "../services/dns/drift";
 export { unifiedDiff } from "./textDiff";
 
 const SIGN: Record<DriftItem["change"], string> = { missing: "+", extra: "-", changed: "~" };

@@ -78,9 +78,9 @@ export interface TenantSpec {
   /** NAT rules sorted by protocol then port. */
   readonly nat: readonly NatRuleSpec[];
   readonly chains: ChainNames;
-  /** Caddy vhosts, DNS zones and Vault paths (spec/services.ts). */
+  /** Caddy vhosts, DNS zones and Vault paths (model/services.ts). */
   readonly services: ServicesSpec;
-  /** LXD → Incus migration of some containers (spec/migration.ts). */
+  /** LXD → Incus migration of some containers (model/migration.ts). */
   readonly migration?: MigrationSpec;
 }
 

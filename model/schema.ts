@@ -1,6 +1,6 @@
 /**
  * The raw stack config schema (zod). Shapes and per-field formats only; rules that relate
- * fields to each other live in spec/rules/. Objects are strict so a typo is an error.
+ * fields to each other live in model/rules/. Objects are strict so a typo is an error.
  */
 import { z } from "zod";
 import { servicesShape } from "./services";
@@ -100,7 +100,7 @@ export const tenantSchema = z
         user: userName.default("root"),
         /** Force sudo on or off (default: sudo unless user is root). */
         sudo: z.boolean().optional(),
-        /** Pinned SSH host key ("ssh-ed25519 AAAA..."); required in prod (spec/rules/network.ts checkHost). */
+        /** Pinned SSH host key ("ssh-ed25519 AAAA..."); required in prod (model/rules/network.ts checkHost). */
         hostKey: sshHostKey.optional(),
         /** The host's public interface: every DNAT rule is bound to it with -i. */
         externalInterface: iface,
@@ -142,9 +142,9 @@ export const tenantSchema = z
       .refine((c) => Object.keys(c).length > 0, { message: "must declare at least one container" }),
     /** NAT rules: external port(s) → container. */
     nat: z.array(natSchema).default([]),
-    /** Caddy, DNS and Vault sections (spec/services.ts). */
+    /** Caddy, DNS and Vault sections (model/services.ts). */
     ...servicesShape,
-    /** Move containers from an LXD host to this one (spec/migration.ts). */
+    /** Move containers from an LXD host to this one (model/migration.ts). */
     migration: migrationSectionSchema.optional(),
   })
   .strict();
