@@ -84,6 +84,16 @@ function watchdog(tag: string): string {
   ].join("\n");
 }
 
+/** Our chain exists, `want` holds the rule's wanted lines and `have` its live ones (apply and re-apply). */
+function wantAndHave(spec: TenantSpec, rule: NatRuleSpec): string[] {
+  const chain = shq(spec.chains.prerouting);
+  return [
+    `iptables -w -t nat -L ${chain} -n >/dev/null 2>&1 || iptables -w -t nat -N ${chain}`,
+    `want=$(cat ${heredoc(dnatLines(spec, rule).join("\n"))}\n)`,
+    `have=$(${tagLinesOf("nat")})`,
+  ];
+}
+
 /**
  * Create script of a NAT rule: under the lock, converge its lines and, when they changed, record
  * the new generation and arm its watchdog (module comment). Prints the armed id, also when the
@@ -93,15 +103,12 @@ function watchdog(tag: string): string {
 export function armedNatCreate(spec: TenantSpec, rule: NatRuleSpec): string {
   const tag = natTag(spec.name, rule);
   const t = spec.host.confirmTimeout;
-  const chain = shq(spec.chains.prerouting);
   const what = `nat rule ${rule.protocol}/${rule.port} -> ${rule.container} ${rule.destination} of tenant ${spec.name}`;
   return script(`${what} (rollback after ${t}s unless confirmed)`, [
     `rb=${shq(rollbackDir(spec, rule))}; tag=${shq(tag)}`,
     'mkdir -p "$rb"',
     lockOrAbort(tag),
-    `iptables -w -t nat -L ${chain} -n >/dev/null 2>&1 || iptables -w -t nat -N ${chain}`,
-    `want=$(cat ${heredoc(dnatLines(spec, rule).join("\n"))}\n)`,
-    `have=$(${tagLinesOf("nat")})`,
+    ...wantAndHave(spec, rule),
     'pending=$(cat "$rb/pending" 2>/dev/null || true)',
     // A pending change whose lines are no longer live (reboot, deleted, changed by hand) is over.
     'if [ -n "$pending" ] && [ "$have" != "$(cat "$rb/$pending.new" 2>/dev/null || true)" ]; then',
@@ -148,7 +155,6 @@ export function armedNatCreate(spec: TenantSpec, rule: NatRuleSpec): string {
  */
 export function natConfirm(spec: TenantSpec, rule: NatRuleSpec, id: string): string {
   const tag = natTag(spec.name, rule);
-  const chain = shq(spec.chains.prerouting);
   const t = spec.host.confirmTimeout;
   return script(`confirm nat rule ${rule.key} of tenant ${spec.name}`, [
     `rb=${shq(rollbackDir(spec, rule))}; id=${shq(id)}; tag=${shq(tag)}`,
@@ -165,9 +171,7 @@ export function natConfirm(spec: TenantSpec, rule: NatRuleSpec, id: string): str
     `    echo "$tag: the change had been rolled back at $(cat "$rb/$id.rolled-back") (no confirmation within ${t}s);` +
       ' re-applying it over this new SSH connection" >&2',
     "  fi",
-    `  iptables -w -t nat -L ${chain} -n >/dev/null 2>&1 || iptables -w -t nat -N ${chain}`,
-    `  want=$(cat ${heredoc(dnatLines(spec, rule).join("\n"))}\n)`,
-    `  have=$(${tagLinesOf("nat")})`,
+    ...wantAndHave(spec, rule).map((line) => `  ${line}`),
     '  if [ "$have" != "$want" ]; then',
     '    [ -e "$rb/$id.rolled-back" ] ||',
     '      log "$tag: the change $id is no longer live; re-applying it over this new SSH connection"',
