@@ -5,7 +5,7 @@
 import { ZodIssue } from "zod";
 import { formatIpv4, parseCidr, parseIpv4 } from "./net";
 import { RULES, sourcesCoverAll } from "./rules";
-import { deriveServices } from "./services";
+import { deriveServices, zoneSuffixOf } from "./services";
 import { deriveMigration } from "./migration";
 import { ParsedTenant, tenantSchema } from "./schema";
 import { ContainerSpec, NatRuleSpec, Problem, TenantSpec } from "./types";
@@ -140,7 +140,7 @@ export function parseTenant(raw: unknown, options: ParseOptions = {}): TenantSpe
   if (problems.length > 0) throw new SpecError(problems);
 
   const subnet = parseCidr(t.network.subnet)!;
-  const zoneSuffix = t.environment === "prod" ? t.domain : `stage.${t.domain}`;
+  const zoneSuffix = zoneSuffixOf(t);
   const hostnames = Object.fromEntries(
     [...new Set(t.hostnames)].sort().map((label) => [label, `${label}.${zoneSuffix}`]),
   );

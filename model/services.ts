@@ -15,7 +15,9 @@ export type { ServicesSpec } from "../services/registry";
 /** Zod shapes of the optional service sections of every kind (merged into the tenant schema). */
 export const servicesShape = Object.assign({}, ...SERVICE_KINDS.map((k) => k.shape)) as ServicesShape;
 
-const zoneSuffixOf = (t: ParsedTenant): string => (t.environment === "prod" ? t.domain : `stage.${t.domain}`);
+/** The zone suffix of the public names: `example.com` in prod, `stage.example.com` in stage (the one rule). */
+export const zoneSuffixOf = (t: Pick<ParsedTenant, "environment" | "domain">): string =>
+  t.environment === "prod" ? t.domain : `stage.${t.domain}`;
 
 function contextOf(t: ParsedTenant): ServiceContext {
   return {
