@@ -7,7 +7,7 @@ import { Host } from "./host";
 import { NatRule } from "./natRule";
 import { createServices } from "./services";
 import { Migration } from "./migration";
-import { MIGRATION_SOURCE_KEY } from "../model/migration";
+import { MIGRATION_SECRET, missingSecretsMessage } from "../model/secrets";
 import { NetworkApproval } from "./approval";
 import { networkPlan, NetworkPlan } from "../approval/networkPlan";
 import { componentName, TYPES } from "./names";
@@ -29,12 +29,6 @@ const missingSecret = (key: string): pulumi.Output<string> => {
   );
 };
 
-/** The error a tenant with a migration section but no `incus-tenant:migrationSourceKey` stops with. */
-export const MISSING_SOURCE_KEY_MESSAGE =
-  `missing secret config (1):\n  - migration.source: secret "incus-tenant:${MIGRATION_SOURCE_KEY}" is not set ` +
-  `(the SSH key this host uses to reach the LXD source host; the host's own key is never sent there): ` +
-  `pulumi config set --secret incus-tenant:${MIGRATION_SOURCE_KEY} < KEYFILE`;
-
 /**
  * The migration source key, or a refusal naming `incus-tenant:migrationSourceKey` (there is no
  * default: the operator's own host key must never reach, or be written for, another host).
@@ -46,11 +40,11 @@ function migrationSourceKey(
   if (!spec.migration) return undefined;
   let key: pulumi.Output<string> | undefined;
   try {
-    key = secretConfig?.(MIGRATION_SOURCE_KEY);
+    key = secretConfig?.(MIGRATION_SECRET.key);
   } catch {
     key = undefined; // requireSecret throws when the key is not set
   }
-  if (key === undefined) throw new Error(MISSING_SOURCE_KEY_MESSAGE);
+  if (key === undefined) throw new Error(missingSecretsMessage([MIGRATION_SECRET]));
   return key;
 }
 

@@ -27,10 +27,10 @@ import {
   renderTrust,
 } from "../../render/migration";
 import { readScript } from "../../drift";
-import { stackTenant } from "./fixtures";
+import { SOURCE_HOST_KEY, stackTenant } from "./fixtures";
 
 /** A documentation ed25519 host key (valid blob) for host.hostKey and migration.source.hostKey. */
-export const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm";
+export const HOST_KEY = SOURCE_HOST_KEY;
 
 /** The raw base tenant: prod's tenant plus the optional parts that put more fields into scripts. */
 export function baseRaw(variant: "per-container" | "tenant"): Record<string, any> {

@@ -39,3 +39,37 @@ export function baseTenant(): Record<string, any> {
 export function stackTenant(stack: "prod" | "stage"): Record<string, any> {
   return readStackTenant(path.join(ROOT, `Pulumi.${stack}.yaml`)) as Record<string, any>;
 }
+
+/** A documentation ed25519 key (valid blob) for migration sources (and hosts where any valid key does). */
+export const SOURCE_HOST_KEY =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm";
+
+/**
+ * baseTenant plus a `files` container with a data disk, and a migration (prefix `acme-`) of the
+ * listed containers; `withData` also syncs the files container's host data.
+ */
+export function migratingTenant(containers: readonly string[], withData: boolean): Record<string, any> {
+  const t = baseTenant();
+  t.containers.files = {
+    ipv4: "10.0.2.42",
+    ports: [80],
+    devices: { data: { type: "disk", source: "/opt/gbo/tenants/acme/files", path: "/opt/gbo" } },
+  };
+  t.migration = {
+    source: { address: "192.0.2.5", hostKey: SOURCE_HOST_KEY },
+    sourcePrefix: "acme-",
+    containers: [...containers],
+    ...(withData
+      ? {
+          data: {
+            files: {
+              source: "/opt/gbo/files",
+              destination: "/opt/gbo/tenants/acme/files",
+              owner: "gbuser:gbuser",
+            },
+          },
+        }
+      : {}),
+  };
+  return t;
+}

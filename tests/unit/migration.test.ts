@@ -18,12 +18,11 @@ import {
   renderTrust,
 } from "../../render/migration";
 import { MANIFEST_DIR_LINE, NO_SOURCE_HOST_KEY } from "../../render/migration/common";
-import { MISSING_SOURCE_KEY_MESSAGE } from "../../components/tenant";
 import { spawnSync } from "child_process";
 import { containerHash } from "../../render/container";
 import { remoteBash } from "../../render/shell";
 import { Executor, runProgram } from "../harness";
-import { baseTenant, ROOT } from "./fixtures";
+import { baseTenant, migratingTenant, ROOT } from "./fixtures";
 import { runIndex, unwrapSecrets } from "./mockRuntime";
 
 jest.setTimeout(120_000);
@@ -33,27 +32,8 @@ const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-HOST-KEY-4711\n-----END
 const SOURCE_KEY =
   "-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-SOURCE-KEY-0815\n-----END OPENSSH PRIVATE KEY-----";
 
-/** baseTenant plus a `files` container with a data disk and a migration of files and proxy. */
-function migTenant(): Record<string, any> {
-  const t = baseTenant();
-  t.containers.files = {
-    ipv4: "10.0.2.42",
-    ports: [80],
-    devices: { data: { type: "disk", source: "/opt/gbo/tenants/acme/files", path: "/opt/gbo" } },
-  };
-  t.migration = {
-    source: {
-      address: "192.0.2.5",
-      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm",
-    },
-    sourcePrefix: "acme-",
-    containers: ["files", "proxy", "tables"],
-    data: {
-      files: { source: "/opt/gbo/files", destination: "/opt/gbo/tenants/acme/files", owner: "gbuser:gbuser" },
-    },
-  };
-  return t;
-}
+/** baseTenant plus a `files` container with a data disk and a migration of files, proxy and tables. */
+const migTenant = (): Record<string, any> => migratingTenant(["files", "proxy", "tables"], true);
 
 const problems = (mutate: Mutate): string[] => {
   const t = migTenant();
@@ -564,10 +544,6 @@ describe("Migration component under setMocks", () => {
     const r = await runIndex(migTenant(), "prod", KEY, {});
     // index.ts refuses first (model/secrets.ts), before any resource; the Tenant refuses too if built directly.
     expect(r.error?.message).toBe(
-      'missing secret config (1):\n  - migration.source: secret "incus-tenant:migrationSourceKey" is not set: ' +
-        "pulumi config set --secret incus-tenant:migrationSourceKey",
-    );
-    expect(MISSING_SOURCE_KEY_MESSAGE).toBe(
       'missing secret config (1):\n  - migration.source: secret "incus-tenant:migrationSourceKey" is not set ' +
         "(the SSH key this host uses to reach the LXD source host; " +
         "the host's own key is never sent there): pulumi config set --secret incus-tenant:migrationSourceKey < KEYFILE",

@@ -1,9 +1,12 @@
 /** model/secrets.ts: every secret a stack refers to is checked before any resource, naming its field. */
 import { parseTenant } from "../../model";
-import { checkSecretsPresent, requiredSecretKeys } from "../../model/secrets";
-import { baseTenant } from "./fixtures";
-
-const SOURCE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm";
+import {
+  checkSecretsPresent,
+  MIGRATION_SECRET,
+  missingSecretsMessage,
+  requiredSecretKeys,
+} from "../../model/secrets";
+import { baseTenant, SOURCE_HOST_KEY } from "./fixtures";
 
 function migratingTenant(): Record<string, any> {
   const t = baseTenant();
@@ -18,16 +21,24 @@ describe("required secrets", () => {
 
   it("a migration needs its own source key (never the host's)", () => {
     expect(requiredSecretKeys(parseTenant(migratingTenant()))).toEqual([
-      { key: "migrationSourceKey", field: "migration.source" },
+      {
+        key: "migrationSourceKey",
+        field: "migration.source",
+        why: "the SSH key this host uses to reach the LXD source host; the host's own key is never sent there",
+        fromFile: true,
+      },
     ]);
   });
 
   it("a missing source key stops the program with the field and the command", () => {
     const spec = parseTenant(migratingTenant());
-    expect(() => checkSecretsPresent(spec, () => false)).toThrow(
-      'missing secret config (1):\n  - migration.source: secret "incus-tenant:migrationSourceKey" is not set: ' +
-        "pulumi config set --secret incus-tenant:migrationSourceKey",
-    );
+    const message =
+      'missing secret config (1):\n  - migration.source: secret "incus-tenant:migrationSourceKey" is not set ' +
+      "(the SSH key this host uses to reach the LXD source host; the host's own key is never sent there): " +
+      "pulumi config set --secret incus-tenant:migrationSourceKey < KEYFILE";
+    expect(() => checkSecretsPresent(spec, () => false)).toThrow(message);
+    // The Tenant's own refusal (when built without index.ts) is the same message.
+    expect(missingSecretsMessage([MIGRATION_SECRET])).toBe(message);
     expect(() => checkSecretsPresent(spec, (key) => key === "migrationSourceKey")).not.toThrow();
   });
 });

@@ -19,26 +19,10 @@ import {
   statusCommand,
   UTC_STAMP,
 } from "../../render/snippets";
-import { baseTenant } from "./fixtures";
+import { migratingTenant } from "./fixtures";
 
 /** baseTenant plus a `files` container with a data disk, migrated with proxy. */
-function migTenant(): Record<string, any> {
-  const t = baseTenant();
-  t.containers.files = {
-    ipv4: "10.0.2.42",
-    ports: [80],
-    devices: { data: { type: "disk", source: "/opt/gbo/tenants/acme/files", path: "/opt/gbo" } },
-  };
-  t.migration = {
-    source: {
-      address: "192.0.2.5",
-      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9SAhCChO7say0J6jqQmnjplHi220VVqX0s3GxYGCCm",
-    },
-    sourcePrefix: "acme-",
-    containers: ["files", "proxy"],
-  };
-  return t;
-}
+const migTenant = (): Record<string, any> => migratingTenant(["files", "proxy"], false);
 
 const containerOf = (spec: TenantSpec, name: string) => spec.containers.find((c) => c.name === name)!;
 const linesOf = (text: string): string[] => text.split("\n").map((l) => l.trim());
