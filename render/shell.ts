@@ -68,8 +68,15 @@ export function remoteBash(text: string, sudo: boolean): string {
 export const BACKUPS_KEPT = 5;
 
 /**
- * A shellcheck directive line (`# shellcheck disable=SC2016 # <why>`) for the command on the next
- * line: its single-quoted text is a program another shell runs (`sh -c`, `incus exec ... sh -c`,
- * ssh), so its `$` must not expand here. `why` says which shell runs it.
+ * A shellcheck directive for the command on the next line, where a finding is wrong there:
+ * `# shellcheck disable=<code> # <why>`, indented like that command.
  */
-export const singleQuotedOnPurpose = (why: string): string => `# shellcheck disable=SC2016 # ${why}`;
+export const shellcheckDisable = (indent: string, code: string, why: string): string =>
+  `${indent}# shellcheck disable=${code} # ${why}`;
+
+/**
+ * The SC2016 directive for the command on the next line: its single-quoted text is a program
+ * another shell runs (`sh -c`, `incus exec ... sh -c`, ssh), so its `$` must not expand here.
+ * `why` says which shell runs it.
+ */
+export const singleQuotedOnPurpose = (why: string): string => shellcheckDisable("", "SC2016", why);

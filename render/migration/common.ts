@@ -39,13 +39,6 @@ export const MANIFEST_DIR_LINE =
   `mkdir -p "$dir"; chmod 0700 "$dir"; ` +
   `find "$dir" -maxdepth 1 -type f ! -perm 0600 -exec chmod 0600 {} +`;
 
-/**
- * A shellcheck directive for the command on the next line, where a finding is wrong there:
- * `# shellcheck disable=<code> # <why>`, indented like that command.
- */
-export const shellcheckDisable = (indent: string, code: string, why: string): string =>
-  `${indent}# shellcheck disable=${code} # ${why}`;
-
 /** The reason single-quoted text passed to `src` is not expanded here: the source host runs it. */
 export const RUNS_ON_SOURCE = "the single-quoted text runs in bash on the source host (src)";
 

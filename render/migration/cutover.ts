@@ -3,7 +3,7 @@ import { TenantSpec } from "../../model/types";
 import { MigrationContainerSpec, MigrationSpec } from "../../model/migration";
 import { containerConfig, markLine } from "../containerConfig";
 import { runningTest, ScriptPair, statusCommand } from "../snippets";
-import { script, shq } from "../shell";
+import { script, shellcheckDisable, shq } from "../shell";
 import {
   containerOf,
   containerVars,
@@ -15,7 +15,6 @@ import {
   overridesLines,
   prelude,
   rsyncLines,
-  shellcheckDisable,
   stripLines,
   treeSum,
 } from "./common";

@@ -1,7 +1,7 @@
 /** Migration preflight (nothing touched, every problem named) and the idempotent trust step. */
 import { TenantSpec } from "../../model/types";
 import { ScriptPair } from "../snippets";
-import { script, shq } from "../shell";
+import { script, shellcheckDisable, shq } from "../shell";
 import { MigrationSpec } from "../../model/migration";
 import {
   containerVars,
@@ -12,7 +12,6 @@ import {
   need,
   prelude,
   RUNS_ON_SOURCE,
-  shellcheckDisable,
 } from "./common";
 
 /**
