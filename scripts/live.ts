@@ -18,6 +18,7 @@ import type { TenantSpec } from "../model/types";
 import { diffLive, DriftItem, driftText, liveSerials, parseLive, readCommand } from "../drift";
 import { TYPES, urnOf } from "../components/names";
 import { ALL_KINDS } from "../services/registry";
+import { PROJECT_ROOT, staleBuild } from "./compiled";
 
 const USAGE = "usage: npm run plan -- --stack <name> [--stack-file FILE] --live [--json] [--ssh-key FILE]";
 /** Seconds the whole read may take. */
@@ -171,7 +172,7 @@ export function repairText(stack: string, items: readonly DriftItem[]): string {
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseLiveArgs(argv);
-    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), {
+    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack, PROJECT_ROOT)), {
       stack: args.stack,
     });
     if (args.sshKey === undefined)
@@ -207,4 +208,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) void main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+if (require.main === module) {
+  const stale = staleBuild();
+  if (stale !== undefined) {
+    process.stderr.write(`plan --live: ${stale}\n`);
+    process.exitCode = 1;
+  } else void main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+}

@@ -1,11 +1,13 @@
 /**
  * npm run plan -- --stack <name> [--stack-file FILE] [--json]   (add --live: scripts/live.ts)
- * Validates the stack file and prints what `pulumi up` would apply. No engine, no SSH.
- * Exit 0 on success; 1 on invalid input (every problem on stderr, nothing on stdout).
+ * Validates the stack file and prints what `pulumi up` would apply. No engine, no SSH, no
+ * Pulumi SDK loaded. Exit 0 on success; 1 on invalid input (every problem on stderr, nothing on
+ * stdout) or when run compiled from a dist/ older than its sources (scripts/compiled.ts).
  */
 import { parseTenant } from "../model";
 import { readStackTenant, stackFilePath } from "../model/stackfile";
 import { planDocument, planText } from "../render/plan";
+import { PROJECT_ROOT, staleBuild } from "./compiled";
 
 interface PlanArgs {
   stack: string;
@@ -37,7 +39,7 @@ export function parseArgs(argv: string[]): PlanArgs {
 export function main(argv: string[]): number {
   try {
     const args = parseArgs(argv);
-    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack)), {
+    const spec = parseTenant(readStackTenant(args.stackFile ?? stackFilePath(args.stack, PROJECT_ROOT)), {
       stack: args.stack,
     });
     process.stdout.write(
@@ -54,8 +56,12 @@ export function main(argv: string[]): number {
 
 if (require.main === module) {
   const argv = process.argv.slice(2);
-  // --live reads the host over SSH (scripts/live.ts): exit 0 in sync, 2 on drift, 1 on error.
-  if (argv.includes("--live"))
+  const stale = staleBuild();
+  if (stale !== undefined) {
+    process.stderr.write(`plan: ${stale}\n`);
+    process.exitCode = 1;
+  } else if (argv.includes("--live"))
+    // --live reads the host over SSH (scripts/live.ts): exit 0 in sync, 2 on drift, 1 on error.
     void import("./live").then((live) => live.main(argv)).then((code) => (process.exitCode = code));
   else process.exitCode = main(argv);
 }

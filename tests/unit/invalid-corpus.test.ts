@@ -13,7 +13,7 @@
  *
  * Each file is checked three ways: (a) readStackTenant + parseTenant, (b) the plan CLI exits 1,
  * prints nothing on stdout and the same line on stderr (in-process `main` for every file, a real
- * `ts-node scripts/plan.ts` process for a sample), (c) the real index.ts under setMocks with the
+ * compiled `npm run plan` process for a sample), (c) the real index.ts under setMocks with the
  * file's raw tenant registers no resource and its error names the field (spec files only: with a
  * duplicate-key file there is no raw tenant to hand to the program, the Pulumi engine reads the
  * stack file itself).
@@ -95,13 +95,12 @@ function planInProcess(args: string[]): { code: number; stdout: string; stderr: 
   }
 }
 
-/** Spawns the real CLI (what `npm run plan` runs): ts-node --transpile-only scripts/plan.ts. */
+/** Spawns the real CLI (what `npm run plan` runs): the compiled dist/scripts/plan.js (npm run build). */
 function planProcess(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const tsNode = path.join(ROOT, "node_modules/.bin/ts-node");
   return new Promise((resolve) => {
     execFile(
-      tsNode,
-      ["--transpile-only", "scripts/plan.ts", ...args],
+      "sh",
+      ["scripts/run-compiled.sh", "plan", ...args],
       { cwd: ROOT, encoding: "utf8", timeout: 120_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
@@ -230,7 +229,7 @@ describe.each(CORPUS.map((c) => [c.name, c] as const))("%s", (_name, c) => {
   });
 });
 
-/** A sample run through a real `ts-node scripts/plan.ts` process (slow: ~seconds each). */
+/** A sample run through a real compiled `npm run plan` process. */
 const PROCESS_SAMPLE = [
   "nat-unknown-container",
   "ipv4-duplicate",
