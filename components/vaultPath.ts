@@ -1,15 +1,17 @@
 /**
- * VaultPath: one KV path written inside the vault container. Generated values come from
- * @pulumi/random (RandomPassword with keepers {path, key}, so they stay stable); every value
- * reaches `vault kv put` on the command's stdin (a secret), never in its text; the command logs
- * nothing and its stdout/stderr are secret outputs. Vault holds the health preflight, one
- * VaultPath per path and the VAULT_* lines of the system container's .env.
+ * VaultPath: one KV path merged inside the vault container (never replaced: keys the stack does
+ * not list survive, a generated key adopts the value the path holds). Generated values come from
+ * @pulumi/random (RandomPassword with keepers {path, key}, plus {rotate} when the key has a
+ * rotate token, so a new token means a new value); every value reaches `vault` on the command's
+ * stdin (a secret), never in its text; the command logs nothing and its stdout/stderr are secret
+ * outputs. Vault holds the health preflight, one VaultPath per path and the VAULT_* lines of the
+ * system container's .env.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { remote } from "@pulumi/command";
 import { VaultPathSpec, VaultSpec } from "../model/vault";
-import { renderVaultEnvFile, renderVaultPreflight, renderVaultPut } from "../render/vault";
+import { renderVaultEnvFile, renderVaultPreflight, renderVaultPut, vaultStdin } from "../render/vault";
 import { after, commandArgs, HostLink } from "./host";
 import { childName, TYPES } from "./names";
 
@@ -39,7 +41,7 @@ export class VaultPath extends pulumi.ComponentResource {
   readonly path: string;
   /** Key names, sorted (never values). */
   readonly keyNames: readonly string[];
-  /** The `vault kv put` command. */
+  /** The command merging the path's keys (`vault kv patch`, or `kv put -cas=0` for a new path). */
   readonly put: remote.Command;
 
   constructor(name: string, args: VaultPathArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -57,7 +59,11 @@ export class VaultPath extends pulumi.ComponentResource {
             length: s.length,
             special: s.special,
             ...(s.special ? { overrideSpecial: GENERATED_SPECIALS } : {}),
-            keepers: { path: path.path, key: k.name },
+            keepers: {
+              path: path.path,
+              key: k.name,
+              ...(s.rotate !== undefined ? { rotate: s.rotate } : {}),
+            },
           },
           { parent: this },
         );
@@ -68,17 +74,7 @@ export class VaultPath extends pulumi.ComponentResource {
         values[k.name] = args.secretConfig(s.key);
       }
     }
-    const stdin = pulumi.secret(
-      pulumi.all(values).apply((o) =>
-        JSON.stringify(
-          Object.fromEntries(
-            Object.keys(o)
-              .sort()
-              .map((n) => [n, o[n]]),
-          ),
-        ),
-      ),
-    );
+    const stdin = pulumi.secret(pulumi.all(values).apply((o) => vaultStdin(o)));
     this.put = new remote.Command(
       childName.vaultPut(name),
       { ...commandArgs(args.host, renderVaultPut(args.vault, path)), stdin, logging: "none" },

@@ -8,10 +8,29 @@ import { z } from "zod";
 import type { Problem } from "./types";
 import { absPath, containerName, url } from "./primitives";
 
-/** One key of a path: exactly one of generate, value, fromConfig (checked by checkVault). */
+/** Why a rotate token is refused (a short word: it names the rotation in preview and in keepers). */
+export const ROTATE_TOKEN_MESSAGE =
+  'must be a short word: 1 to 32 letters, digits, ".", "_" or "-", starting with a letter or digit ' +
+  "(e.g. 2025-06)";
+/** Why `rotate` is refused on a key that is not generated. */
+export const ROTATE_NEEDS_GENERATE =
+  "rotate applies only to a generate key (value and fromConfig keys are written whenever they differ)";
+const ROTATE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+
+/**
+ * One key of a path: exactly one of generate, value, fromConfig (checked by checkVault). The
+ * program never replaces a path: it reads it and writes only the keys that must change (keys the
+ * stack does not list survive). A `generate` key ADOPTS the value the path already holds (the
+ * RandomPassword is written only when the key is absent) unless `rotate` asks for a new one;
+ * `value` and `fromConfig` keys are written when they differ from what the path holds.
+ */
 export const vaultKeySchema = z
   .object({
-    /** Generate the value with @pulumi/random (RandomPassword, kept stable by keepers). */
+    /**
+     * Generate the value with @pulumi/random (RandomPassword, kept stable by keepers). Written
+     * only when the path has no value for the key: an existing value is adopted, never replaced
+     * (see `rotate`).
+     */
     generate: z
       .object({
         /** Length, 16 to 128 characters. */
@@ -38,13 +57,23 @@ export const vaultKeySchema = z
       .string()
       .regex(/^([a-z0-9-]+:)?[A-Za-z][A-Za-z0-9_-]*$/, "must be a Pulumi config key like llmOpenaiKey")
       .optional(),
+    /**
+     * Explicit rotation of a `generate` key: a short word (e.g. `2025-06`). Setting it, or
+     * changing it, replaces the RandomPassword (the token is one of its keepers) and writes the
+     * new value even where the path already holds one; while the token stays the same nothing is
+     * rewritten. Without it the existing value is adopted. Refused on value/fromConfig keys.
+     */
+    rotate: z.string().regex(ROTATE_RE, ROTATE_TOKEN_MESSAGE).optional(),
   })
   .strict();
 
 /** One KV path (relative to the mount, e.g. gbo/tables; `{tenant}` is replaced by the tenant name). */
 export const vaultPathSchema = z
   .object({
-    /** The keys written at this path; the program owns the whole path (`kv put` replaces it). */
+    /**
+     * The keys the stack manages at this path. Other keys of the path are kept: the path is
+     * read and merged (`kv patch` with check-and-set on the version read), never replaced.
+     */
     keys: z.record(vaultKeySchema),
     /** Keep the secret in Vault when the path leaves the stack or the stack is destroyed. */
     keepOnDestroy: z.boolean().default(true),
@@ -99,7 +128,13 @@ export type VaultSection = z.output<typeof vaultSectionSchema>;
 
 /** Where a key's value comes from. */
 export type VaultKeySource =
-  | { readonly kind: "generate"; readonly length: number; readonly special: boolean }
+  | {
+      readonly kind: "generate";
+      readonly length: number;
+      readonly special: boolean;
+      /** The rotation token, when the stack asks for a new value (see vaultKeySchema.rotate). */
+      readonly rotate?: string;
+    }
   | { readonly kind: "value"; readonly value: string }
   | { readonly kind: "config"; readonly key: string };
 
@@ -215,6 +250,7 @@ export function checkVault(
         const why = literalSecretProblem(name, k.value);
         if (why !== undefined) add(`${kat}.value`, why);
       }
+      if (k.rotate !== undefined && k.generate === undefined) add(`${kat}.rotate`, ROTATE_NEEDS_GENERATE);
     }
   }
   const env = vault.envFile;
@@ -240,7 +276,12 @@ export function checkVault(
 
 const sourceOf = (k: VaultSection["paths"][string]["keys"][string], tenant: string): VaultKeySource => {
   if (k.generate !== undefined)
-    return { kind: "generate", length: k.generate.length, special: k.generate.special };
+    return {
+      kind: "generate",
+      length: k.generate.length,
+      special: k.generate.special,
+      ...(k.rotate !== undefined ? { rotate: k.rotate } : {}),
+    };
   if (k.value !== undefined) return { kind: "value", value: k.value.split(TENANT_PLACEHOLDER).join(tenant) };
   return { kind: "config", key: k.fromConfig as string };
 };

@@ -1,15 +1,25 @@
 /**
- * Scripts for Vault, run on the host: the health preflight, one `vault kv put` per path (the
- * values arrive as a JSON object on the command's stdin and go straight through `incus exec` to
- * `vault kv put ... -`, so no value is ever in a command text), and the VAULT_* lines of the
- * system container's .env. Each path is written with its own scoped token (a policy allowing only
+ * Scripts for Vault, run on the host: the health preflight, one write per path, and the VAULT_*
+ * lines of the system container's .env (./vault/envFile). A path is never replaced: the put
+ * reads it and merges the keys that must change (./vault/merge: `kv patch -cas`, or `kv put
+ * -cas=0` for a new path), so keys the stack does not list survive and a generated key adopts
+ * the value the path already holds. The values arrive on the command's stdin (./vault/keys
+ * `vaultStdin`) and go through `incus exec` to `vault ... -` on its stdin, so no value is ever in
+ * a command text; the text names each key and its policy (adopt/set/rotate), which is what
+ * `pulumi preview` shows. Each path is written with its own scoped token (a policy allowing only
  * that path), created once from the bootstrap (root) token and kept 0600 in the vault container.
- * `vault kv put PATH -` reads one JSON object from stdin (Vault's
- * parseArgsData → kv-builder: a lone "-" argument decodes stdin as JSON and merges it).
  */
-import { VaultEnvFileSpec, VaultPathSpec, VaultSpec } from "../model/vault";
-import { backupCommands, ScriptPair, tempNextTo } from "./snippets";
-import { script, shq, singleQuotedOnPurpose } from "./shell";
+import { VaultPathSpec, VaultSpec } from "../model/vault";
+import { ScriptPair, tempNextTo } from "./snippets";
+import { script, shq } from "./shell";
+import { IN_CONTAINER_SH } from "./vault/envFile";
+import { keyPolicy, keysComment } from "./vault/keys";
+import { mergeLines } from "./vault/merge";
+
+export { assertVaultOnly, renderVaultEnvFile } from "./vault/envFile";
+export { goJsonString, keyLabel, keyPolicy, keysComment, vaultStdin } from "./vault/keys";
+export type { KeyPolicy } from "./vault/keys";
+export { mergeLines, noVersionMessage, REPORT_CATEGORIES, unreadableKeyMessage } from "./vault/merge";
 
 /** The exact message a sealed Vault stops the apply with. */
 export const SEALED_MESSAGE = "Vault is sealed: unseal it with 3 of 5 keys";
@@ -54,14 +64,23 @@ export const policyName = (v: VaultSpec, p: VaultPathSpec): string => `${v.polic
 export const scopedTokenFile = (v: VaultSpec, p: VaultPathSpec): string =>
   `${v.scopedTokenDir}/${p.key}.token`;
 
+/** The comment of a path's policy that says why the scoped token may read its own path. */
+export const POLICY_READ_REASON =
+  "# read: this path only, to merge (keys the stack does not list survive) and to adopt existing values";
+
 /**
- * The policy of one path: only its KV v2 data (create, update) and, when the path is deleted
- * with the stack (keepOnDestroy false), its metadata (delete). Nothing else: no read, no list.
+ * The policy of one path: only its KV v2 data and, when the path is deleted with the stack
+ * (keepOnDestroy false), its metadata (delete). On the data: `create` (a new path: `kv put
+ * -cas=0`), `patch` (an existing path: `kv patch`, a server-side merge) and `read` (the merge
+ * must know which keys the path holds, to adopt existing values and to skip unchanged ones: the
+ * token reads only the path it may already overwrite). No `update`: the token cannot replace the
+ * path, so it cannot drop keys. Nothing else: no list, no other path.
  */
 export function policyText(v: VaultSpec, p: VaultPathSpec): string {
   return [
     `# managed by incus-tenant: writes of ${v.mount}/${p.path}`,
-    `path ${JSON.stringify(`${v.mount}/data/${p.path}`)} { capabilities = ["create", "update"] }`,
+    POLICY_READ_REASON,
+    `path ${JSON.stringify(`${v.mount}/data/${p.path}`)} { capabilities = ["create", "read", "patch"] }`,
     ...(p.keepOnDestroy
       ? []
       : [`path ${JSON.stringify(`${v.mount}/metadata/${p.path}`)} { capabilities = ["delete"] }`]),
@@ -137,33 +156,28 @@ export function inVaultShell(v: VaultSpec, p: VaultPathSpec, cmd: string): strin
   return [...vaultShellHead(v), ...scopedTokenLines(v, p), cmd].join("\n");
 }
 
-/** Directive above an `incus exec ... sh -c TEXT`: TEXT is expanded by the container's sh. */
-const IN_CONTAINER_SH = singleQuotedOnPurpose(
-  "the text is a program for sh -c in the container, which expands it",
-);
-
 /** The preflight command: health only (every put repeats it, since a command only runs when its inputs change). */
 export function renderVaultPreflight(v: VaultSpec): ScriptPair {
   return { create: script(`vault preflight in container ${v.container}`, healthLines(v)) };
 }
 
 /**
- * Write one path with its scoped token: JSON object of all its keys on stdin → `vault kv put
- * -mount=M PATH -`. Delete: `vault kv metadata delete` (every version) only when keepOnDestroy
- * is false; either way the path's scoped token is revoked and its file removed.
+ * Write one path with its scoped token: the keys on stdin ({@link vaultStdin}) are merged into
+ * the path ({@link mergeLines}); the text names each key and its policy, never a value. Delete:
+ * `vault kv metadata delete` (every version) only when keepOnDestroy is false; either way the
+ * path's scoped token is revoked and its file removed.
  */
 export function renderVaultPut(v: VaultSpec, p: VaultPathSpec): ScriptPair {
   const where = `${v.mount}/${p.path}`;
-  const names = p.keys.map((k) => k.name).join(" ");
   const exec = (text: string, stdin: boolean): string =>
     `${IN_CONTAINER_SH}\nincus exec ${stdin ? "-T" : "-n"} ${shq(v.container)} -- sh -c ${shq(text)}`;
   const gone =
     `if ! incus info ${shq(v.container)} >/dev/null 2>&1; then ` +
     `log ${shq(`vault: container ${v.container} is gone, nothing to delete`)}; exit 0; fi`;
   const create = script(`vault path ${where} (values on stdin)`, [
+    keysComment(p),
     ...healthLines(v),
-    exec(inVaultShell(v, p, `vault kv put -mount=${shq(v.mount)} ${shq(p.path)} - >/dev/null`), true),
-    `log ${shq(`vault: ${where} written (keys: ${names})`)}`,
+    exec(inVaultShell(v, p, mergeLines(v, p).join("\n")), true),
   ]);
   const metadataDelete = `vault kv metadata delete -mount=${shq(v.mount)} ${shq(p.path)} >/dev/null`;
   const del = p.keepOnDestroy
@@ -181,53 +195,7 @@ export function renderVaultPut(v: VaultSpec, p: VaultPathSpec): ScriptPair {
   return { create, delete: del };
 }
 
-/** Throws unless every variable is a non-secret VAULT_* one (the runbooks' .env rule). */
-export function assertVaultOnly(env: VaultEnvFileSpec): void {
-  for (const [name, value] of env.variables) {
-    if (!/^VAULT_[A-Z0-9_]+$/.test(name) || name === "VAULT_TOKEN")
-      throw new Error(`refusing to write ${name} to ${env.path}: only non-secret VAULT_* variables go there`);
-    if (value === "" || /[\n\r\0]/.test(value))
-      throw new Error(`refusing to write ${name} to ${env.path}: the value must be a non-empty single line`);
-  }
-}
-
-/**
- * The VAULT_* lines of the .env in the system container: our variables replace their old lines,
- * every other line (the operator's VAULT_TOKEN included) stays; a dated backup before a change;
- * mode 0600. Other, non-VAULT variables are reported by name only, never by value.
- */
-export function renderVaultEnvFile(v: VaultSpec): ScriptPair {
-  const env = v.envFile;
-  if (env === undefined) throw new Error("renderVaultEnvFile: the vault section has no envFile");
-  assertVaultOnly(env);
-  const want = env.variables.map(([n, val]) => `${n}=${val}`).join("\n");
-  const ours = `^(${env.variables.map(([n]) => n).join("|")})=`;
-  const dir = env.path.replace(/\/[^/]+$/, "") || "/";
-  const inner = [
-    "set -eu",
-    `f=${shq(env.path)}; want=${shq(want)}`,
-    `if [ -f "$f" ]; then others=$(grep -Ev ${shq(ours)} "$f" || true); else others=; fi`,
-    `if [ -n "$others" ]; then new=$(printf '%s\\n%s' "$others" "$want"); else new=$want; fi`,
-    `foreign=$(printf '%s\\n' "$others" | sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' ` +
-      `| grep -v '^VAULT_' | tr '\\n' ' ' || true)`,
-    `[ -z "$foreign" ] || echo ` +
-      `"incus-tenant: warning: $f also holds non-VAULT variables (only VAULT_* belong there): $foreign" >&2`,
-    `if [ -f "$f" ] && [ "$(cat "$f")" = "$new" ]; then echo "incus-tenant: $f: unchanged" >&2; exit 0; fi`,
-    `mkdir -p ${shq(dir)}`,
-    `if [ -f "$f" ]; then ${backupCommands("", "f", "b").join("; ")}; echo "incus-tenant: $f: backup $b" >&2; fi`,
-    `${tempNextTo("", "f", 6)}; [ ! -f "$f" ] || chown --reference="$f" "$tmp"; chmod 0600 "$tmp"`,
-    `printf '%s\\n' "$new" > "$tmp"; mv -f "$tmp" "$f"`,
-    `echo "incus-tenant: $f: VAULT_* variables written ("${shq(env.variables.map(([n]) => n).join(" "))}")" >&2`,
-  ].join("\n");
-  return {
-    create: script(`VAULT_* variables of ${env.path} in container ${env.container}`, [
-      IN_CONTAINER_SH,
-      `incus exec -n ${shq(env.container)} -- sh -c ${shq(inner)}`,
-    ]),
-  };
-}
-
-/** plan --json part: paths and key names with where each value comes from; never a value. */
+/** plan --json part: paths and key names with where each value comes from and its write policy; never a value. */
 export function vaultPlan(v: VaultSpec): Record<string, unknown> {
   return {
     container: v.container,
@@ -236,7 +204,12 @@ export function vaultPlan(v: VaultSpec): Record<string, unknown> {
     paths: v.paths.map((p) => ({
       path: p.path,
       keepOnDestroy: p.keepOnDestroy,
-      keys: p.keys.map((k) => ({ name: k.name, from: k.source.kind })),
+      keys: p.keys.map((k) => ({
+        name: k.name,
+        from: k.source.kind,
+        policy: keyPolicy(k),
+        ...(k.source.kind === "generate" && k.source.rotate !== undefined ? { rotate: k.source.rotate } : {}),
+      })),
     })),
     ...(v.envFile !== undefined
       ? {

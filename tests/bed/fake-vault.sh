@@ -7,8 +7,18 @@
 # This script installs, inside a Debian test-bed container (or under --root DIR for unit tests):
 #   <root>/usr/local/bin/vault   a bash `vault` CLI with just what the program uses:
 #       vault status [-format=json]                     exit 0 unsealed, 2 sealed (like Vault)
-#       vault kv put -mount=M PATH -                    JSON object of flat strings on stdin
-#       vault kv get [-format=json] -mount=M PATH       {"data":{"data":{..},"metadata":{..}}}
+#       vault kv put [-cas=N] -mount=M PATH -           JSON object of flat strings on stdin; -cas=0: only
+#                                                       when the path does not exist, N: only at version N
+#       vault kv patch [-method=patch|rw] [-cas=N] -mount=M PATH -
+#                                                       merges the keys on stdin into the existing data
+#                                                       (patch: the "patch" capability; rw: read + update;
+#                                                       none: patch, else rw with Vault's warning); 404 on
+#                                                       a path that does not exist
+#       vault kv get [-format=json] -mount=M PATH       printed like Vault (indented, keys sorted, <>& as
+#                                                       \u003c..): {"data":{"data":{..},"metadata":{.."version":N}}}
+#       vault kv get -format=json -field=K -mount=M PATH
+#                                                       the value as a JSON string; exit 1 and
+#                                                       'Field "K" not present in secret' when absent
 #       vault kv metadata delete -mount=M PATH          removes every version
 #       vault policy write NAME -|FILE                  (root only) a policy of one-line rules:
 #                                                       path "M/data/P" { capabilities = ["create", "update"] }
@@ -18,8 +28,8 @@
 #       vault token revoke -self                        revokes a created token (never the root one)
 #     Every call needs VAULT_TOKEN (except status): the root token (<state>/token) may do anything;
 #     a created token may only do what its policies grant, with exactly the capability Vault checks
-#     (kv put: create, or update when the path exists; kv metadata delete: delete on M/metadata/P;
-#     kv get: read). Anything else is refused with Vault's 403. Data, policies and tokens (by
+#     (kv put: create, or update when the path exists; kv patch: patch; kv metadata delete: delete on
+#     M/metadata/P; kv get: read). Anything else is refused with Vault's 403. Data, policies and tokens (by
 #     sha256, never in clear) are files of mode 0600 under <state>; each call's arguments (never
 #     its stdin) are appended to <state>/calls.log so a test can assert the exact calls and that no
 #     secret was an argument, and every authorization decision to <state>/auth.log as
@@ -60,9 +70,11 @@ umask 077
 die() { printf 'Error: %s\n' "$*" >&2; exit 2; }
 { printf '%q ' "$@"; printf '\n'; } >> "$STATE/calls.log"
 
-# json_flat TEXT: prints TEXT as compact {"k":"v",...} (input order) or returns 1.
-json_flat() {
-  local s=$1 n=${#1} i=0 out='{' sep='' key c e h
+# json_parse TEXT: one flat JSON object of string values into JK (keys) and JV (values, escapes
+# kept verbatim), input order; returns 1 on anything else (duplicate keys included).
+json_parse() {
+  local s=$1 n=${#1} i=0 key c e h
+  JK=() JV=()
   ws() { while [ "$i" -lt "$n" ]; do case ${s:i:1} in ' '|$'\t'|$'\n'|$'\r') i=$((i+1));; *) break;; esac; done; }
   str() {
     REPLY=''; [ "${s:i:1}" = '"' ] || return 1; i=$((i+1))
@@ -88,13 +100,62 @@ json_flat() {
       str || return 1; key=$REPLY; [ -n "$key" ] || return 1
       [ -z "${seen[$key]+x}" ] || return 1; seen[$key]=1
       ws; [ "${s:i:1}" = ':' ] || return 1; i=$((i+1)); ws
-      str || return 1; out+="$sep\"$key\":\"$REPLY\""; sep=','; ws
+      str || return 1; JK+=("$key"); JV+=("$REPLY"); ws
       case ${s:i:1} in ',') i=$((i+1)); ws ;; '}') i=$((i+1)); break ;; *) return 1 ;; esac
     done
   fi
-  ws; [ "$i" -eq "$n" ] || return 1
+  ws; [ "$i" -eq "$n" ]
+}
+# compact: JK/JV as {"k":"v",...}
+compact() {
+  local out='{' sep='' j
+  for j in "${!JK[@]}"; do out+="$sep\"${JK[j]}\":\"${JV[j]}\""; sep=','; done
   printf '%s}' "$out"
 }
+# json_flat TEXT: prints TEXT as compact {"k":"v",...} (input order) or returns 1.
+json_flat() { json_parse "$1" || return 1; compact; }
+# go_str V: the JSON string as Vault's Go encoder prints it (<, >, & escaped as \u003c...).
+go_str() { local v=$1; v=${v//</\\u003c}; v=${v//>/\\u003e}; v=${v//&/\\u0026}; printf '"%s"' "$v"; }
+# load: the stored object of FILE into JK/JV
+load() { json_parse "$(cat "$FILE")" || die "fake vault: corrupt data file $FILE"; }
+# field_of KEY: sets REPLY to the stored (escaped) value of KEY; returns 1 when absent
+field_of() { local j; for j in "${!JK[@]}"; do [ "${JK[j]}" = "$1" ] && { REPLY=${JV[j]}; return 0; }; done; return 1; }
+# pretty VERSION: `kv get -format=json` the way Vault prints it (json.MarshalIndent: keys of maps sorted)
+pretty() {
+  local j k sep=''
+  printf '{\n  "request_id": "fake",\n  "lease_id": "",\n  "lease_duration": 0,\n  "renewable": false,\n'
+  if [ ${#JK[@]} = 0 ]; then printf '  "data": {\n    "data": {},\n'
+  else
+    printf '  "data": {\n    "data": {\n'
+    while IFS= read -r k; do
+      field_of "$k"; printf '%s      "%s": %s' "$sep" "$k" "$(go_str "$REPLY")"; sep=$',\n'
+    done < <(printf '%s\n' "${JK[@]}" | sort)
+    printf '\n    },\n'
+  fi
+  printf '    "metadata": {\n      "created_time": "%s",\n      "custom_metadata": null,\n' "$(cat "$FILE.time" 2>/dev/null || echo 1970-01-01T00:00:00Z)"
+  printf '      "deletion_time": "",\n      "destroyed": false,\n      "version": %s\n    }\n  },\n' "$1"
+  printf '  "warnings": null\n}\n'
+}
+# store: JK/JV as the new version of FILE (0600, atomic), prints the new version
+store() {
+  local v=1 tmp
+  mkdir -p "$(dirname "$FILE")"
+  [ ! -f "$FILE.version" ] || v=$(( $(cat "$FILE.version") + 1 ))
+  tmp=$(mktemp "$FILE.XXXXXX"); compact > "$tmp"; printf '\n' >> "$tmp"; chmod 0600 "$tmp"; mv -f "$tmp" "$FILE"
+  printf '%s\n' "$v" > "$FILE.version"; date -u +%Y-%m-%dT%H:%M:%S.000000000Z > "$FILE.time"
+  REPLY=$v
+}
+version() { if [ -f "$FILE.version" ]; then cat "$FILE.version"; else echo 0; fi; }
+# cas_check VERB: with -cas=N, refuses unless the current version is N (N=0: the path must not exist)
+cas_check() {
+  [ -n "$CAS" ] || return 0
+  [ "$(version)" = "$CAS" ] ||
+    die2 "Error writing data to $MOUNT/data/$KPATH: Error making API request.
+URL: $1 ${VAULT_ADDR:-}/v1/$MOUNT/data/$KPATH
+Code: 400. Errors:
+* check-and-set parameter did not match the current version"
+}
+die2() { printf '%s\n' "$*" >&2; exit 2; }
 
 sealed() { [ -e "$STATE/sealed" ]; }
 DENIED="Code: 403. Errors: * permission denied"
@@ -110,8 +171,8 @@ auth() {
   [ -f "$f" ] || die "$DENIED"
   WHO=$(cat "$f")
 }
-# allow CAP PATH: returns when WHO is root or one of its policies grants CAP on exactly PATH; else 403.
-allow() {
+# can CAP PATH: 0 when WHO is root or one of its policies grants CAP on exactly PATH (audited either way).
+can() {
   local cap=$1 p=$2 pol line re='^path "([^"]+)" [{] capabilities = [[](.*)[]] [}]$'
   if [ "$WHO" = root ]; then audit "$cap $p by root"; return 0; fi
   for pol in $WHO; do
@@ -122,19 +183,24 @@ allow() {
     done < "$STATE/policies/$pol"
   done
   audit "$cap $p DENIED for $WHO"
-  die "$DENIED"
+  return 1
 }
+# allow CAP PATH: returns when `can`; else Vault's 403.
+allow() { can "$1" "$2" || die "$DENIED"; }
 root_only() { # root_only WHAT
   [ "$WHO" = root ] && { audit "$1 by root"; return 0; }
   audit "$1 DENIED for $WHO"; die "$DENIED"
 }
-# kv_args ARGS...: sets FORMAT, MOUNT, KPATH, REST (positional args after the path)
+# kv_args ARGS...: sets FORMAT, MOUNT, CAS, METHOD, FIELD, KPATH, REST (positional args after the path)
 kv_args() {
-  FORMAT=table MOUNT='' KPATH='' REST=()
+  FORMAT=table MOUNT='' CAS='' METHOD='' FIELD='' KPATH='' REST=()
   while [ $# -gt 0 ]; do
     case $1 in
       -format=*) FORMAT=${1#-format=} ;;
       -mount=*) MOUNT=${1#-mount=} ;;
+      -cas=*) CAS=${1#-cas=}; [[ $CAS =~ ^(0|[1-9][0-9]*)$ ]] || die "fake vault: invalid -cas $CAS" ;;
+      -method=*) METHOD=${1#-method=} ;;
+      -field=*) FIELD=${1#-field=} ;;
       -) break ;;
       -*) die "fake vault: unsupported flag $1" ;;
       *) break ;;
@@ -161,24 +227,61 @@ case "${1:-} ${2:-} ${3:-}" in
     [ "$s" = false ] || exit 2 ;;
   "kv put "*)
     shift 2; kv_args "$@"; auth
-    [ "${REST[*]:-}" = - ] || die "fake vault: only 'kv put -mount=M PATH -' (a JSON object on stdin) is supported"
+    [ "${REST[*]:-}" = - ] || die "fake vault: only 'kv put [-cas=N] -mount=M PATH -' (a JSON object on stdin) is supported"
+    [ -z "$METHOD" ] || die "fake vault: kv put has no -method flag"
     if [ -f "$FILE" ]; then allow update "$MOUNT/data/$KPATH"; else allow create "$MOUNT/data/$KPATH"; fi
-    data=$(json_flat "$(cat)") || die "failed to parse JSON input: expected one object of string values"
-    mkdir -p "$(dirname "$FILE")"
-    v=1; [ ! -f "$FILE.version" ] || v=$(( $(cat "$FILE.version") + 1 ))
-    tmp=$(mktemp "$FILE.XXXXXX"); printf '%s\n' "$data" > "$tmp"; chmod 0600 "$tmp"; mv -f "$tmp" "$FILE"
-    printf '%s\n' "$v" > "$FILE.version"
-    printf 'Success! Data written to: %s/data/%s (version %s)\n' "$MOUNT" "$KPATH" "$v" ;;
+    json_parse "$(cat)" || die "failed to parse JSON input: expected one object of string values"
+    cas_check PUT
+    store
+    printf 'Success! Data written to: %s/data/%s (version %s)\n' "$MOUNT" "$KPATH" "$REPLY" ;;
+  "kv patch "*)
+    shift 2; kv_args "$@"; auth
+    [ "${REST[*]:-}" = - ] ||
+      die "fake vault: only 'kv patch [-method=patch|rw] [-cas=N] -mount=M PATH -' (JSON on stdin) is supported"
+    json_parse "$(cat)" || die "Failed to parse K=V data: expected one object of string values"
+    NK=("${JK[@]}") NV=("${JV[@]}")
+    [ "$CAS" != 0 ] || CAS='' # like Vault: -cas=0 (or none) sends no check-and-set on a patch
+    rw() { # the CLI's read/local update/write: read + update, check-and-set on the version read
+      allow read "$MOUNT/data/$KPATH"
+      [ -f "$FILE" ] || die2 "No value found at $MOUNT/data/$KPATH"
+      allow update "$MOUNT/data/$KPATH"; CAS=$(version)
+    }
+    case $METHOD in
+      patch) allow patch "$MOUNT/data/$KPATH" ;;
+      rw) rw ;;
+      '') if ! can patch "$MOUNT/data/$KPATH"; then
+            printf 'WARNING! Data was written to %s/data/%s but we recommend that you add the "patch" capability %s\n' \
+              "$MOUNT" "$KPATH" "to your ACL policy in order to use HTTP PATCH in the future." >&2
+            rw
+          fi ;;
+      *) die2 "Unsupported method provided to -method flag: $METHOD" ;;
+    esac
+    [ -f "$FILE" ] || die2 "Error writing data to $MOUNT/data/$KPATH: Error making API request.
+URL: PATCH ${VAULT_ADDR:-}/v1/$MOUNT/data/$KPATH
+Code: 404. Errors:"
+    cas_check PATCH
+    load
+    for j in "${!NK[@]}"; do
+      found=0
+      for i in "${!JK[@]}"; do [ "${JK[i]}" = "${NK[j]}" ] && { JV[i]=${NV[j]}; found=1; break; }; done
+      [ "$found" = 1 ] || { JK+=("${NK[j]}"); JV+=("${NV[j]}"); }
+    done
+    store
+    printf 'Success! Data patched at: %s/data/%s (version %s)\n' "$MOUNT" "$KPATH" "$REPLY" ;;
   "kv get "*)
     shift 2; kv_args "$@"; auth; allow read "$MOUNT/data/$KPATH"
     [ -f "$FILE" ] || { printf 'No value found at %s/data/%s\n' "$MOUNT" "$KPATH" >&2; exit 2; }
-    if [ "$FORMAT" = json ]; then
-      printf '{"request_id":"fake","data":{"data":%s,"metadata":{"version":%s}}}\n' \
-        "$(cat "$FILE")" "$(cat "$FILE.version")"
+    [ -z "$CAS$METHOD" ] || die "fake vault: kv get has no -cas or -method flag"
+    load
+    if [ -n "$FIELD" ]; then
+      [ "$FORMAT" = json ] || die "fake vault: -field is supported only with -format=json"
+      field_of "$FIELD" || { printf 'Field "%s" not present in secret\n' "$FIELD" >&2; exit 1; }
+      go_str "$REPLY"; [ ! -t 1 ] || printf '\n' # like Vault's PrintRaw: a newline only on a terminal
+    elif [ "$FORMAT" = json ]; then pretty "$(version)"
     else printf '====== Data ======\n'; sed 's/^{//; s/}$//; s/","/"\n"/g' "$FILE"; printf '\n'; fi ;;
   "kv metadata delete")
     shift 3; kv_args "$@"; auth; allow delete "$MOUNT/metadata/$KPATH"
-    rm -f "$FILE" "$FILE.version"
+    rm -f "$FILE" "$FILE.version" "$FILE.time"
     printf 'Success! Data deleted (if it existed) at: %s/metadata/%s\n' "$MOUNT" "$KPATH" ;;
   "policy write "*)
     shift 2; [ $# = 2 ] || die "fake vault: only 'policy write NAME -|FILE' is supported"

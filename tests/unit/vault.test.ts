@@ -22,6 +22,7 @@ import {
   scopedTokenFile,
   SEALED_MESSAGE,
   vaultPlan,
+  vaultStdin,
 } from "../../render/vault";
 import { remoteBash } from "../../render/shell";
 import { ROOT } from "./fixtures";
@@ -371,13 +372,17 @@ const INNER_HEAD = [
   'export PATH="/opt/gbo/bin:$PATH"',
   "umask 077",
 ];
+const READ_REASON =
+  "# read: this path only, to merge (keys the stack does not list survive) and to adopt existing values";
 const TABLES_POLICY = [
   "# managed by incus-tenant: writes of secret/gbo/tables",
-  'path "secret/data/gbo/tables" { capabilities = ["create", "update"] }',
+  READ_REASON,
+  'path "secret/data/gbo/tables" { capabilities = ["create", "read", "patch"] }',
 ].join("\n");
 const INFRA_POLICY = [
   "# managed by incus-tenant: writes of secret/gbo/tenants/acme/infrastructure",
-  'path "secret/data/gbo/tenants/acme/infrastructure" { capabilities = ["create", "update"] }',
+  READ_REASON,
+  'path "secret/data/gbo/tenants/acme/infrastructure" { capabilities = ["create", "read", "patch"] }',
   'path "secret/metadata/gbo/tenants/acme/infrastructure" { capabilities = ["delete"] }',
 ].join("\n");
 /** The scoped-token lines of one path (key = resource key, where = mount/path). */
@@ -404,6 +409,51 @@ const SCOPED = (key: string, where: string, policy: string) => [
   "fi",
   'boot=; VAULT_TOKEN=$(cat "$w"); export VAULT_TOKEN',
 ];
+/** The merge lines of one path (render/vault/merge.ts), exact; `decides` are its per-key lines. */
+const MERGE = (mount: string, kvPath: string, decides: string[]) => {
+  const loc = `-mount=${mount} ${kvPath}`;
+  const where = `${mount}/${kvPath}`;
+  return [
+    "in=$(cat)",
+    "ver=0",
+    `if out=$(vault kv get -format=json ${loc} 2>&1 < /dev/null); then`,
+    `  ver=$(printf '%s\\n' "$out" | sed -n 's/^ *"version": \\([0-9][0-9]*\\),\\{0,1\\}$/\\1/p' | tail -n 1)`,
+    `  [ -n "$ver" ] || { echo 'incus-tenant: vault: ${where}: Vault answered without a version; ` +
+      `nothing written' >&2; exit 1; }`,
+    "else",
+    `  case $out in *"No value found at "*) ;; *) printf '%s\\n' "$out" >&2; exit 1 ;; esac`,
+    "fi",
+    "out=",
+    "pick=; created=; changed=; rotated=; adopted=; unchanged=",
+    "have() {",
+    '  cur=; [ "$ver" != 0 ] || return 1',
+    `  rc=0; cur=$(vault kv get -format=json -field="$1" ${loc} 2>/dev/null < /dev/null) || rc=$?`,
+    "  case $rc in 0) return 0 ;; 1) cur=; return 1 ;; esac",
+    `  vault kv get -format=json -field="$1" ${loc} < /dev/null > /dev/null || true`,
+    `  echo 'incus-tenant: vault: ${where}: could not read key' "$1" >&2; exit 1`,
+    "}",
+    `want() { printf '%s\\n' "$in" | sed -n "s/^\\"$1\\"://p"; }`,
+    "decide() {",
+    '  if have "$1"; then',
+    '    if [ "$2" = adopt ]; then adopted="$adopted $1"; return 0; fi',
+    '    if [ "$cur" = "$(want "$1")" ]; then cur=; unchanged="$unchanged $1"; return 0; fi',
+    '    cur=; if [ "$2" = rotate ]; then rotated="$rotated $1"; else changed="$changed $1"; fi',
+    '  else created="$created $1"; fi',
+    '  pick="$pick|$1"',
+    "}",
+    ...decides,
+    "sum=",
+    `for c in created changed rotated adopted unchanged; do eval "l=\\$$c"; [ -z "$l" ] || sum="$sum; $c:$l"; done`,
+    'if [ -z "$pick" ]; then',
+    `  echo 'incus-tenant: vault: ${where}: nothing to write ('"\${sum#; })" >&2`,
+    "else",
+    `  data=$(printf '%s\\n' "$in" | grep -E "^\\"(\${pick#|})\\":" | paste -sd, -)`,
+    `  if [ "$ver" = 0 ]; then printf '{%s}\\n' "$data" | vault kv put -cas=0 ${loc} - > /dev/null`,
+    `  else printf '{%s}\\n' "$data" | vault kv patch -method=patch -cas="$ver" ${loc} - > /dev/null; fi`,
+    `  data=; echo 'incus-tenant: vault: ${where} written ('"\${sum#; })" >&2`,
+    "fi",
+  ];
+};
 const REVOKE = (key: string, where: string) => [
   `w=${DIR}/${key}.token`,
   'if [ -s "$w" ]; then',
@@ -427,7 +477,7 @@ describe("vault renderers (exact text)", () => {
     });
   });
 
-  test("policy of a path: its data (create, update), its metadata (delete) only when deleted with the stack", () => {
+  test("policy of a path: its data (create, read, patch), its metadata (delete) only when deleted with it", () => {
     expect(policyText(v, v.paths[0])).toBe(TABLES_POLICY);
     expect(policyText(v, v.paths[1])).toBe(INFRA_POLICY);
     expect([policyName(v, v.paths[0]), scopedTokenFile(v, v.paths[0])]).toEqual([
@@ -436,19 +486,19 @@ describe("vault renderers (exact text)", () => {
     ]);
   });
 
-  test("put: health, the path's scoped token (bootstrap token only to create it), kv put; delete revokes", () => {
+  test("put: keys and policies named, health, the path's scoped token, merge (never replace); delete revokes", () => {
     const inner = [
       ...INNER_HEAD,
       ...SCOPED("gbo-tables", "secret/gbo/tables", TABLES_POLICY),
-      "vault kv put -mount=secret gbo/tables - >/dev/null",
+      ...MERGE("secret", "gbo/tables", ["decide api set", "decide host set", "decide password adopt"]),
     ].join("\n");
     expect(renderVaultPut(v, v.paths[0])).toEqual({
       create: [
         ...HEAD("vault path secret/gbo/tables (values on stdin)"),
+        "# keys (values on stdin only): api=set host=set password=adopt",
         ...HEALTH("http://127.0.0.1:8200"),
         SC2016,
         `incus exec -T vault -- sh -c ${q(inner)}`,
-        "log 'vault: secret/gbo/tables written (keys: api host password)'",
       ].join("\n"),
       delete: [
         ...HEAD("vault path secret/gbo/tables (delete)"),
@@ -484,7 +534,7 @@ describe("vault renderers (exact text)", () => {
   test("https: curl --cacert (never -k), VAULT_CACERT for the CLI; https without caCert refused", () => {
     const w = small({ address: "https://127.0.0.1:8200", caCert: "/opt/gbo/conf/vault/ca.crt" });
     const text = renderVaultPut(w, w.paths[0]).create;
-    expect(text.split("\n")[3]).toBe(
+    expect(text.split("\n")[4]).toBe(
       "code=$(incus exec -n vault -- curl -s --cacert /opt/gbo/conf/vault/ca.crt --max-time 10 -o /dev/null " +
         "-w '%{http_code}' 'https://127.0.0.1:8200/v1/sys/health?standbyok=true' || true)",
     );
@@ -530,15 +580,15 @@ describe("vault renderers (exact text)", () => {
           path: "gbo/tables",
           keepOnDestroy: true,
           keys: [
-            { name: "api", from: "config" },
-            { name: "host", from: "value" },
-            { name: "password", from: "generate" },
+            { name: "api", from: "config", policy: "set" },
+            { name: "host", from: "value", policy: "set" },
+            { name: "password", from: "generate", policy: "adopt" },
           ],
         },
         {
           path: "gbo/tenants/acme/infrastructure",
           keepOnDestroy: false,
-          keys: [{ name: "host", from: "value" }],
+          keys: [{ name: "host", from: "value", policy: "set" }],
         },
       ],
     });
@@ -642,10 +692,12 @@ describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) thro
   const dir = () => path.join(state, "incus-tenant-acme");
   const scoped = (key: string) => fs.readFileSync(path.join(dir(), `${key}.token`), "utf8").trim();
 
-  test("first put: the bootstrap token writes the policy, creates the scoped token (0600); it writes", () => {
+  test("first put: the bootstrap token writes the policy, creates the scoped token (0600); it creates the path", () => {
     const text = renderVaultPut(v, v.paths[0]).create;
-    const r = run(text, JSON.stringify(SECRETS));
-    expect(r.stderr).toContain("incus-tenant: vault: secret/gbo/tables written (keys: api host password)");
+    const r = run(text, vaultStdin(SECRETS));
+    expect(r.stderr).toContain(
+      "incus-tenant: vault: secret/gbo/tables written (created: api host password)\n",
+    );
     expect(r.stderr).toContain(
       "incus-tenant: vault: scoped token for secret/gbo/tables created (policy incus-tenant-acme-gbo-tables)",
     );
@@ -660,13 +712,15 @@ describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) thro
       "policy write incus-tenant-acme-gbo-tables - ",
       "token create -orphan -policy=incus-tenant-acme-gbo-tables -ttl=8760h " +
         "-display-name=incus-tenant-acme-gbo-tables -field=token ",
-      "kv put -mount=secret gbo/tables - ",
+      "kv get -format=json -mount=secret gbo/tables ",
+      "kv put -cas=0 -mount=secret gbo/tables - ",
       "kv get -format=json -mount=secret gbo/tables ",
     ]);
-    // Only the policy write and the token creation used the root token; the write used the scoped one.
+    // Only the policy write and the token creation used the root token; the read and write used the scoped one.
     expect(auth()).toEqual([
       "policy write incus-tenant-acme-gbo-tables by root",
       "token create incus-tenant-acme-gbo-tables by root",
+      "read secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
       "create secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
       "read secret/data/gbo/tables by root",
     ]);
@@ -693,19 +747,32 @@ describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) thro
     }
   });
 
-  test("re-running the put uses the stored scoped token only: the bootstrap token file may even be missing", () => {
-    const before = auth().length;
-    const off = { ...v, tokenFile: path.join(tmp, "no-such-token") }; // reading it would fail the put
-    const r = run(renderVaultPut(off, off.paths[0]).create, JSON.stringify(SECRETS));
-    expect(r.stderr).not.toContain("scoped token for secret/gbo/tables created");
-    expect(r.status).toBe(0);
-    expect(auth().slice(before)).toEqual([
-      "lookup-self by incus-tenant-acme-gbo-tables",
-      "update secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
-    ]);
-    const got = JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout);
-    expect(got.data).toEqual({ data: SECRETS, metadata: { version: 2 } });
-  });
+  test(
+    "re-running the put uses the stored scoped token only (the bootstrap token file may even be missing); " +
+      "same values: it reads and writes nothing",
+    () => {
+      const before = auth().length;
+      const off = { ...v, tokenFile: path.join(tmp, "no-such-token") }; // reading it would fail the put
+      const r = run(renderVaultPut(off, off.paths[0]).create, vaultStdin(SECRETS));
+      expect(r.stderr).toBe(
+        "incus-tenant: vault at " +
+          `${v.address}: initialized and unsealed\n` +
+          "incus-tenant: vault: secret/gbo/tables: nothing to write (adopted: password; unchanged: api host)\n",
+      );
+      expect(r.status).toBe(0);
+      const read = "read secret/data/gbo/tables by incus-tenant-acme-gbo-tables";
+      expect(auth().slice(before)).toEqual([
+        "lookup-self by incus-tenant-acme-gbo-tables",
+        read,
+        read,
+        read,
+        read,
+      ]);
+      const got = JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout);
+      expect(got.data.data).toEqual(SECRETS);
+      expect(got.data.metadata.version).toBe(1);
+    },
+  );
 
   test("a scoped token writes nothing outside its own path (the fake refuses it like Vault: 403)", () => {
     const before = auth().length;
@@ -740,15 +807,16 @@ describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) thro
       { mode: 0o600 },
     );
     const w = { ...v, tokenFile: init };
-    const r = run(renderVaultPut(w, w.paths[1]).create, '{"host":"10.0.2.12"}');
+    const r = run(renderVaultPut(w, w.paths[1]).create, vaultStdin({ host: "10.0.2.12" }));
     expect(r.stderr).toContain(
       "scoped token for secret/gbo/tenants/acme/infrastructure created " +
         "(policy incus-tenant-acme-gbo-tenants-acme-infrastructure)",
     );
     expect(r.status).toBe(0);
-    expect(auth().slice(-3)).toEqual([
+    expect(auth().slice(-4)).toEqual([
       "policy write incus-tenant-acme-gbo-tenants-acme-infrastructure by root",
       "token create incus-tenant-acme-gbo-tenants-acme-infrastructure by root",
+      "read secret/data/gbo/tenants/acme/infrastructure by incus-tenant-acme-gbo-tenants-acme-infrastructure",
       "create secret/data/gbo/tenants/acme/infrastructure by incus-tenant-acme-gbo-tenants-acme-infrastructure",
     ]);
   });
@@ -761,24 +829,33 @@ describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) thro
         encoding: "utf8",
       }).status,
     ).toBe(0);
-    const r = run(renderVaultPut(v, v.paths[0]).create, JSON.stringify(SECRETS));
+    const r = run(renderVaultPut(v, v.paths[0]).create, vaultStdin({ ...SECRETS, host: "10.0.2.99" }));
     expect(r.stderr).toContain(
       "incus-tenant: vault: scoped token for secret/gbo/tables created (policy incus-tenant-acme-gbo-tables)",
     );
+    expect(r.stderr).toContain(
+      "incus-tenant: vault: secret/gbo/tables written (changed: host; adopted: password; unchanged: api)\n",
+    );
     expect(r.status).toBe(0);
     expect(scoped("gbo-tables")).not.toBe(old);
-    expect(auth().slice(-3)).toEqual([
+    const read = "read secret/data/gbo/tables by incus-tenant-acme-gbo-tables";
+    expect(auth().slice(-7)).toEqual([
       "policy write incus-tenant-acme-gbo-tables by root",
       "token create incus-tenant-acme-gbo-tables by root",
-      "update secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
+      read,
+      read,
+      read,
+      read,
+      "patch secret/data/gbo/tables by incus-tenant-acme-gbo-tables",
     ]);
+    SECRETS.host = "10.0.2.99";
   });
 
   test("a wrong bootstrap token (no scoped token yet) fails with the fake's 403 and writes nothing", () => {
     const bad = path.join(tmp, "bad-token");
     fs.writeFileSync(bad, "nope\n", { mode: 0o600 });
     const w = { ...v, tokenFile: bad, scopedTokenDir: path.join(tmp, "other-tokens") };
-    const r = run(renderVaultPut(w, w.paths[0]).create, '{"password":"other-value-123"}');
+    const r = run(renderVaultPut(w, w.paths[0]).create, vaultStdin({ password: "other-value-123" }));
     expect(r.status).not.toBe(0);
     expect(lastLine(r.stderr)).toBe("Error: Code: 403. Errors: * permission denied");
     expect(fs.existsSync(path.join(tmp, "other-tokens"))).toBe(false);
@@ -787,12 +864,16 @@ describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) thro
     ).toEqual(SECRETS);
   });
 
-  test("malformed stdin is refused by the fake (flat JSON object of strings only)", () => {
-    const r = run(renderVaultPut(v, v.paths[0]).create, '{"a": 1}');
-    expect(r.status).not.toBe(0);
-    expect(lastLine(r.stderr)).toBe(
-      "Error: failed to parse JSON input: expected one object of string values",
+  test("a value that is not a JSON string is refused by the fake (flat strings only); nothing written", () => {
+    const r = run(
+      renderVaultPut(v, v.paths[0]).create,
+      `"api":1\n"host":"${SECRETS.host}"\n"password":"${SECRETS.password}"\n`,
     );
+    expect(r.status).not.toBe(0);
+    expect(lastLine(r.stderr)).toBe("Error: Failed to parse K=V data: expected one object of string values");
+    expect(
+      JSON.parse(vault("kv", "get", "-format=json", "-mount=secret", "gbo/tables").stdout).data.data,
+    ).toEqual(SECRETS);
   });
 
   test("sealed: the put stops with the exact message and never reaches vault", () => {
@@ -884,8 +965,9 @@ describe("rendered scripts against the FAKE vault (tests/bed/fake-vault.sh) thro
       fs.writeFileSync(file, "VAULT_ADDR=https://old:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n");
       const second = run(text);
       expect(second.status).toBe(0);
+      // In place: VAULT_ADDR keeps its line, the missing VAULT_CACERT is appended, the rest stays.
       expect(fs.readFileSync(file, "utf8")).toBe(
-        "VAULT_TOKEN=s.operator-token-777\nPORT=5858\nVAULT_ADDR=https://10.0.2.13:8200\n" +
+        "VAULT_ADDR=https://10.0.2.13:8200\nVAULT_TOKEN=s.operator-token-777\nPORT=5858\n" +
           "VAULT_CACERT=/opt/gbo/conf/system/certificates/ca/ca.crt\n",
       );
       expect(second.stderr).toContain(
@@ -1006,11 +1088,9 @@ describe("createVault under setMocks", () => {
   test("put: secret stdin with every value, logging none, stdout/stderr secret, no triggers", () => {
     const put = byName("acme-vault-gbo-tables-put");
     expect(put.inputs.stdin[SIG]).toBeDefined();
-    expect(JSON.parse(unwrapSecrets(put.inputs.stdin) as string)).toEqual({
-      api: "CFG-llmKey-SECRET",
-      host: "10.0.2.12",
-      password: "GEN-acme-vault-gbo-tables-password-SECRET",
-    });
+    expect(unwrapSecrets(put.inputs.stdin)).toBe(
+      '"api":"CFG-llmKey-SECRET"\n"host":"10.0.2.12"\n"password":"GEN-acme-vault-gbo-tables-password-SECRET"\n',
+    );
     expect(put.inputs.logging).toBe("none");
     expect(put.inputs.triggers).toBeUndefined();
     // (the command SDK itself adds "connection")
