@@ -23,6 +23,7 @@ export const TYPES = {
   vault: "incus-tenant:vault:Vault",
   vaultPath: "incus-tenant:vault:VaultPath",
   migration: "incus-tenant:migrate:LxdToIncus",
+  preflight: "incus-tenant:host:Preflight",
   command: "command:remote:Command",
   randomPassword: "random:index/randomPassword:RandomPassword",
   stackReference: "pulumi:pulumi:StackReference",
@@ -79,6 +80,8 @@ export const childName = {
   vaultPut: (path: string): string => `${path}-put`,
   /** The VaultPath's RandomPassword of one generated key. */
   generated: (path: string, key: string): string => `${path}-${key}`,
+  /** The tenant Preflight's one command (checks every tool before any change). */
+  preflightCheck: (preflight: string): string => `${preflight}-check`,
   /** A Migration step: preflight, trust, precopy-<c>, cutover, cutover-<c>, cleanup. */
   migrationStep: (migration: string, step: string): string => `${migration}-${step}`,
 } as const;
@@ -96,6 +99,7 @@ export const componentName = {
   corefile: (tenant: string): string => `${tenant}-corefile`,
   vault: (tenant: string): string => `${tenant}-vault`,
   migration: (tenant: string): string => `${tenant}-migration`,
+  preflight: (tenant: string): string => `${tenant}-preflight`,
 } as const;
 
 /** Names of the commands drift points at, from the tenant's name. */
@@ -132,6 +136,8 @@ export function tenantResources(spec: TenantSpec): ResourceName[] {
   };
   const command = (name: string, parent: string): string => add(TYPES.command, name, parent);
   add(TYPES.approval, componentName.approval(t), t);
+  const preflight = add(TYPES.preflight, componentName.preflight(t), t);
+  command(childName.preflightCheck(preflight), preflight);
   const host = add(TYPES.host, componentName.host(t), t);
   for (const k of HOST_COMMANDS) command(childName.hostCommand(host, k), host);
   for (const c of spec.containers) {

@@ -11,6 +11,8 @@ import { MIGRATION_SECRET, missingSecretsMessage } from "../model/secrets";
 import { NetworkApproval } from "./approval";
 import { networkPlan, NetworkPlan } from "../approval/networkPlan";
 import { componentName, TYPES } from "./names";
+import { Preflight } from "./preflight";
+import { after } from "./host";
 
 export interface TenantArgs {
   /** The validated tenant (from parseTenant). */
@@ -84,10 +86,18 @@ export class Tenant extends pulumi.ComponentResource {
           { parent: this },
         ).hash.apply((): pulumi.Resource[] => [])
       : [];
+    // The whole-tenant preflight (every tool each service needs) comes first: the host and the
+    // migration, so every change, wait on it; a missing piece stops the apply with nothing touched.
+    const preflight = new Preflight(
+      componentName.preflight(name),
+      { spec, privateKey: args.sshPrivateKey },
+      { parent: this, dependsOn: gate },
+    );
+    const first = after({ dependsOn: gate }, preflight.command);
     this.host = new Host(
       componentName.host(name),
       { spec, privateKey: args.sshPrivateKey },
-      { parent: this, dependsOn: gate },
+      { parent: this, dependsOn: first },
     );
     const link = this.host.link;
     // Migrated containers are converged by their Container only after their cutover.
@@ -97,7 +107,7 @@ export class Tenant extends pulumi.ComponentResource {
       migration = new Migration(
         componentName.migration(name),
         { spec, host: link, sourceKey },
-        { parent: this, dependsOn: gate },
+        { parent: this, dependsOn: first },
       );
     }
     const containers: Record<string, Container> = {};

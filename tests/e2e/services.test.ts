@@ -159,32 +159,38 @@ describeOnTestbed(
         ]);
 
         // Vault (fake): per path, one policy and one scoped token made with the root token, then
-        // exactly one `kv put ... -` with the scoped token; values only on stdin, stored as sent.
+        // with the scoped token one read of the path and, the path being new, one create-only
+        // `kv put -cas=0 ... -`; values only on stdin, stored as sent.
         expect(fx.vaultCalls().sort()).toEqual(
           [
             "policy write incus-tenant-svc-gbo-llm - ",
             "token create -orphan -policy=incus-tenant-svc-gbo-llm -ttl=8760h " +
               "-display-name=incus-tenant-svc-gbo-llm -field=token ",
-            "kv put -mount=secret gbo/llm - ",
+            "kv get -format=json -mount=secret gbo/llm ",
+            "kv put -cas=0 -mount=secret gbo/llm - ",
             "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure - ",
             "token create -orphan -policy=incus-tenant-svc-gbo-tenants-svc-infrastructure -ttl=8760h " +
               "-display-name=incus-tenant-svc-gbo-tenants-svc-infrastructure -field=token ",
-            "kv put -mount=secret gbo/tenants/svc/infrastructure - ",
+            "kv get -format=json -mount=secret gbo/tenants/svc/infrastructure ",
+            "kv put -cas=0 -mount=secret gbo/tenants/svc/infrastructure - ",
           ].sort(),
         );
         expect(fx.vaultAuth().sort()).toEqual(
           [
             "policy write incus-tenant-svc-gbo-llm by root",
             "token create incus-tenant-svc-gbo-llm by root",
+            "read secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
             "create secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
             "policy write incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
             "token create incus-tenant-svc-gbo-tenants-svc-infrastructure by root",
+            "read secret/data/gbo/tenants/svc/infrastructure by incus-tenant-svc-gbo-tenants-svc-infrastructure",
             "create secret/data/gbo/tenants/svc/infrastructure by incus-tenant-svc-gbo-tenants-svc-infrastructure",
           ].sort(),
         );
         expect(fx.readIn("svc-vault", `${fx.FAKE_VAULT_STATE}/policies/incus-tenant-svc-gbo-llm`)).toBe(
           "# managed by incus-tenant: writes of secret/gbo/llm\n" +
-            'path "secret/data/gbo/llm" { capabilities = ["create", "update"] }\n' +
+            "# read: this path only, to merge (keys the stack does not list survive) and to adopt existing values\n" +
+            'path "secret/data/gbo/llm" { capabilities = ["create", "read", "patch"] }\n' +
             'path "secret/metadata/gbo/llm" { capabilities = ["delete"] }\n',
         );
         const modes = fx.inc("svc-vault", [
@@ -393,11 +399,19 @@ describeOnTestbed(
         const r = await apply(changed, "unsealed vault");
         expect(r.error).toBeUndefined();
         expect(names(r)).toEqual(["create svc-vault-gbo-llm-put"]);
-        // The stored scoped token writes; the root token is not used again.
-        expect(fx.vaultCalls()).toEqual([...calls, "token lookup ", "kv put -mount=secret gbo/llm - "]);
-        expect(fx.vaultAuth().slice(-2)).toEqual([
+        // The stored scoped token reads the path and each key, then patches only what differs
+        // (check-and-set on the version read); the root token is not used again.
+        expect(fx.vaultCalls()).toEqual([
+          ...calls,
+          "token lookup ",
+          "kv get -format=json -mount=secret gbo/llm ",
+          ...["api_key", "password", "url"].map((k) => `kv get -format=json -field=${k} -mount=secret gbo/llm `),
+          "kv patch -method=patch -cas=1 -mount=secret gbo/llm - ",
+        ]);
+        expect(fx.vaultAuth().slice(-6)).toEqual([
           "lookup-self by incus-tenant-svc-gbo-llm",
-          "update secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
+          ...Array(4).fill("read secret/data/gbo/llm by incus-tenant-svc-gbo-llm"),
+          "patch secret/data/gbo/llm by incus-tenant-svc-gbo-llm",
         ]);
         const gen = fx.generatedSecrets(state);
         expect(fx.vaultData("secret", "gbo/llm")).toBe(

@@ -84,6 +84,8 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
         `${TYPES.tenant} acme`,
         `${TYPES.host} ${componentName.host("acme")}`,
         ...HOST_COMMANDS.map((k) => `${TYPES.command} ${commandName.host("acme", k)}`),
+        `${TYPES.preflight} ${componentName.preflight("acme")}`,
+        `${TYPES.command} ${childName.preflightCheck(componentName.preflight("acme"))}`,
         ...spec.containers.flatMap((c) => [
           `${TYPES.container} ${componentName.container("acme", c.name)}`,
           `${TYPES.command} ${commandName.instance("acme", c.name)}`,
@@ -207,19 +209,28 @@ describe.each(["prod", "stage"] as const)("stack %s under setMocks", (stack) => 
       const tables = unwrapSecrets(
         puts.find((c) => c.name === "acme-vault-gbo-tables-put")!.inputs,
       ) as Record<string, any>;
-      expect(JSON.parse(tables.stdin)).toEqual(
+      // One `"name":<json string>` line per key (render/vault/keys.ts vaultStdin).
+      const keysOf = (stdin: string): Record<string, string> =>
+        JSON.parse(`{${stdin.trim().split("\n").join(",")}}`) as Record<string, string>;
+      expect(keysOf(tables.stdin)).toEqual(
         expect.objectContaining({ password: fakeGenerated("acme-vault-gbo-tables-password"), port: "5432" }),
       );
       const llm = unwrapSecrets(puts.find((c) => c.name === "acme-vault-gbo-llm-put")!.inputs) as Record<
         string,
         any
       >;
-      expect(JSON.parse(llm.stdin).api_key).toBe(TEST_SECRETS.llmApiKey);
+      expect(keysOf(llm.stdin)).toEqual(
+        expect.objectContaining({
+          openai_key: TEST_SECRETS.llmOpenaiKey,
+          anthropic_key: TEST_SECRETS.llmAnthropicKey,
+        }),
+      );
     },
   );
 
   test("a missing fromConfig secret stops the program before any resource, naming the field", async () => {
-    const r = await runIndex(stackTenant(stack), stack, KEY, { llmApiKey: "x" });
+    const { directoryClientSecret: _missing, ...others } = TEST_SECRETS;
+    const r = await runIndex(stackTenant(stack), stack, KEY, others);
     expect(r.error?.message).toBe(
       "missing secret config (1):\n  - vault.paths.gbo/directory.keys.client_secret.fromConfig: " +
         'secret "incus-tenant:directoryClientSecret" is not set: ' +

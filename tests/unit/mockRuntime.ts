@@ -29,7 +29,11 @@ export function unwrapSecrets(v: unknown): unknown {
 /** Secret config the stacks' Vault sections refer to (`fromConfig`), with recognisable fake values. */
 export const TEST_SECRETS: Readonly<Record<string, string>> = {
   llmApiKey: "TEST-LLM-KEY-NOT-REAL",
+  llmOpenaiKey: "TEST-OPENAI-KEY-NOT-REAL",
+  llmAnthropicKey: "TEST-ANTHROPIC-KEY-NOT-REAL",
   directoryClientSecret: "TEST-DIRECTORY-SECRET-NOT-REAL",
+  almToken: "TEST-ALM-TOKEN-NOT-REAL",
+  observabilityToken: "TEST-OBSERVABILITY-TOKEN-NOT-REAL",
 };
 
 /** The mock's RandomPassword result for a resource name (recognisable in leak checks). */
