@@ -6,7 +6,7 @@
  */
 import { createHash } from "crypto";
 import { TenantSpec } from "../model/types";
-import { guardLines } from "../render/iptables";
+import { duplicatesText, guardLines } from "../render/iptables";
 import { usedKinds } from "../services/registry";
 
 /** One reviewed item: `key` identifies it across plans, `text` is what is applied. */
@@ -27,7 +27,12 @@ export const MASS_CHANGE_FRACTION = 0.3;
 export const sortPlanItems = (items: PlanItem[]): PlanItem[] =>
   [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
-/** The desired network plan of a tenant. */
+/**
+ * The desired network plan of a tenant. Category "nat duplicates" is the adoption step of each
+ * NAT rule, described from the spec (the plan is computed at preview, without the host): the
+ * rule's confirmation removes the live hand-written PREROUTING rules matching that description
+ * (render/iptables.ts `duplicatePattern`), so they go only with the approval of this plan.
+ */
 export function networkPlan(spec: TenantSpec): NetworkPlan {
   const plan: Record<string, PlanItem[]> = {
     nat: sortPlanItems(
@@ -35,8 +40,12 @@ export function networkPlan(spec: TenantSpec): NetworkPlan {
         key: `${r.protocol}/${r.port}`,
         text:
           `DNAT ${r.protocol}/${r.port} → ${r.container} ${r.destination}` +
-          `${r.sources.length > 0 ? ` from ${r.sources.join(",")}` : ""} on ${spec.host.externalInterface}`,
+          `${r.sources.length > 0 ? ` from ${r.sources.join(",")}` : ""} to ${spec.host.publicAddress}` +
+          ` on ${spec.host.externalInterface}`,
       })),
+    ),
+    "nat duplicates": sortPlanItems(
+      spec.nat.map((r) => ({ key: `${r.protocol}/${r.port}`, text: `remove ${duplicatesText(r)}` })),
     ),
     guard: guardLines(spec.host.port).map((line, i) => ({ key: `INPUT#${i + 1}`, text: line })),
   };

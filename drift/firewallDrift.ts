@@ -4,7 +4,7 @@
  * lines the renderers (render/iptables.ts) would write.
  */
 import type { TenantSpec } from "../model/types";
-import { chainLines, dnatLines, guardLines } from "../render/iptables";
+import { chainLines, dnatLines, guardLines, isDuplicateOf } from "../render/iptables";
 import type { DriftItem, LiveState } from "./read";
 import { minus } from "./textDiff";
 import { commandName } from "../components/names";
@@ -28,18 +28,22 @@ const chainsOf = (save: string): Set<string> =>
 /** "DNAT tcp/443 → proxy 10.0.2.10:443 from 203.0.113.64/26", or "rule <chain> <matches>". */
 export function describeRule(spec: TenantSpec, line: string): string {
   const get = (re: RegExp): string | undefined => re.exec(line)?.[1];
-  const [to, proto, dport, src, iface] = [
+  const [to, proto, dport, src, iface, dst] = [
     / --to-destination (\S+)/,
     / -p (\S+)/,
     / --dport (\S+)/,
     / -s (\S+)/,
     / -i (\S+)/,
+    / -d (\S+)/,
   ].map(get);
   if (/ -j DNAT( |$)/.test(line) && to && proto && dport) {
     const name = spec.containers.find((c) => c.ipv4 === to.split(":")[0])?.name;
     const on =
       iface === undefined ? " on any interface" : iface !== spec.host.externalInterface ? ` on ${iface}` : "";
-    return `DNAT ${proto}/${dport} → ${name ? `${name} ` : ""}${to}${src ? ` from ${src}` : ""}${on}`;
+    // The public address (-d, like -i) is named only when it is not the expected one.
+    const pub = `${spec.host.publicAddress}/32`;
+    const at = dst === undefined ? " to any address" : dst !== pub ? ` to ${dst}` : "";
+    return `DNAT ${proto}/${dport} → ${name ? `${name} ` : ""}${to}${src ? ` from ${src}` : ""}${at}${on}`;
   }
   return `rule ${line.replace(/^-A /, "").replace(/ -m comment --comment \S+/, "")}`;
 }
@@ -99,7 +103,29 @@ export function iptablesDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
     ...chains,
     ...minus(want, have, canon).map((l) => item(l, "missing")),
     ...minus(have, want, canon).map((l) => item(l, "extra")),
+    ...duplicateDrift(spec, live),
   ];
+}
+
+/**
+ * Hand-written duplicates of our DNAT rules live in PREROUTING (render/iptables.ts
+ * `duplicatePattern`): each is extra and owned by the rule's commands (its confirmation removes
+ * them once the rule's own lines are live and confirmed; re-running it is the repair).
+ */
+export function duplicateDrift(spec: TenantSpec, live: LiveState): DriftItem[] {
+  const lines = rulesOf(live.nat).filter((l) => l.startsWith("-A PREROUTING "));
+  return spec.nat.flatMap((rule) =>
+    lines
+      .filter((l) => isDuplicateOf(rule, l))
+      .map((l): DriftItem => ({
+        resource: `nat ${rule.key}`,
+        kind: "nat",
+        change: "extra",
+        text: `${describeRule(spec, l)} (hand-written duplicate of nat ${rule.key})`,
+        details: [l],
+        command: commandName.dnat(spec.name, rule.key),
+      })),
+  );
 }
 
 /** INPUT guard drift: its lines, and whether they are still the first rules of INPUT. */

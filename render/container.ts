@@ -11,6 +11,9 @@ import { runningTest, ScriptPair, statusCommand, UTC_STAMP } from "./snippets";
 
 export { containerHash } from "./containerConfig";
 
+/** The instance key naming the tenant a container belongs to (set by the configuration). */
+export const TENANT_LABEL = "user.incus-tenant.tenant";
+
 /** Seconds to wait for a started container to hold its reserved address. */
 export const ADDRESS_TIMEOUT_S = 120;
 
@@ -35,12 +38,42 @@ function diskLines(c: ContainerSpec, adds: readonly string[]): string[] {
   });
 }
 
+/**
+ * Shell text for an existing instance "$name", before anything changes: an instance labelled
+ * (`user.incus-tenant.tenant`) for another tenant is refused by name ({@link foreignTenantMessage});
+ * an unlabelled one is adopted (the configuration sets the label; devices the program never
+ * declared are left alone).
+ */
+export function tenantLabelCheck(spec: TenantSpec): string[] {
+  return [
+    `owner=$(incus config get "$name" ${TENANT_LABEL})`,
+    `if [ -n "$owner" ] && [ "$owner" != ${shq(spec.name)} ]; then`,
+    `  echo "${foreignTenantMessage("$name", "$owner", spec.name).replace(/"/g, '\\"')}" >&2; exit 1`,
+    "fi",
+    `[ -n "$owner" ] || log "$name: adopting the existing container into tenant" ${shq(spec.name)}`,
+  ];
+}
+
+/**
+ * The refusal of a container labelled for another tenant, e.g. `container alm belongs to tenant
+ * "other" (user.incus-tenant.tenant): refusing to adopt it into "acme"`. The script passes
+ * `$name` and `$owner` (expanded inside double quotes); `tenant` is a validated tenant name.
+ */
+export function foreignTenantMessage(name: string, owner: string, tenant: string): string {
+  return (
+    `container ${name} belongs to tenant "${owner}" (${TENANT_LABEL}): ` +
+    `refusing to adopt it into "${tenant}"`
+  );
+}
+
 /** Create/update converge script and delete script of one container. */
 export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair {
   const cfg = containerConfig(spec, c);
   const create = script(`container ${c.name} of tenant ${spec.name}`, [
     `name=${shq(c.name)}; ip=${shq(c.ipv4)}; hash=${shq(containerHash(spec, c))}; restart=0`,
-    `if incus info "$name" >/dev/null 2>&1; then existed=1; else`,
+    `if incus info "$name" >/dev/null 2>&1; then existed=1`,
+    ...tenantLabelCheck(spec).map((l) => `  ${l}`),
+    "else",
     `  existed=0; log "$name: creating from image" ${shq(c.image)} "on pool" ${shq(spec.storagePool)}`,
     `  incus init ${shq(c.image)} "$name" -s ${shq(spec.storagePool)} ` +
       `-c security.privileged=${c.privileged} -c security.protection.delete=${c.protect} >/dev/null`,
@@ -48,7 +81,9 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
     `if [ "$(incus config get "$name" user.incus-tenant.hash)" != "$hash" ]; then`,
     `  if [ "$existed" = 1 ]; then snap="pre-change-${UTC_STAMP}"; ` +
       `incus snapshot create "$name" "$snap"; log "$name: snapshot $snap taken before the change"; fi`,
-    `  [ "$(incus config get "$name" security.privileged)" = ${c.privileged} ] || restart=$existed`,
+    // Unset is false: adopting a hand-made unprivileged container must not restart it.
+    `  priv=$(incus config get "$name" security.privileged); ` +
+      `[ "\${priv:-false}" = ${c.privileged} ] || restart=$existed`,
     `  ${cfg.settings}`,
     `  ${cfg.protection}`,
     `  if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ` +

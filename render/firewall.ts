@@ -29,9 +29,25 @@
  * so does the watchdog after a restore; persistRules replaces every still-pending change by its
  * `.old` lines, so rules.v4 only ever holds confirmed lines and a reboot that kills a watchdog
  * comes back without the unconfirmed change.
+ *
+ * Adoption: hand-written duplicates of the rule in PREROUTING (seed 002's DNAT lines, see
+ * `duplicatePattern`) are never touched by the apply; the confirmation removes them, and only
+ * once the rule's own lines are live and confirmed and the jump into our chain is live (ours
+ * serves the traffic before theirs goes; a rollback leaves theirs serving). The network plan
+ * lists that removal per rule ("nat duplicates"), so it happens only with the approval hash.
  */
 import { NatRuleSpec, TenantSpec } from "../model/types";
-import { dnatLines, lockOrAbort, natTag, persistRules, ROLLBACK_DIR, tagLinesOf } from "./iptables";
+import {
+  chainLines,
+  dnatLines,
+  duplicatePattern,
+  duplicatesText,
+  lockOrAbort,
+  natTag,
+  persistRules,
+  ROLLBACK_DIR,
+  tagLinesOf,
+} from "./iptables";
 import { heredoc, script, shq } from "./shell";
 import { UTC_STAMP } from "./snippets";
 
@@ -147,6 +163,41 @@ export function armedNatCreate(spec: TenantSpec, rule: NatRuleSpec): string {
   ]);
 }
 
+/** Why the confirmation keeps the hand-written duplicates (logged). */
+const KEPT_WHY = "this rule's own lines or its jump are not live and confirmed yet";
+
+/**
+ * Shell text, run by the confirmation under the lock: removes the live hand-written duplicates
+ * of the rule (`duplicatePattern`, read with `iptables -S PREROUTING`) in one iptables-restore
+ * transaction and persists, but only once the rule's own lines are live and confirmed (nothing
+ * pending) and the jump into our chain is live, so the same traffic is DNATed by ours before
+ * the duplicate goes, and a watchdog rollback never lands on a host with neither. Logs each
+ * removed line; keeps them (and says why) otherwise.
+ */
+function removeDuplicates(spec: TenantSpec, rule: NatRuleSpec): string[] {
+  const what = duplicatesText(rule);
+  return [
+    `dups=$(iptables -w -t nat -S PREROUTING | grep -E -x -- ${shq(duplicatePattern(rule))} || true)`,
+    'if [ -n "$dups" ]; then',
+    `  want=$(cat ${heredoc(dnatLines(spec, rule).join("\n"))}\n)`,
+    `  have=$(${tagLinesOf("nat")})`,
+    '  if [ "$have" != "$want" ] || [ -s "$rb/pending" ] || ' +
+      `! iptables-save -t nat | grep -q -x -F -- ${shq(chainLines(spec).jumps[0])}; then`,
+    `    log "$tag:" ${shq(`kept the ${what}: ${KEPT_WHY}`)}`,
+    "  else",
+    `    { echo '*nat'; printf '%s\\n' "$dups" | sed 's/^-A /-D /'; echo COMMIT; } \\`,
+    "      | iptables-restore -w --noflush \\",
+    `      || { log "$tag:" ${shq(`could not remove the ${what}`)}; exit 1; }`,
+    `    printf '%s\\n' "$dups" | while IFS= read -r d; do ` +
+      'log "$tag: removed the hand-written duplicate: $d"; done',
+    ...persistRules()
+      .split("\n")
+      .map((l) => `    ${l}`),
+    "  fi",
+    "fi",
+  ];
+}
+
 /**
  * The confirmation, run over its own (new) SSH connection after the apply, under the lock. It
  * confirms its change when that change is still the pending one, and persists rules.v4. If the
@@ -158,11 +209,12 @@ export function natConfirm(spec: TenantSpec, rule: NatRuleSpec, id: string): str
   const t = spec.host.confirmTimeout;
   return script(`confirm nat rule ${rule.key} of tenant ${spec.name}`, [
     `rb=${shq(rollbackDir(spec, rule))}; id=${shq(id)}; tag=${shq(tag)}`,
-    `if [ "$id" = none ]; then log "$tag: nothing to confirm"; exit 0; fi`,
     // Same lock as the apply and the watchdog: it either restored already, or never will.
     lockOrAbort(`${tag}: confirm`),
     'pending=$(cat "$rb/pending" 2>/dev/null || true); gen=$(cat "$rb/gen" 2>/dev/null || true)',
-    'if [ -e "$rb/$id.confirmed" ]; then',
+    'if [ "$id" = none ]; then',
+    '  log "$tag: nothing to confirm"',
+    'elif [ -e "$rb/$id.confirmed" ]; then',
     '  log "$tag: the change $id is already confirmed"',
     // Its own change: pending, or rolled back with nothing newer since (then re-applied).
     'elif [ "$pending" = "$id" ] || \\',
@@ -185,6 +237,7 @@ export function natConfirm(spec: TenantSpec, rule: NatRuleSpec, id: string): str
     "else",
     '  log "$tag: the change $id is no longer pending (newest generation: ${gen:-none}); nothing to confirm"',
     "fi",
+    ...removeDuplicates(spec, rule),
     // Old per-change files, never those of the pending change nor gen/tag/pending.
     "find \"$rb\" -maxdepth 1 -type f -name '[0-9]*-[0-9]*.*' \\",
     '  ! -name "$(cat "$rb/pending" 2>/dev/null || echo none).*" -mmin +1440 -delete 2>/dev/null || true',

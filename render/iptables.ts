@@ -83,19 +83,51 @@ export function natTag(tenant: string, rule: NatRuleSpec): string {
 /** `-m comment` in iptables-save form. */
 const comment = (tag: string): string => `-m comment --comment "${tag}"`;
 
-/** The DNAT lines of one rule (one per allowed source), in iptables-save canonical order. */
+/**
+ * The DNAT lines of one rule (one per allowed source), in iptables-save canonical order. Each
+ * matches the destination `-d host.publicAddress` (seed 002's forwards are for the host's public
+ * address; the model requires one whenever NAT rules exist), in iptables-save's `/32` form.
+ */
 export function dnatLines(spec: TenantSpec, rule: NatRuleSpec): string[] {
   const sources = rule.sources.length > 0 ? rule.sources : [undefined];
   return sources.map((src) =>
     [
       `-A ${spec.chains.prerouting}`,
       ...(src !== undefined ? [`-s ${src}`] : []),
+      `-d ${spec.host.publicAddress}/32`,
       `-i ${spec.host.externalInterface} -p ${rule.protocol} -m ${rule.protocol} --dport ${rule.port}`,
       comment(natTag(spec.name, rule)),
       `-j DNAT --to-destination ${rule.destination}`,
     ].join(" "),
   );
 }
+
+/**
+ * Hand-written duplicates of one rule (seed 002's `iptables -t nat -A PREROUTING -p tcp --dport 80
+ * -j DNAT --to-destination 10.0.2.10:80`, with or without -d/-i/-s): a PREROUTING line, in
+ * `iptables -S` / iptables-save form, made of nothing but optional `-s`, `-d`, `-i`, the rule's
+ * protocol and external port, and DNAT to its destination (`ip:port`, or the bare ip when the
+ * port is the same). Anything else (a negation, a comment, another match: the program's own
+ * rules carry its comment and live in its chains) makes it no duplicate. A POSIX ERE matched
+ * against the whole line (`grep -E -x`), equally valid as a JavaScript RegExp.
+ */
+export function duplicatePattern(rule: NatRuleSpec): string {
+  const ip = rule.destinationIp.replace(/\./g, "\\.");
+  const port = rule.destinationPort === rule.port ? `(:${rule.port})?` : `:${rule.destinationPort}`;
+  return (
+    "-A PREROUTING( -s [0-9./]+)?( -d [0-9./]+)?( -i [^ ]+)? " +
+    `-p ${rule.protocol}( -m ${rule.protocol})? --dport ${rule.port} -j DNAT --to-destination ${ip}${port}`
+  );
+}
+
+/** True when an iptables-save line of the nat table is a hand-written duplicate of `rule`. */
+export const isDuplicateOf = (rule: NatRuleSpec, line: string): boolean =>
+  new RegExp(`^${duplicatePattern(rule)}$`).test(line.trim());
+
+/** The network plan's (and the logs') words for the duplicates of one rule. */
+export const duplicatesText = (rule: NatRuleSpec): string =>
+  `hand-written duplicates of DNAT ${rule.protocol}/${rule.port} → ${rule.destination} ` +
+  "(PREROUTING, any -s/-d/-i)";
 
 /** Jumps from the built-in chains into ours, and MASQUERADE for the tenant subnet. */
 export function chainLines(spec: TenantSpec): { jumps: string[]; masquerade: string[] } {

@@ -187,6 +187,8 @@ describeOnTestbed("plan --live on the real test bed", (env: TestbedEnv) => {
       "-R",
       "ITN-live-PRE",
       "1",
+      "-d",
+      pub,
       "-i",
       "itn-ext0",
       "-p",
@@ -249,11 +251,11 @@ describeOnTestbed("plan --live on the real test bed", (env: TestbedEnv) => {
     expect(text.stdout).toContain(
       [
         "+ DNAT tcp/7080 → live-proxy 198.18.2.50:80",
-        `    -A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT ` +
-          "--to-destination 198.18.2.50:80",
+        `    -A ITN-live-PRE -d ${pub}/32 -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" ` +
+          "-j DNAT --to-destination 198.18.2.50:80",
         "- DNAT tcp/7080 → live-dns 198.18.2.51:80",
-        `    -A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT ` +
-          "--to-destination 198.18.2.51:80",
+        `    -A ITN-live-PRE -d ${pub}/32 -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" ` +
+          "-j DNAT --to-destination 198.18.2.51:80",
         `~ vhost web.${ZONE}: site file differs`,
         `    --- live ${SITE}`,
         "    +++ desired",
@@ -311,8 +313,8 @@ describeOnTestbed("plan --live on the real test bed", (env: TestbedEnv) => {
       expect(r.error).toBeUndefined();
       expect(r.ran.map((c) => `${c.op} ${c.name}`).sort()).toEqual(names.map((n) => `create ${n}`));
       expect(iptables("nat").filter((l) => l.includes(TAG))).toEqual([
-        `-A ITN-live-PRE -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" -j DNAT ` +
-          "--to-destination 198.18.2.50:80",
+        `-A ITN-live-PRE -d ${pub}/32 -i itn-ext0 -p tcp -m tcp --dport 7080 -m comment --comment "${TAG}" ` +
+          "-j DNAT --to-destination 198.18.2.50:80",
       ]);
       expect(Number(zoneSerial())).toBeGreaterThan(Number(before));
 

@@ -89,8 +89,8 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
       .split("\n")
       .filter((l) => l.startsWith("-A ITN-rb-PRE "));
   const to = (port: number) => [
-    `-A ITN-rb-PRE -i ${env.EXT_IF} -p tcp -m tcp --dport 6080 -m comment --comment "incus-tenant:rb:tcp-6080" ` +
-      `-j DNAT --to-destination 198.18.2.60:${port}`,
+    `-A ITN-rb-PRE -d ${env.HOST_EXT_IP}/32 -i ${env.EXT_IF} -p tcp -m tcp --dport 6080 ` +
+      `-m comment --comment "incus-tenant:rb:tcp-6080" -j DNAT --to-destination 198.18.2.60:${port}`,
   ];
   const waitFor = async (want: string[], seconds: number): Promise<number> => {
     const t0 = Date.now();
@@ -190,7 +190,8 @@ describeOnTestbed("NAT change rollback on the real test bed", (env: TestbedEnv) 
     };
     const dir = "/var/lib/incus-tenant/rollback/rb-tcp-6080";
     const newerLines = [
-      `-A ITN-rb-PRE -s ${env.CLIENT_IP}/32 -i ${env.EXT_IF} -p tcp -m tcp --dport 6080` +
+      `-A ITN-rb-PRE -s ${env.CLIENT_IP}/32 -d ${env.HOST_EXT_IP}/32 -i ${env.EXT_IF}` +
+        " -p tcp -m tcp --dport 6080" +
         ' -m comment --comment "incus-tenant:rb:tcp-6080" -j DNAT --to-destination 198.18.2.60:80',
     ];
     // The older change (back to port 80): its confirmation cannot connect, its watchdog is armed.

@@ -13,15 +13,24 @@ const stage = () => parseTenant(stackTenant("stage"));
 describe("network plan", () => {
   test("lists NAT rules, the guard, vhosts and zone records as readable lines", () => {
     const plan = networkPlan(stage());
-    expect(Object.keys(plan).sort()).toEqual(["guard", "nat", "vhosts", "zone stage.example.com"]);
+    expect(Object.keys(plan).sort()).toEqual([
+      "guard",
+      "nat",
+      "nat duplicates",
+      "vhosts",
+      "zone stage.example.com",
+    ]);
     expect(plan.nat.find((i) => i.key === "tcp/443")?.text).toBe(
-      "DNAT tcp/443 → proxy 10.0.3.10:443 on eth0",
+      "DNAT tcp/443 → proxy 10.0.3.10:443 to 203.0.113.20 on eth0",
     );
     expect(plan.nat.find((i) => i.key === "tcp/5432")?.text).toBe(
-      "DNAT tcp/5432 → tables 10.0.3.12:5432 from 203.0.113.64/26 on eth0",
+      "DNAT tcp/5432 → tables 10.0.3.12:5432 from 203.0.113.64/26 to 203.0.113.20 on eth0",
+    );
+    expect(plan["nat duplicates"].find((i) => i.key === "tcp/443")?.text).toBe(
+      "remove hand-written duplicates of DNAT tcp/443 → 10.0.3.10:443 (PREROUTING, any -s/-d/-i)",
     );
     expect(plan.vhosts.find((i) => i.key === "chat.stage.example.com")?.text).toBe(
-      "vhost chat.stage.example.com → system 10.0.3.11:8080",
+      "vhost chat.stage.example.com → system 10.0.3.11:5859",
     );
     expect(plan["zone stage.example.com"].map((i) => i.text)).toContain(
       "chat.stage.example.com. A 203.0.113.20",
@@ -41,7 +50,12 @@ describe("network plan", () => {
     raw.nat[0].ports = [80];
     const after = networkPlan(parseTenant(raw));
     const diff = diffNetworkPlans(before, after);
-    expect(diff.lines).toEqual(["nat:", "  - DNAT tcp/443 → proxy 10.0.3.10:443 on eth0"]);
+    expect(diff.lines).toEqual([
+      "nat:",
+      "  - DNAT tcp/443 → proxy 10.0.3.10:443 to 203.0.113.20 on eth0",
+      "nat duplicates:",
+      "  - remove hand-written duplicates of DNAT tcp/443 → 10.0.3.10:443 (PREROUTING, any -s/-d/-i)",
+    ]);
     expect(diff.hash).toMatch(/^[0-9a-f]{12}$/);
     expect(diffNetworkPlans(before, after).hash).toBe(diff.hash);
     expect(approvalProblem(diff, diff.hash, false)).toBeUndefined();
@@ -95,6 +109,11 @@ describe("the gate in the program (a preview in its own process)", () => {
   test("a first apply without approval registers no command and fails with the diff and hash", () => {
     const r = preview(base);
     expect(r.error).toContain(`network plan diff (hash ${firstHash}):\nguard:\n  + -A INPUT -i lo`);
+    // Adoption: the removal of hand-written duplicates is part of what is approved.
+    expect(r.error).toContain(
+      "\nnat duplicates:\n" +
+        "  + remove hand-written duplicates of DNAT tcp/443 → 10.0.2.10:443 (PREROUTING, any -s/-d/-i)\n",
+    );
     expect(r.error).toContain(
       "network change not approved: review the diff above, " +
         `then pulumi config set incus-tenant:approveNetworkPlan ${firstHash}`,
@@ -122,7 +141,10 @@ describe("the gate in the program (a preview in its own process)", () => {
       previousOutputs,
     });
     expect(stale.error).toContain(
-      `network plan diff (hash ${hash}):\nnat:\n  - DNAT tcp/443 → proxy 10.0.2.10:443 on eth0\n`,
+      `network plan diff (hash ${hash}):\nnat:\n` +
+        "  - DNAT tcp/443 → proxy 10.0.2.10:443 to 203.0.113.10 on eth0\n" +
+        "nat duplicates:\n" +
+        "  - remove hand-written duplicates of DNAT tcp/443 → 10.0.2.10:443 (PREROUTING, any -s/-d/-i)\n",
     );
     expect(stale.error).toContain(`approval ${firstHash} is stale`);
     expect(stale.commands).toEqual([]);

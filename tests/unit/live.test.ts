@@ -101,8 +101,8 @@ const edit = (f: (l: LiveState) => void): LiveState => {
 const text = (l: LiveState) => driftText(diffLive(spec, l));
 const c = (l: LiveState, name: string) => l.containers.find((x) => x.name === name)!;
 const tag443 =
-  '-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" ' +
-  "-j DNAT --to-destination";
+  "-A ITN-acme-PRE -d 203.0.113.10/32 -i eth0 -p tcp -m tcp --dport 443 " +
+  '-m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination';
 
 describe("diffLive", () => {
   test("in sync: no drift (foreign rules and containers ignored), serial reported", () => {
@@ -154,9 +154,9 @@ describe("diffLive", () => {
     );
     expect(driftText(items)).toBe(
       [
-        `- DNAT tcp/8088 → proxy 10.0.2.10:80 on any interface (untagged, in our chain)`,
+        `- DNAT tcp/8088 → proxy 10.0.2.10:80 to any address on any interface (untagged, in our chain)`,
         `    ${extra}`,
-        `- DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 on eth1`,
+        `- DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 to any address on eth1`,
         `    ${stale}`,
       ].join("\n"),
     );
@@ -168,8 +168,9 @@ describe("diffLive", () => {
       [
         "",
         "live-only, owned by no resource (`pulumi up` leaves them; remove them by hand):",
-        "  chain ITN-acme-PRE: DNAT tcp/8088 → proxy 10.0.2.10:80 on any interface (untagged, in our chain)",
-        "  nat udp-5353: DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 on eth1",
+        "  chain ITN-acme-PRE: DNAT tcp/8088 → proxy 10.0.2.10:80 to any address on any interface " +
+          "(untagged, in our chain)",
+        "  nat udp-5353: DNAT udp/5353 → dns 10.0.2.22:53 from 198.51.100.0/24 to any address on eth1",
       ].join("\n"),
     );
   });

@@ -16,22 +16,24 @@ const rule = (key: string) => spec.nat.find((r) => r.key === key)!;
 describe("iptables lines (exact, iptables-save canonical form)", () => {
   test("DNAT of a public rule", () => {
     expect(dnatLines(spec, rule("tcp-443"))).toEqual([
-      '-A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" ' +
-        "-j DNAT --to-destination 10.0.2.10:443",
+      "-A ITN-acme-PRE -d 203.0.113.10/32 -i eth0 -p tcp -m tcp --dport 443 " +
+        '-m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination 10.0.2.10:443',
     ]);
   });
   test("DNAT with sources: one line per source, sorted", () => {
     expect(dnatLines(spec, rule("tcp-5432"))).toEqual([
-      "-A ITN-acme-PRE -s 198.51.100.0/24 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment " +
+      "-A ITN-acme-PRE -s 198.51.100.0/24 -d 203.0.113.10/32 -i eth0 -p tcp -m tcp --dport 5432 " +
+        "-m comment --comment " +
         '"incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
-      "-A ITN-acme-PRE -s 203.0.113.64/26 -i eth0 -p tcp -m tcp --dport 5432 -m comment --comment " +
+      "-A ITN-acme-PRE -s 203.0.113.64/26 -d 203.0.113.10/32 -i eth0 -p tcp -m tcp --dport 5432 " +
+        "-m comment --comment " +
         '"incus-tenant:acme:tcp-5432" -j DNAT --to-destination 10.0.2.12:5432',
     ]);
   });
   test("udp rule", () => {
     expect(dnatLines(spec, rule("udp-53"))).toEqual([
-      '-A ITN-acme-PRE -i eth0 -p udp -m udp --dport 53 -m comment --comment "incus-tenant:acme:udp-53" ' +
-        "-j DNAT --to-destination 10.0.2.22:53",
+      "-A ITN-acme-PRE -d 203.0.113.10/32 -i eth0 -p udp -m udp --dport 53 " +
+        '-m comment --comment "incus-tenant:acme:udp-53" -j DNAT --to-destination 10.0.2.22:53',
     ]);
   });
   test("jumps and masquerade", () => {
@@ -77,8 +79,8 @@ mkdir -p "$rb"
           `running); aborting, nothing changed'; exit 1; }
 iptables -w -t nat -L ITN-acme-PRE -n >/dev/null 2>&1 || iptables -w -t nat -N ITN-acme-PRE
 want=$(cat <<'ITN_EOF'
--A ITN-acme-PRE -i eth0 -p tcp -m tcp --dport 443 -m comment --comment "incus-tenant:acme:tcp-443" -j DNAT ` +
-          `--to-destination 10.0.2.10:443
+-A ITN-acme-PRE -d 203.0.113.10/32 -i eth0 -p tcp -m tcp --dport 443 ` +
+          `-m comment --comment "incus-tenant:acme:tcp-443" -j DNAT --to-destination 10.0.2.10:443
 ITN_EOF
 )
 have=$(iptables-save -t nat | grep -F -- "--comment \\"$tag\\"" || true)
