@@ -88,14 +88,24 @@ export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
         fail("priority", "priority is only used by MX and SRV records");
       if (ok) valid.push({ i, fqdn: fqdnOf(zone, r.name), type: r.type, data: rdata(zone, r) });
     });
+    // Indexed by owner name (and by owner+type+data for duplicates): one pass, no scan per record.
     const unique: typeof valid = [];
+    const firstOf = new Map<string, (typeof valid)[number]>();
+    const byName = new Map<string, typeof valid>();
     for (const v of valid) {
-      const first = unique.find((u) => u.fqdn === v.fqdn && u.type === v.type && u.data === v.data);
+      const key = `${v.fqdn} ${v.type} ${v.data}`;
+      const first = firstOf.get(key);
       if (first) add(`${zp}.records[${v.i}]`, `duplicate of records[${first.i}]`);
-      else unique.push(v);
+      else {
+        unique.push(v);
+        firstOf.set(key, v);
+        const same = byName.get(v.fqdn);
+        if (same) same.push(v);
+        else byName.set(v.fqdn, [v]);
+      }
     }
     for (const c of unique.filter((u) => u.type === "CNAME")) {
-      const other = unique.find((u) => u !== c && u.fqdn === c.fqdn);
+      const other = (byName.get(c.fqdn) ?? []).find((u) => u !== c);
       if (other)
         add(
           `${zp}.records[${c.i}].name`,
@@ -104,7 +114,7 @@ export function checkZones(dns: DnsSection, pathPrefix = "dns"): Problem[] {
         );
     }
     const hasAddress = (host: string): boolean =>
-      unique.some((u) => u.fqdn === host && (u.type === "A" || u.type === "AAAA"));
+      (byName.get(host) ?? []).some((u) => u.type === "A" || u.type === "AAAA");
     for (const u of unique) {
       const target = targetOf(u.data, u.type);
       if (target !== undefined && inZone(zone, target) && !hasAddress(target))

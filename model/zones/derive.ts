@@ -30,7 +30,17 @@ export function deriveZones(dns: DnsSection): DnsSpec {
             cmp(a.data, b.data),
         );
       const file = zoneFilePath(dns.zonesDir, zone);
-      return { name: zone, file, ttl: dns.ttl, primary: nameservers[0], hostmaster, nameservers, records };
+      const takeOver = dns.zones[zone].takeOver;
+      return {
+        name: zone,
+        file,
+        ttl: dns.ttl,
+        primary: nameservers[0],
+        hostmaster,
+        nameservers,
+        records,
+        takeOver,
+      };
     });
   return {
     container: dns.container,
@@ -38,8 +48,30 @@ export function deriveZones(dns: DnsSection): DnsSpec {
     corefile: dns.corefile,
     secondaries: [...new Set(dns.secondaries)].sort(cmp),
     ...(dns.syncHook !== undefined ? { syncHook: dns.syncHook } : {}),
+    ...(dns.server !== undefined ? { server: dns.server } : {}),
     zones,
   };
+}
+
+const indexes = new WeakMap<DnsSpec, ReadonlyMap<string, readonly ZoneRecordSpec[]>>();
+
+/**
+ * The records of every zone by owner (absolute, no trailing dot), in zone then record order; built
+ * once per DnsSpec (it is immutable), so a lookup per vhost costs no scan of the records.
+ */
+function recordsByName(dns: DnsSpec): ReadonlyMap<string, readonly ZoneRecordSpec[]> {
+  let index = indexes.get(dns);
+  if (index === undefined) {
+    const m = new Map<string, ZoneRecordSpec[]>();
+    for (const z of dns.zones)
+      for (const r of z.records) {
+        const same = m.get(r.fqdn);
+        if (same) same.push(r);
+        else m.set(r.fqdn, [r]);
+      }
+    indexes.set(dns, (index = m));
+  }
+  return index;
 }
 
 /** Why a vhost name with no record at all is dead (see {@link zoneNameProblem}). */
@@ -54,10 +86,11 @@ export const NO_ADDRESS_RECORD = "has no A, AAAA or CNAME record in the tenant's
 export function zoneNameProblem(dns: DnsSpec, fqdn: string): string | undefined {
   const norm = (n: string): string => n.replace(/\.$/, "").toLowerCase();
   const ours = (n: string): boolean => dns.zones.some((z) => n === z.name || n.endsWith(`.${z.name}`));
+  const index = recordsByName(dns);
   const seen: string[] = [];
   let name = norm(fqdn);
   for (;;) {
-    const records = dns.zones.flatMap((z) => z.records.filter((r) => r.fqdn === name));
+    const records = index.get(name) ?? [];
     if (records.some((r) => r.type === "A" || r.type === "AAAA")) return undefined;
     const cname = records.find((r) => r.type === "CNAME");
     if (!cname) {

@@ -48,6 +48,12 @@ export const zoneSchema = z
   .object({
     /** The zone's records (SOA and apex NS are generated from the section). */
     records: z.array(recordSchema).default([]),
+    /**
+     * Adopting a zone file the program did not write (no managed header): by default the apply
+     * refuses, listing each record of that file the stack does not list, and changes nothing.
+     * `true` replaces the file anyway (a dated backup is kept) and drops those records.
+     */
+    takeOver: z.boolean({ invalid_type_error: "must be true or false" }).default(false),
   })
   .strict();
 
@@ -68,6 +74,14 @@ export const dnsSectionSchema = z
     hostmaster: z.string(),
     /** IPv4 addresses of secondary servers: the only ones allowed to transfer the zones (and notified). */
     secondaries: z.array(ipv4).default([]),
+    /**
+     * The DNS server's program in the container, checked by the preflight (in PATH or /opt/gbo/bin);
+     * unset: `coredns`, the runbooks' server. The test bed's stand-in is BIND's `named`.
+     */
+    server: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, "must be a program name like coredns or named")
+      .optional(),
     /** Host script run after each zone apply (runbook 001's sync-zones.sh), e.g. /opt/gbo/bin/sync-zones.sh. */
     syncHook: absPath.optional(),
     /** The zones by name (lower-case DNS names). */
@@ -108,6 +122,8 @@ export interface ZoneSpec {
   readonly nameservers: readonly string[];
   /** Records in canonical order (owner, type, data). */
   readonly records: readonly ZoneRecordSpec[];
+  /** Replace a live zone file the program did not write even when records of it would be lost. */
+  readonly takeOver: boolean;
 }
 
 export interface DnsSpec {
@@ -117,6 +133,8 @@ export interface DnsSpec {
   /** Transfer (AXFR/IXFR) and NOTIFY targets. */
   readonly secondaries: readonly string[];
   readonly syncHook?: string;
+  /** The DNS server's program the preflight looks for (unset: coredns). */
+  readonly server?: string;
   /** Zones sorted by name. */
   readonly zones: readonly ZoneSpec[];
 }

@@ -9,6 +9,7 @@ import { DriftItem, fileKey, LiveState } from "../../drift/read";
 import { fileDrift } from "../../drift/fileDrift";
 import { minus, trimEnd } from "../../drift/textDiff";
 import { commandName } from "../../components/names";
+import { readZoneFile, recordsNotIn, writtenByProgram } from "./zoneRecords";
 
 const RECORD_RE = /^(\S+)\s+(?:(\d+)\s+)?IN\s+([A-Za-z]+)\s+(.*)$/;
 const SERIAL_RE = /^ {8}([0-9]{10}) ; serial$/;
@@ -29,6 +30,7 @@ function zoneDrift(t: string, live: LiveState, zone: ZoneSpec, container: string
   const got = live.files[fileKey(container, zone.file)];
   if (got === undefined || !("content" in got))
     return fileDrift(live, { base, what: `zone ${zone.name}`, container, path: zone.file, want: "" });
+  if (!writtenByProgram(got.content)) return [foreignZoneDrift(base, zone, got.content)];
   const serial = zoneSerial(got.content);
   const liveBody = trimEnd(got.content)
     .split("\n")
@@ -74,13 +76,55 @@ function zoneDrift(t: string, live: LiveState, zone: ZoneSpec, container: string
   ];
 }
 
+/**
+ * A live zone file the program did not write (adoption, issue 12): compared record by record
+ * (any layout), naming the records that `up` would refuse to drop unless the zone says takeOver.
+ */
+function foreignZoneDrift(
+  base: Pick<DriftItem, "resource" | "kind" | "command">,
+  zone: ZoneSpec,
+  content: string,
+): DriftItem {
+  const want = renderZoneBody(zone);
+  const lost = recordsNotIn(content, want, zone.name);
+  const missing = recordsNotIn(want, content, zone.name);
+  const serial = liveSerial(content, zone.name);
+  const field = `dns.zones.${zone.name}.takeOver`;
+  const fate = zone.takeOver
+    ? `up drops them (${field} is true)`
+    : `up refuses to replace the file until they are listed or ${field} is true`;
+  const head =
+    lost.length > 0
+      ? `${lost.length} record(s) the stack does not list: ${fate}`
+      : serial === undefined
+        ? `no readable SOA serial: ${zone.takeOver ? "up replaces it" : `up refuses unless ${field} is true`}`
+        : "every record in it is in the stack: up replaces it";
+  return {
+    ...base,
+    change: "changed",
+    text: `zone ${zone.name}: not written by incus-tenant; ${head}`,
+    details: [
+      ...lost.map((r) => `record "${r}" not in the stack`),
+      ...missing.map((r) => `record "${r}" missing live`),
+      `live serial ${serial ?? "(none)"}`,
+    ],
+  };
+}
+
+/** The live serial of a zone file: the program's serial line, or the SOA of a file it did not write. */
+function liveSerial(content: string, zone: string): string | undefined {
+  if (writtenByProgram(content)) return zoneSerial(content);
+  const s = readZoneFile(content, zone).serial;
+  return s !== undefined && /^[0-9]{1,10}$/.test(s) && Number(s) <= 4294967295 ? s : undefined;
+}
+
 /** The live serial of each zone of the tenant (null when unreadable or without a serial). */
 export function liveSerials(spec: TenantSpec, live: LiveState): Record<string, string | null> {
   const dns = spec.services.dns;
   return Object.fromEntries(
     (dns?.zones ?? []).map((z) => {
       const f = live.files[fileKey(dns!.container, z.file)];
-      return [z.name, (f && "content" in f ? zoneSerial(f.content) : undefined) ?? null];
+      return [z.name, (f && "content" in f ? liveSerial(f.content, z.name) : undefined) ?? null];
     }),
   );
 }

@@ -58,6 +58,7 @@ export function fullTenant(env: TestbedEnv): Record<string, any> {
   };
   t.dns = {
     container: "svc-dns",
+    server: "named", // BIND stands in for CoreDNS here: the preflight looks for it
     nameservers: [`ns1.${ZONE}`],
     hostmaster: "hostmaster@example.com",
     zones: {

@@ -62,6 +62,12 @@ describe("dns section: defaults and derivation", () => {
       ["example.com", "/opt/gbo/data/example.com.zone", 3600, "ns1.example.com.", "hostmaster.example.com."],
     ]);
   });
+  test("server (the program the preflight looks for) and takeOver pass through; unset by default", () => {
+    expect([derive(base()).server, derive(base()).zones[0].takeOver]).toEqual([undefined, false]);
+    const raw: Record<string, any> = { ...base(), server: "named" };
+    raw.zones["example.com"].takeOver = true;
+    expect([derive(raw).server, derive(raw).zones[0].takeOver]).toEqual(["named", true]);
+  });
   test("records are sorted canonically (apex first, then name, type, data) and names lower-cased", () => {
     const raw = base();
     raw.zones["example.com"].records.push(
@@ -330,6 +336,16 @@ const INVALID: [string, Mutate, string[]][] = [
     ["dns.secondaries[0]: must be an IPv4 address like 10.0.2.10"],
   ],
   ["no name server", (d) => (d.nameservers = []), ["dns.nameservers: must list at least one name server"]],
+  [
+    "server not a program name",
+    (d) => (d.server = "/usr/bin/coredns; rm"),
+    ["dns.server: must be a program name like coredns or named"],
+  ],
+  [
+    "takeOver not a boolean",
+    (d) => (d.zones["example.com"].takeOver = "yes"),
+    ["dns.zones.example.com.takeOver: must be true or false"],
+  ],
   ["no zone", (d) => (d.zones = {}), ["dns.zones: must declare at least one zone"]],
   ["sync hook not absolute", (d) => (d.syncHook = "sync-zones.sh"), [`dns.syncHook: ${MESSAGES.absPath}`]],
   [
@@ -371,7 +387,7 @@ describe("renderers (exact text)", () => {
       'renderZone: serial must be YYYYMMDDNN, got "202611220"',
     );
   });
-  test("Corefile: one block per zone, file + transfer to secondaries only + runbook 002 acl + log/errors", () => {
+  test("Corefile: one block per zone, file + transfer to secondaries only + runbook 002 acl, cache, errors", () => {
     const raw: Record<string, any> = { ...base(), secondaries: ["198.51.100.3", "198.51.100.2"] };
     raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
     expect(renderCorefile(derive(raw)))
@@ -392,13 +408,20 @@ ${z}:53 {
         allow type A AAAA CAA CNAME MX NS SOA SRV TXT net 0.0.0.0/0 ::/0
         block
     }
-    log
+    cache
     errors
 }
 # end of zone ${z}`,
   )
   .join("\n\n")}
 `);
+  });
+  test("Corefile follows runbook 002: cache, and no query log", () => {
+    const text = renderCorefile(derive(base()));
+    expect(text.split("\n").filter((l) => /^ {4}(cache|log|errors)$/.test(l))).toEqual([
+      "    cache",
+      "    errors",
+    ]);
   });
   test("Corefile without secondaries: no transfer, every AXFR/IXFR blocked", () => {
     const text = renderCorefile(derive(base()));
@@ -437,14 +460,34 @@ describe("named-checkzone accepts every rendered zone", () => {
     raw.zones["example.org"] = { records: [{ name: "@", type: "A", value: "203.0.113.30" }] };
     return raw;
   };
+  /** Prod delegates stage.example.com: NS records for the subdomain and the glue A of its name server. */
+  const delegating = (): Record<string, any> => {
+    const raw = base();
+    recs(raw).push(
+      { name: "stage", type: "NS", value: "ns1.stage.example.com" },
+      { name: "ns1.stage", type: "A", value: "203.0.113.20" },
+    );
+    return raw;
+  };
+  test("a delegated subdomain (NS + glue in the parent zone) is valid and rendered as such", () => {
+    expect(problems(delegating())).toEqual([]);
+    const lines = renderZone(derive(delegating()).zones[0], "2026112200").split("\n");
+    expect(lines.filter((l) => l.startsWith("stage\t") || l.startsWith("ns1.stage\t"))).toEqual([
+      "ns1.stage\tIN\tA\t203.0.113.20",
+      "stage\tIN\tNS\tns1.stage.example.com.",
+    ]);
+  });
+  // `-i local`: the glue of a delegated name is below the zone cut, which named-checkzone's
+  // full integrity check treats as out of zone and resolves through the network (none here).
   test.each([
-    ["base", base],
-    ["every record type, long TXT, two zones", rich],
-  ])("%s", (_what, make) => {
+    ["base", base, []],
+    ["every record type, long TXT, two zones", rich, []],
+    ["stage delegated from prod: NS for the subdomain plus glue", delegating, ["-i", "local"]],
+  ])("%s", (_what, make, flags) => {
     for (const zone of derive(make()).zones) {
       const file = path.join(dir, `${zone.name}.zone`);
       fs.writeFileSync(file, renderZone(zone, "2026112200"));
-      const r = spawnSync("named-checkzone", [zone.name, file], { encoding: "utf8" });
+      const r = spawnSync("named-checkzone", [...flags, zone.name, file], { encoding: "utf8" });
       expect(`${r.stdout}${r.stderr}`).toBe(`zone ${zone.name}/IN: loaded serial 2026112200\nOK\n`);
       expect(r.status).toBe(0);
     }
