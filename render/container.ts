@@ -2,7 +2,8 @@
  * The converge script of one Incus container (used for both create and update) and its delete.
  * The desired config is summarised by a hash stored in the instance (`user.incus-tenant.hash`):
  * when it matches, nothing is changed and no snapshot is taken, so re-runs are no-ops; when it
- * differs on an existing container, a `pre-change-<UTC time on the host>` snapshot comes first.
+ * differs on an existing container and the change restarts it or touches its devices, a
+ * `pre-change-<UTC time on the host>` snapshot comes first (settings and labels alone take none).
  */
 import { ContainerSpec, TenantSpec } from "../model/types";
 import { containerConfig, containerHash, markLine } from "./containerConfig";
@@ -17,17 +18,22 @@ export const TENANT_LABEL = "user.incus-tenant.tenant";
 /** Seconds to wait for a started container to hold its reserved address. */
 export const ADDRESS_TIMEOUT_S = 120;
 
+/** The shell test "disk device d of $name is exactly as declared". */
+function diskSame(d: ContainerSpec["devices"][number]): string {
+  const get = (key: string): string =>
+    `"$(incus config device get "$name" ${shq(d.name)} ${key} 2>/dev/null || true)"`;
+  return [
+    `[ ${get("type")} = disk ]`,
+    `[ ${get("source")} = ${shq(d.source)} ]`,
+    `[ ${get("path")} = ${shq(d.path)} ]`,
+    `[ ${get("readonly")} = ${d.readonly} ]`,
+  ].join(" && ");
+}
+
 /** Each declared disk device, replaced (with a log line) unless it is already as declared. */
 function diskLines(c: ContainerSpec, adds: readonly string[]): string[] {
   return c.devices.flatMap((d, i) => {
-    const get = (key: string): string =>
-      `"$(incus config device get "$name" ${shq(d.name)} ${key} 2>/dev/null || true)"`;
-    const same = [
-      `[ ${get("type")} = disk ]`,
-      `[ ${get("source")} = ${shq(d.source)} ]`,
-      `[ ${get("path")} = ${shq(d.path)} ]`,
-      `[ ${get("readonly")} = ${d.readonly} ]`,
-    ].join(" && ");
+    const same = diskSame(d);
     return [
       `if ! { ${same}; }; then`,
       `  incus config device remove "$name" ${shq(d.name)} >/dev/null 2>&1 || true`,
@@ -79,16 +85,24 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
       `-c security.privileged=${c.privileged} -c security.protection.delete=${c.protect} >/dev/null`,
     "fi",
     `if [ "$(incus config get "$name" user.incus-tenant.hash)" != "$hash" ]; then`,
-    `  if [ "$existed" = 1 ]; then snap="pre-change-${UTC_STAMP}"; ` +
-      `incus snapshot create "$name" "$snap"; log "$name: snapshot $snap taken before the change"; fi`,
     // Unset is false: adopting a hand-made unprivileged container must not restart it.
     `  priv=$(incus config get "$name" security.privileged); ` +
       `[ "\${priv:-false}" = ${c.privileged} ] || restart=$existed`,
+    `  nic=0; if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ` +
+      `${shq(spec.network.bridge)} ] || ` +
+      `[ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then nic=1; fi`,
+    `  devices=0`,
+    ...c.devices.map((d) => `  { ${diskSame(d)}; } || devices=1`),
+    `  for d in $(incus config get "$name" user.incus-tenant.devices); do case ${shq(` ${cfg.declared} `)} in ` +
+      `*" $d "*) ;; *) devices=1;; esac; done`,
+    // A snapshot before what a restart or a device change could lose; settings, protection and the
+    // label alone (e.g. adopting a hand-made container) take none: a snapshot of a running
+    // container on a dir pool stalls it for seconds, and these changes need no way back.
+    `  if [ "$existed" = 1 ] && [ "$restart$nic$devices" != 000 ]; then snap="pre-change-${UTC_STAMP}"; ` +
+      `incus snapshot create "$name" "$snap"; log "$name: snapshot $snap taken before the change"; fi`,
     `  ${cfg.settings}`,
     `  ${cfg.protection}`,
-    `  if [ "$(incus config device get "$name" eth0 network 2>/dev/null || true)" != ` +
-      `${shq(spec.network.bridge)} ] || ` +
-      `[ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then`,
+    `  if [ "$nic" = 1 ]; then`,
     `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
     `    ${cfg.nic}`,
     `    restart=$existed; log "$name: eth0 on" ${shq(spec.network.bridge)} "reserved at $ip"`,

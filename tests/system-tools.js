@@ -18,6 +18,9 @@ const TOOLS = [
   ["openssl", "openssl"],
   ["flock", "util-linux"],
   ["shellcheck", "shellcheck"],
+  // The zone SOA reader runs under every awk an Incus host may have (tests/unit/zone-soa.test.ts).
+  ["gawk", "gawk"],
+  ["busybox", "busybox"],
 ];
 
 module.exports = async function checkSystemTools() {
