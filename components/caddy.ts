@@ -1,6 +1,6 @@
 /**
  * CaddyProxy owns the main Caddyfile in the proxy container; CaddyVhost owns one site file.
- * Each is one remote.Command running the idempotent scripts of render/caddy.ts.
+ * Each is one remote.Command running the idempotent scripts of render/caddy/.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
@@ -49,7 +49,7 @@ export interface CaddyVhostArgs {
 
 /**
  * CaddyVhost (`incus-tenant:caddy:CaddyVhost`): `<name>-site` converges one site file (delete
- * removes only it). Waits on `opts.dependsOn` (the proxy's main file, the previous site).
+ * removes only it). Waits on `opts.dependsOn` (the proxy's main file only: sites are independent).
  */
 export class CaddyVhost extends pulumi.ComponentResource {
   /** The site's public name. */
@@ -82,8 +82,9 @@ export interface CreateCaddyArgs extends HostLink {
 }
 
 /**
- * `<tenant>-caddy` and one `<tenant>-vhost-<key>` per site. Sites wait on the main file and run
- * one after the other (few SSH connections at a time; the host lock serialises them anyway).
+ * `<tenant>-caddy` and one `<tenant>-vhost-<key>` per site. Each site waits on the main file only
+ * (issue 14: no chain of vhosts, so the longest chain of handshakes does not grow with them); the
+ * host-side lock (render/caddy CADDY_LOCK) still serialises their validate + reload.
  */
 export function createCaddy(args: CreateCaddyArgs): { proxy: CaddyProxy; vhosts: CaddyVhost[] } {
   const { caddy, parent, name: tenant } = args;
@@ -93,16 +94,13 @@ export function createCaddy(args: CreateCaddyArgs): { proxy: CaddyProxy; vhosts:
     { caddy, host },
     { parent, dependsOn: args.dependsOn },
   );
-  const vhosts: CaddyVhost[] = [];
-  for (const vhost of caddy.vhosts) {
-    const previous = vhosts.length > 0 ? [vhosts[vhosts.length - 1].site] : [];
-    vhosts.push(
+  const vhosts = caddy.vhosts.map(
+    (vhost) =>
       new CaddyVhost(
         componentName.caddyVhost(tenant, vhost.key),
         { caddy, vhost, host },
-        { parent, dependsOn: [proxy.main, ...previous] },
+        { parent, dependsOn: [proxy.main] },
       ),
-    );
-  }
+  );
   return { proxy, vhosts };
 }

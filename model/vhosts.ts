@@ -37,7 +37,12 @@ export const proxySectionSchema = z
     tls: tlsSchema,
     /** Folder of the per-vhost files (`<sitesDir>/<vhost>.caddy`), imported by (so written into) the main file. */
     sitesDir: plainAbsPath.default("/etc/caddy/sites"),
-    /** The main Caddyfile (global block, tls_config snippet, import of the sites); never inside sitesDir. */
+    /**
+     * The main Caddyfile; never inside sitesDir. Missing or written by the program (managed
+     * header): the program writes it (global block, tls_config snippet, import of the sites).
+     * Any other file (a hand-built proxy's, e.g. /opt/gbo/conf/config) is never rewritten: the
+     * program only adds one `import <sitesDir>/*.caddy` line to it.
+     */
     mainFile: plainAbsPath.default("/etc/caddy/Caddyfile"),
     /** systemd unit running Caddy in the container (started when it is not running). */
     service: z
@@ -56,6 +61,12 @@ export const vhostSchema = z
     upstream: z.object({ container: z.string(), port }).strict(),
     /** The domain has, on purpose, no record in the tenant's zones (served by another DNS). */
     servedElsewhere: z.boolean().default(false),
+    /**
+     * The domain already has a site block in the main file (or a file it imports outside
+     * sitesDir): move it to this vhost's site file (the block is removed from its file, with a
+     * dated backup, in the same validated reload). Without it such a vhost is refused.
+     */
+    takeOver: z.boolean().default(false),
   })
   .strict();
 
@@ -92,6 +103,10 @@ export interface VhostSpec {
   readonly upstreamPort: number;
   /** No record in our zones on purpose. */
   readonly servedElsewhere: boolean;
+  /** Move an existing site block of the domain (outside sitesDir) into this site file. */
+  readonly takeOver: boolean;
+  /** The site's `tls` line (the proxy's mode: each site file is self-sufficient). */
+  readonly tls: CaddyTls;
   /** `<sitesDir>/<key>.caddy` inside the proxy container. */
   readonly file: string;
 }
@@ -212,6 +227,8 @@ export function deriveVhosts(input: DeriveVhostsInput): CaddySpec | undefined {
           upstreamIp: ipOf(v.upstream.container),
           upstreamPort: v.upstream.port,
           servedElsewhere: v.servedElsewhere,
+          takeOver: v.takeOver,
+          tls,
           file: siteFilePath(p.sitesDir, key),
         };
       }),

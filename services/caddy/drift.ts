@@ -1,9 +1,10 @@
 /**
  * Live drift of Caddy's files: the main file, site files and any other `*.caddy` in the sites
- * folder. File diffs go from live to desired, so `+` lines are what up would write.
+ * folder. File diffs go from live to desired, so `+` lines are what up would write. A main file
+ * the program did not write is only checked for its one import line of the sites folder.
  */
 import type { CaddySpec } from "../../model/vhosts";
-import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
+import { importLine, MANAGED_PREFIX, renderMainCaddyfile, renderVhost } from "../../render/caddy";
 import { DriftItem, fileKey, LiveState } from "../../drift/read";
 import { fileDrift } from "../../drift/fileDrift";
 import { commandName } from "../../components/names";
@@ -12,15 +13,35 @@ import { commandName } from "../../components/names";
 export function caddyDrift(t: string, caddy: CaddySpec, live: LiveState): DriftItem[] {
   const items: DriftItem[] = [];
   const p = caddy.proxy;
-  items.push(
-    ...fileDrift(live, {
-      base: { resource: "caddy main", kind: "caddy", command: commandName.caddyMain(t) },
-      what: "caddy main file",
-      container: p.container,
-      path: p.mainFile,
-      want: renderMainCaddyfile(caddy),
-    }),
-  );
+  const main = live.files[fileKey(p.container, p.mainFile)];
+  const foreign =
+    main !== undefined && "content" in main && !main.content.startsWith(MANAGED_PREFIX)
+      ? main.content
+      : undefined;
+  const imports = foreign?.split("\n").filter((l) => l.trim() === importLine(p)).length ?? 1;
+  if (imports !== 1)
+    items.push({
+      resource: "caddy main",
+      kind: "caddy",
+      command: commandName.caddyMain(t),
+      change: "changed",
+      text:
+        `caddy main file ${p.mainFile} (not written by incus-tenant): ` +
+        (imports === 0
+          ? `no line '${importLine(p)}': up appends it`
+          : `${imports} lines '${importLine(p)}': leave exactly one`),
+      details: [],
+    });
+  if (foreign === undefined)
+    items.push(
+      ...fileDrift(live, {
+        base: { resource: "caddy main", kind: "caddy", command: commandName.caddyMain(t) },
+        what: "caddy main file",
+        container: p.container,
+        path: p.mainFile,
+        want: renderMainCaddyfile(caddy),
+      }),
+    );
   for (const v of caddy.vhosts) {
     items.push(
       ...fileDrift(live, {

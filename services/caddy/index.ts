@@ -59,6 +59,8 @@ export const caddyKind: ServiceKind<"caddy", CaddySpec, typeof shape> = {
       domain: v.domain,
       upstream: `${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`,
       file: v.file,
+      // Only when set, so the plan of a stack without it is unchanged.
+      ...(v.takeOver ? { takeOver: true } : {}),
       caddyfile: renderVhost(v),
     })),
   }),

@@ -28,6 +28,7 @@ import {
 } from "../../render/caddy";
 import { BACKUPS_KEPT, remoteBash } from "../../render/shell";
 import { createCaddy } from "../../components/caddy";
+import { fakeCalls, runWithStandins, writeStandins } from "./caddy-fakes";
 
 const CADDY = "/usr/bin/caddy";
 const containers = new Map<string, number[]>([
@@ -83,7 +84,7 @@ describe("spec: proxy and vhosts sections", () => {
       service: "caddy",
     });
     expect(vhostsSectionSchema.parse({ chat: { upstream: { container: "system", port: 5858 } } })).toEqual({
-      chat: { upstream: { container: "system", port: 5858 }, servedElsewhere: false },
+      chat: { upstream: { container: "system", port: 5858 }, servedElsewhere: false, takeOver: false },
     });
   });
   test.each([
@@ -208,6 +209,8 @@ describe("spec: proxy and vhosts sections", () => {
       upstreamIp: "10.0.2.11",
       upstreamPort: 5858,
       servedElsewhere: false,
+      takeOver: false,
+      tls: { kind: "acme", email: "admin@example.com" },
       file: "/etc/caddy/sites/chat.caddy",
     });
     expect(prod.vhosts[2]).toMatchObject({ domain: "mail.example.org", servedElsewhere: true });
@@ -243,7 +246,7 @@ import /etc/caddy/sites/*.caddy
     expect(renderVhost(prod.vhosts[1]))
       .toBe(`# managed by incus-tenant: caddy vhost chat (chat.example.com -> system 10.0.2.11:5858)
 chat.example.com {
-\timport tls_config
+\ttls admin@example.com
 \treverse_proxy 10.0.2.11:5858 {
 \t\theader_up Host {host}
 \t\theader_up X-Real-IP {remote}
@@ -332,47 +335,11 @@ test("a broken vhost, or a second site for the same domain, fails caddy validate
 });
 
 describe("apply and delete scripts against stand-in incus/caddy/systemctl", () => {
-  const STANDINS: Record<string, string> = {
-    incus:
-      `echo "incus $*" >> "$ITN_FAKE/calls"
-case "$1" in
-  info) [ -e "$ITN_FAKE/no-container" ] && { echo "Error: Not Found" >&2; exit 1; }; echo "Status: RUNNING";;
-  exec) [ -e "$ITN_FAKE/stopped" ] && { echo "Error: Instance is not running" >&2; exit 1; }; ` +
-      `shift; c=$1; shift; [ "$1" = -- ] && shift; [ "$c" = proxy ] || exit 99; exec "$@";;
-  *) echo "stand-in incus: unsupported $*" >&2; exit 2;;
-esac`,
-    caddy: `echo "caddy $1" >> "$ITN_FAKE/calls"
-if [ -e "$ITN_FAKE/fail-$1" ]; then echo "Error: stand-in caddy: $1 refused" >&2; exit 1; fi
-case "$1" in validate) exec ${CADDY} "$@";; reload) exec ${CADDY} adapt "\${@:2}" >/dev/null;; esac`,
-    systemctl:
-      `echo "systemctl $*" >> "$ITN_FAKE/calls"
-case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$ITN_FAKE/running" ];; ` +
-      `start) [ -e "$ITN_FAKE/fail-start" ] && { echo "Job for $2.service failed." >&2; exit 1; }; ` +
-      `touch "$ITN_FAKE/running";; esac`,
-    journalctl: `echo "stand-in journal: caddy exited"`,
-    runuser: `echo "runuser $1 $2" >> "$ITN_FAKE/calls"; exec "\${@:4}"`,
-    chown: `echo "chown $*" >> "$ITN_FAKE/calls"`,
-    mktemp: `echo "mktemp $*" >> "$ITN_FAKE/mktemp.log"; exec /usr/bin/mktemp "$@"`,
-    tee:
-      `[ -e "$ITN_FAKE/fail-tee" ] && { echo "tee: write error: No space left on device" >&2; exit 1; }; ` +
-      `exec /usr/bin/tee "$@"`,
-  };
   let fake: string;
   let spec: CaddySpec;
   const sites = () => fs.readdirSync(spec.proxy.sitesDir).sort();
-  const calls = () =>
-    (fs.existsSync(`${fake}/calls`)
-      ? fs.readFileSync(`${fake}/calls`, "utf8").trim().split("\n")
-      : []
-    ).filter((l) => !l.startsWith("incus") && !l.startsWith("systemctl show"));
-  const run = (text: string) => {
-    fs.rmSync(`${fake}/calls`, { force: true });
-    const r = spawnSync("bash", ["-c", remoteBash(text, false)], {
-      encoding: "utf8",
-      env: { ...process.env, PATH: `${fake}/bin:${process.env.PATH}`, ITN_FAKE: fake },
-    });
-    return { status: r.status, stderr: r.stderr };
-  };
+  const calls = () => fakeCalls(fake);
+  const run = (text: string) => runWithStandins(fake, text);
   const vhost = (key: string, port = 5858): VhostSpec => ({
     key,
     domain: `${key}.example.com`,
@@ -380,15 +347,15 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     upstreamIp: "10.0.2.11",
     upstreamPort: port,
     servedElsewhere: false,
+    takeOver: false,
+    tls: { kind: "internal" },
     file: `${spec.proxy.sitesDir}/${key}.caddy`,
   });
   const apply = (v: VhostSpec) => run(renderVhostScripts(spec, v).create);
 
   beforeAll(() => {
     fake = tmp("fake");
-    fs.mkdirSync(`${fake}/bin`);
-    for (const [name, body] of Object.entries(STANDINS))
-      fs.writeFileSync(`${fake}/bin/${name}`, `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+    writeStandins(fake);
     const root = `${fake}/root`;
     spec = {
       proxy: {
@@ -520,11 +487,19 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     expect(fs.existsSync(vhost("meet").file)).toBe(false);
   });
 
-  test("delete removes only its file, then validates and reloads; again, or without the container, succeeds", () => {
+  test("delete removes only its file, validates, restarts (002); again, or without the container, succeeds", () => {
     const others = sites().filter((f) => f !== "chat.caddy");
     const del = renderVhostScripts(spec, vhost("chat")).delete!;
-    expect(run(del).status).toBe(0);
-    expect(calls()).toEqual(["caddy validate", "systemctl is-active --quiet caddy", "caddy reload"]);
+    const r = run(del);
+    expect(r.status).toBe(0);
+    expect(calls()).toEqual([
+      "caddy validate",
+      "systemctl is-active --quiet caddy",
+      "systemctl restart caddy",
+    ]);
+    expect(r.stderr).toContain(
+      `${vhost("chat").file}: caddy restarted (not reloaded: a removed domain's ACME state goes with it)`,
+    );
     expect(sites().filter((f) => !f.startsWith("chat.caddy.bak-"))).toEqual(
       others.filter((f) => !f.startsWith("chat.caddy.bak-")),
     );
@@ -572,6 +547,27 @@ case "$1" in show) cat "$ITN_FAKE/user" 2>/dev/null || echo;; is-active) [ -e "$
     fs.rmSync(`${fake}/fail-validate`);
     expect(r.status).toBe(1);
     expect(fs.readFileSync(vhost("login").file, "utf8")).toBe(renderVhost(vhost("login")));
+  });
+
+  test.each([
+    ["once", "the previous config is back in place and serving again"],
+    ["always", "the previous config is back in place, but caddy did not start again (journalctl -u caddy)"],
+  ])("delete whose restart fails (%s) puts the file back and restarts on the old config", (how, state) => {
+    const file = vhost("login").file;
+    fs.writeFileSync(`${fake}/fail-restart-${how}`, "");
+    const r = run(renderVhostScripts(spec, vhost("login")).delete!);
+    fs.rmSync(`${fake}/fail-restart-${how}`, { force: true });
+    fs.writeFileSync(`${fake}/running`, "");
+    expect(r.status).toBe(1);
+    expect(calls()).toEqual([
+      "caddy validate",
+      "systemctl is-active --quiet caddy",
+      "systemctl restart caddy",
+      "systemctl restart caddy",
+    ]);
+    expect(r.stderr).toContain("Job for caddy.service failed (restart).");
+    expect(r.stderr).toContain(`systemctl restart caddy failed after removing ${file}: ${state}`);
+    expect(fs.readFileSync(file, "utf8")).toBe(renderVhost(vhost("login")));
   });
 });
 
