@@ -7,32 +7,27 @@
  * SSH (key on stdin: secret config `migrationSourceKey`, required; never the host's key) for what needs
  * LXD itself (versions, usage, trust, rsync of data), and the source LXD through an `incus
  * remote` for the containers (copy, stop, start).
+ *
+ * Host data of a container (`data.<c>`) moves in one of two modes (./migrationData.ts): `copy`,
+ * seed 002's rule and the default when no disk device of the container has `destination` as its
+ * source: staged on this host (default /opt/gbo/tenants/<tenant>/<c>), then copied into the
+ * container's own filesystem at `path` (default /opt/gbo), not mounted; or `disk`: `destination`
+ * is the source of a disk device the stack declares (kept for stacks that mount their data).
  */
 import { z } from "zod";
 import type { ParsedTenant } from "./schema";
 import type { Problem } from "./types";
-import { absPath, host, hostPort, port, remoteName, sshHostKey, userName } from "./primitives";
+import { host, hostPort, port, remoteName, sshHostKey, userName } from "./primitives";
+import { dataModeProblems, MigrationDataSpec, migrationDataSchema, resolveData } from "./migrationData";
+
+export type { MigrationDataMode, MigrationDataSpec } from "./migrationData";
+export { DEFAULT_DATA_PATH, defaultDataDestination, migrationDataSchema } from "./migrationData";
 
 /** The secret config key holding the source host's SSH key (required with a migration section; no default). */
 export const MIGRATION_SOURCE_KEY = "migrationSourceKey";
 
 /** Where the migration manifest lives on the destination host. */
 export const MANIFEST_ROOT = "/var/lib/incus-tenant/migrations";
-
-/** Host data of one container, kept on a host path (002's /opt/gbo/tenants/<tenant>/<c>). */
-export const migrationDataSchema = z
-  .object({
-    /** Directory on the source host (the source container's disk device source). */
-    source: absPath,
-    /** Directory on the destination host; must be the source of a disk device of the container. */
-    destination: absPath,
-    /** Owner inside the container after the sync ("user:group" or "user"; names or numbers). */
-    owner: z
-      .string()
-      .regex(/^[a-z_0-9][a-z0-9_-]*(:[a-z_0-9][a-z0-9_-]*)?$/, 'must be "user" or "user:group"')
-      .default("root:root"),
-  })
-  .strict();
 
 export const migrationSectionSchema = z
   .object({
@@ -110,12 +105,7 @@ export interface MigrationContainerSpec {
   /** TCP ports that must answer before the copy counts as serving (the container's `ports`). */
   readonly healthPorts: readonly number[];
   /** Host data synced with rsync, and where the container sees it. */
-  readonly data?: {
-    readonly source: string;
-    readonly destination: string;
-    readonly path: string;
-    readonly owner: string;
-  };
+  readonly data?: MigrationDataSpec;
 }
 
 /** Derived, immutable migration description (TenantSpec.migration). */
@@ -167,30 +157,23 @@ export function checkMigration(t: ParsedTenant): Problem[] {
       problems.push({ path, message: `"${name}" is not listed in migration.containers` });
       continue;
     }
+    const r = resolveData(t, name, d);
     // Paths are normalised by the schema (model/primitives.ts): "//opt" arrives here as "/opt".
     if (d.source.split("/").length < 3) {
       const message = "must be at least two levels deep (it is deleted by cleanupSource)";
       problems.push({ path: `${path}.source`, message });
     }
-    if (d.destination.split("/").length < 3) {
+    if (r.destination.split("/").length < 3) {
       problems.push({ path: `${path}.destination`, message: "must be at least two levels deep" });
     }
-    const c = t.containers[name];
-    if (c && !Object.values(c.devices).some((dev) => dev.type === "disk" && dev.source === d.destination)) {
-      problems.push({
-        path: `${path}.destination`,
-        message:
-          `must be the source of a disk device of container "${name}" ` +
-          `(containers.${name}.devices) so the copy mounts it`,
-      });
-    }
-    const other = destinations.get(d.destination);
+    problems.push(...dataModeProblems(t, name, d, r).map((p) => ({ ...p, path: `${path}.${p.path}` })));
+    const other = destinations.get(r.destination);
     if (other !== undefined)
       problems.push({
         path: `${path}.destination`,
-        message: `${d.destination} is already the destination of "${other}"`,
+        message: `${r.destination} is already the destination of "${other}"`,
       });
-    else destinations.set(d.destination, name);
+    else destinations.set(r.destination, name);
   }
   return problems;
 }
@@ -216,19 +199,19 @@ export function deriveMigration(t: ParsedTenant): MigrationSpec | undefined {
     containers: m.containers.map((name) => {
       const c = t.containers[name];
       const d = m.data[name];
-      const device =
-        d && Object.values(c.devices).find((dev) => dev.type === "disk" && dev.source === d.destination);
+      const r = d && resolveData(t, name, d);
       return {
         name,
         source: `${m.sourcePrefix}${name}`,
         ipv4: c.ipv4,
         healthPorts: [...new Set(c.ports)].sort((a, b) => a - b),
-        ...(d && device
+        ...(d && r && r.path !== undefined
           ? {
               data: {
+                mode: r.mode,
                 source: d.source,
-                destination: d.destination,
-                path: device.path as string,
+                destination: r.destination,
+                path: r.path,
                 owner: d.owner,
               },
             }

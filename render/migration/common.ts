@@ -143,17 +143,24 @@ export const copyLine = (refresh: boolean, stateless: boolean): string =>
   `incus copy "$ref" "$name" --instance-only${stateless ? " --stateless" : ""}${refresh ? " --refresh" : ""} ` +
   `-s "$pool" "\${over[@]}" -c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet`;
 
-/** Copies (or refreshes) `$ref` into `$name` while printing the daemon's progress every 10 s. */
-export const copyWithProgress = (refresh: boolean, stateless: boolean): string[] => [
+/**
+ * Copies (or refreshes) `$ref` into `$name` while printing the daemon's progress every 10 s (the
+ * ticker's `sleep` holds none of the script's outputs: an orphaned sleep holding them kept the SSH
+ * session, and so the step, open up to 10 s after the script ended), then
+ * sets the marker again (`mark`; the cutover's final refresh skips it: the kept configuration,
+ * marker included, is put back right after it).
+ */
+export const copyWithProgress = (refresh: boolean, stateless: boolean, mark = true): string[] => [
   // The ticker is a subshell of the cutover: without `trap - ERR` it would inherit the rollback
   // trap and roll back (delete the copy being made) whenever one of its polls found nothing.
-  `( trap - ERR; set +e; while sleep 10; do p=$(incus query "/1.0/operations?recursion=1" 2>/dev/null | ` +
+  `( trap - ERR; set +e; while sleep 10 >/dev/null 2>&1; do ` +
+    `p=$(incus query "/1.0/operations?recursion=1" 2>/dev/null | ` +
     `grep -o "\\"fs_progress\\": \\"$name: [^\\"]*\\"" | head -n1 | cut -d'"' -f4); ` +
     `[ -z "$p" ] || log "$p copied of $(human "$size")"; done ) & ticker=$!`,
   `rc=0; ${copyLine(refresh, stateless)} || rc=$?`,
   `kill "$ticker" 2>/dev/null || true; wait "$ticker" 2>/dev/null || true`,
   `[ "$rc" = 0 ] || { echo "$name: incus copy from $ref failed (exit $rc)" >&2; return "$rc"; }`,
-  `incus config set "$name" ${MARK_KEY}="$mark" boot.autostart=false`,
+  ...(mark ? [`incus config set "$name" ${MARK_KEY}="$mark" boot.autostart=false`] : []),
 ];
 
 /**

@@ -1,6 +1,6 @@
 /** Migration cutover (per container or tenant-wide) with rollback, and the source cleanup. */
 import { TenantSpec } from "../../model/types";
-import { MigrationContainerSpec, MigrationSpec } from "../../model/migration";
+import { MigrationContainerSpec, MigrationDataSpec, MigrationSpec } from "../../model/migration";
 import { containerConfig, markLine } from "../containerConfig";
 import { runningTest, ScriptPair, statusCommand } from "../snippets";
 import { script, shellcheckDisable, shq } from "../shell";
@@ -23,9 +23,13 @@ import {
 const EVALED = "wait_for evals the single-quoted condition on each try";
 
 /**
- * Functions shared by both cutover modes, for one container: `cut_<i>` (stop source, final
- * refresh, final data pass + checksums, configure like the Container component, start, verify)
- * and `undo_<i>` (start the source again, delete the copy).
+ * Functions shared by both cutover modes, for one container: `cut_<i>` and `undo_<i>` (start the
+ * source again, delete the copy). `cut_<i>`, while the source still serves: configures the
+ * pre-copy like the Container component and keeps that configuration ({@link keepConfigLines});
+ * then, in the downtime window: stop the source, final refresh (it resets the copy's
+ * configuration to the source's), final data pass + checksums, the kept configuration back in
+ * one call, the data into the container (`copy` mode), start, verify. The downtime line names
+ * each step's seconds.
  */
 function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: number): string[] {
   const c = containerOf(spec, mc.name);
@@ -54,24 +58,6 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
       `log "$name: no pre-copy found: copying while the source keeps serving"`,
     ...copyWithProgress(false, true).map((l) => `      ${l}`),
     `    fi`,
-    `    was_running=0; ${runningTest('"$ref"')} && was_running=1`,
-    `    step="stopping the source"; t0=$(date +%s.%N)`,
-    `    if [ "$was_running" = 1 ]; then log "$name: stopping $ref: downtime starts"; ` +
-      `incus stop "$ref" --timeout 30 || incus stop "$ref" --force; fi`,
-    `    echo cutting-over > "$dir/$name.state"`,
-    `    step="final incremental copy"; log "$name: final incremental copy of $ref"`,
-    ...copyWithProgress(true, false).map((l) => `    ${l}`),
-    ...(data
-      ? [
-          `    step="final data pass"`,
-          ...rsyncLines(mc, "final delta pass (source stopped)").map((l) => `    ${l}`),
-          `    step="data checksums"`,
-          `    want_sum=$(src ${shq(treeSum(data.source))}); got_sum=$(${treeSum(data.destination)})`,
-          `    [ "$want_sum" = "$got_sum" ] || { echo "$name: checksum of" ${shq(data.destination)} ` +
-            `"($got_sum) differs from the source's" ${shq(data.source)} "($want_sum)" >&2; return 1; }`,
-          `    log "$name: data checksums equal (sha256 of the tree $want_sum)"`,
-        ]
-      : []),
     `    step="configuring the copy"`,
     ...stripLines(c).map((l) => `    ${l}`),
     `    incus config device remove "$name" eth0 >/dev/null 2>&1 || true`,
@@ -80,33 +66,43 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
     ...cfg.disks.map((l) => `    ${l}`),
     `    ${cfg.settings}`,
     `    ${markLine(spec, c)}`,
+    ...keepConfigLines().map((l) => `    ${l}`),
+    `    was_running=0; ${runningTest('"$ref"')} && was_running=1`,
+    `    step="stopping the source"; t0=$(date +%s.%N); lt=$t0; laps=""`,
+    `    if [ "$was_running" = 1 ]; then log "$name: stopping $ref: downtime starts"; ` +
+      `incus stop "$ref" --timeout 30 || incus stop "$ref" --force; fi`,
+    `    echo cutting-over > "$dir/$name.state"; lap stop`,
+    `    step="final incremental copy"; log "$name: final incremental copy of $ref"`,
+    ...copyWithProgress(true, false, false).map((l) => `    ${l}`),
+    `    lap "final copy"`,
+    ...(data
+      ? [
+          `    step="final data pass"`,
+          ...rsyncLines(mc, "final delta pass (source stopped)").map((l) => `    ${l}`),
+          `    step="data checksums"`,
+          `    want_sum=$(src ${shq(treeSum(data.source))}); got_sum=$(${treeSum(data.destination)})`,
+          `    [ "$want_sum" = "$got_sum" ] || { echo "$name: checksum of" ${shq(data.destination)} ` +
+            `"($got_sum) differs from the source's" ${shq(data.source)} "($want_sum)" >&2; return 1; }`,
+          `    log "$name: data checksums equal (sha256 of the tree $want_sum)"; lap "data pass"`,
+        ]
+      : []),
+    `    step="configuring the copy"`,
+    ...restoreConfigLines().map((l) => `    ${l}`),
+    ...(data?.mode === "copy" ? copyIntoLines(data).map((l) => `    ${l}`) : []),
     `    step="starting the copy"; log "$name: starting the copy at $ip"`,
-    `    incus start "$name"`,
+    `    incus start "$name"; lap start`,
     `    step="verifying"`,
     shellcheckDisable("    ", "SC2016", EVALED),
     `    wait_for "$name holds $ip" 'incus query "/1.0/instances/$name/state" | grep -q "\\"address\\": \\"$ip\\""'`,
-    ...(data
-      ? [
-          `    owner=${shq(data.owner)}; u=\${owner%%:*}; g=\${owner#*:}`,
-          `    uid=$(incus exec "$name" -- id -u "$u"); ` +
-            `gid=$(incus exec "$name" -- getent group "$g" | cut -d: -f3); ` +
-            `gid=\${gid:-$(incus exec "$name" -- id -g "$u")}`,
-          // The uid/gid shift of an unprivileged container (a privileged one maps them 1:1).
-          c.privileged
-            ? `    base=0`
-            : `    base=$(incus config get "$name" volatile.idmap.current | ` +
-              `grep -o '"Hostid":[0-9]*' | head -n1 | cut -d: -f2)`,
-          `    chown -R "$((base + uid)):$((base + gid))" ${shq(data.destination)}`,
-          `    log "$name:" ${shq(data.path)} "owned by $owner inside the container"`,
-        ]
-      : []),
+    ...(data?.mode === "disk" ? ownerLines(data, c.privileged).map((l) => `    ${l}`) : []),
     ...health,
     `    ${runningTest('"$name"')} || ` + `{ echo "$name: not running after start" >&2; return 1; }`,
+    `    lap verify`,
     `    ${cfg.protection}`,
     `    incus config set "$name" ${MOVED_KEY}=true`,
     `    echo moved > "$dir/$name.state"`,
     `    log "$name: serving at $ip after ` +
-      `$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s of downtime"`,
+      `$(awk -v a="$t0" -v b="$lt" 'BEGIN { printf "%.1f", b - a }') s of downtime ($laps)"`,
     `  fi`,
     `}`,
     `undo_${i}() {`,
@@ -124,10 +120,77 @@ function cutoverFunctions(spec: TenantSpec, mc: MigrationContainerSpec, i: numbe
   ];
 }
 
-/** Waits up to healthTimeout seconds for a condition (text, shell test). */
+/**
+ * Keeps the configured copy's configuration in `$tmp/$name.yaml` (`incus config show` without
+ * the `volatile.` keys, Incus' own): the final refresh resets the configuration to the source's,
+ * and {@link restoreConfigLines} puts this one back in the downtime window in one call instead of
+ * one command per setting and device.
+ */
+const keepConfigLines = (): string[] => [
+  `incus config show "$name" | sed '/^  volatile\\./d' > "$tmp/$name.yaml"`,
+];
+
+/**
+ * The kept configuration back after the final refresh, with the `volatile.` keys Incus holds now
+ * (it refuses to have them deleted or changed by a user), inserted at the end of `config:` (the
+ * keys are sorted; `devices:` follows), in one `incus config edit`.
+ */
+const restoreConfigLines = (): string[] => [
+  `incus config show "$name" | sed -n '/^  volatile\\./p' > "$tmp/$name.volatile"`,
+  `awk -v f="$tmp/$name.volatile" '/^devices:/ { while ((getline l < f) > 0) print l } { print }' ` +
+    `"$tmp/$name.yaml" | incus config edit "$name"; lap configure`,
+];
+
+/**
+ * `copy` mode (seed 002): the staged tree goes into the stopped copy's own filesystem at the
+ * data path, through Incus (`incus file push`, so the container's id mapping applies). It runs
+ * after the final refresh, which mirrored the source's root filesystem (nothing there). The
+ * staged tree is first owned by `owner` as the copy's own /etc/passwd and /etc/group number it
+ * (a push keeps each file's numeric owner): the services start with their data already theirs.
+ * Pushed from inside the staged folder (`.`), so its contents land at the path itself.
+ */
+const copyIntoLines = (d: MigrationDataSpec): string[] => [
+  `step="copying the data into the container"`,
+  `owner=${shq(d.owner)}; u=\${owner%%:*}; g=\${owner#*:}`,
+  `id_of() { case "$2" in *[!0-9]*) incus file pull "$name/etc/$1" - | ` +
+    `awk -F: -v n="$2" -v f="\${3:-3}" '$1 == n && !x { print $f; x = 1 }';; *) echo "$2";; esac; }`,
+  `uid=$(id_of passwd "$u"); gid=$(id_of group "$g"); [ -n "$gid" ] || gid=$(id_of passwd "$u" 4)`,
+  `[ -n "$uid" ] && [ -n "$gid" ] || { echo "$name: the owner $owner of the data is not a user` +
+    ` (and group) of the copy (its /etc/passwd and /etc/group)" >&2; return 1; }`,
+  `chown -R "$uid:$gid" ${shq(d.destination)}`,
+  `log "$name: data copied into the container at" ${shq(d.path)} "(from" ${shq(d.destination)}"," ` +
+    `"owned by $owner)"`,
+  `(cd ${shq(d.destination)} && incus file push --recursive --create-dirs . "$name"${shq(d.path)}); ` +
+    `lap "data into the container"`,
+];
+
+/** `disk` mode: the data's owner inside the container, set on the mounted host directory. */
+const ownerLines = (d: MigrationDataSpec, privileged: boolean): string[] => [
+  `owner=${shq(d.owner)}; u=\${owner%%:*}; g=\${owner#*:}`,
+  `uid=$(incus exec "$name" -- id -u "$u"); ` +
+    `gid=$(incus exec "$name" -- getent group "$g" | cut -d: -f3); ` +
+    `gid=\${gid:-$(incus exec "$name" -- id -g "$u")}`,
+  // The uid/gid shift of an unprivileged container (a privileged one maps them 1:1).
+  privileged
+    ? `base=0`
+    : `base=$(incus config get "$name" volatile.idmap.current | ` +
+      `grep -o '"Hostid":[0-9]*' | head -n1 | cut -d: -f2)`,
+  `chown -R "$((base + uid)):$((base + gid))" ${shq(d.destination)}`,
+  `log "$name:" ${shq(d.path)} "owned by $owner inside the container"`,
+];
+
+/**
+ * Waits up to healthTimeout seconds for a condition (text, shell test), trying every 0.1 s (it
+ * runs in the downtime window: a coarser poll adds its interval to the downtime).
+ */
 const waitFor = (m: MigrationSpec): string =>
-  `wait_for() { local i; for i in $(seq ${m.healthTimeout * 5}); do eval "$2" && return 0; sleep 0.2; done; ` +
+  `wait_for() { local i; for i in $(seq ${m.healthTimeout * 10}); do eval "$2" && return 0; sleep 0.1; done; ` +
   `echo "verification failed: $1 within ${m.healthTimeout}s" >&2; return 1; }`;
+
+/** `lap <step>`: appends "<step> <seconds since the last lap> s" to `$laps` (the downtime line). */
+const LAP =
+  `lap() { local t; t=$(date +%s.%N); ` +
+  `laps="$laps\${laps:+, }$1 $(awk -v a="$lt" -v b="$t" 'BEGIN { printf "%.1f", b - a }') s"; lt=$t; }`;
 
 /** Which containers are on Incus and which are not, from the manifest states. */
 const summaryLines = (m: MigrationSpec): string[] => [
@@ -155,6 +218,7 @@ export function renderCutover(spec: TenantSpec, mcs: readonly MigrationContainer
     }),
     MANIFEST_DIR_LINE,
     waitFor(m),
+    LAP,
     ...summaryLines(m),
     `touched=""; step="start"`,
     ...mcs.flatMap((mc, k) => cutoverFunctions(spec, mc, idx[k])),

@@ -41,6 +41,10 @@ export function renderPreflight(spec: TenantSpec): ScriptPair {
       `have[$dev]=$(df -B1 --output=avail "$p" | tail -n1 | tr -d ' '); where[$dev]=$p; }`,
     `pool_dir=$(incus storage get "$pool" source 2>/dev/null || true); ` +
       `[ -n "$pool_dir" ] || problem "storage pool $pool does not exist on this host"`,
+    // One listing each of the instances and profiles here, rather than one call per container.
+    `instances=" $(incus list --format csv -c n 2>/dev/null | tr '\\n' ' ' || true) "; ` +
+      `profiles=" $(incus profile list --format csv -c n 2>/dev/null | tr '\\n' ' ' || true) "`,
+    `exists() { case "$instances" in *" $1 "*) return 0;; esac; return 1; }`,
     `total=0; resumed=0`,
   ];
   for (const mc of m.containers) {
@@ -65,10 +69,10 @@ export function renderPreflight(spec: TenantSpec): ScriptPair {
         "profile names are single words; a for loop keeps stdin from the body",
       ),
       `  for p in $(sed -n '/^profiles:/,/^[a-z]/s/^- //p' "$tmp/$name.show"); do ` +
-        `incus profile show "$p" >/dev/null 2>&1 || ` +
-        `problem "source container $source uses profile $p, which does not exist on this host"; done`,
+        `case "$profiles" in *" $p "*) ;; *) ` +
+        `problem "source container $source uses profile $p, which does not exist on this host";; esac; done`,
       `fi`,
-      `if incus info "$name" >/dev/null 2>&1; then`,
+      `if exists "$name"; then`,
       `  got=$(incus config get "$name" ${MARK_KEY})`,
       `  if [ "$got" != "$mark" ]; then problem "destination name $name is taken by an instance ` +
         `that is not this migration's copy (${MARK_KEY}=\${got:-unset})"`,
@@ -111,7 +115,7 @@ export function renderPreflight(spec: TenantSpec): ScriptPair {
   for (const mc of m.containers) {
     body.push(
       containerVars(mc, []),
-      `if [ "$(incus config get "$name" ${MOVED_KEY} 2>/dev/null)" != true ]; then`,
+      `if ! exists "$name" || [ "$(incus config get "$name" ${MOVED_KEY} 2>/dev/null)" != true ]; then`,
       `  cp "$tmp/$name.show" "$dir/$name.source.yaml"`,
       `  echo "\${usages[$name]:-0}" > "$dir/$name.usage"`,
       `  [ -f "$dir/$name.state" ] || echo new > "$dir/$name.state"`,

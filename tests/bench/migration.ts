@@ -21,6 +21,7 @@ import { remoteBash } from "../../render/shell";
 import { parseTenant } from "../../model";
 import { runProgram, SshExecutor } from "../harness";
 import { makeSource, migrationTenant } from "../e2e/lxd-source";
+import { CommandClock, cutoverLaps } from "./migration-phases";
 
 // The engine double isolates module registries with jest.isolateModules; one program run per
 // process needs no isolation. (Both globals are read only when the program runs, so the imports
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
     // no approval value: the program's own gate reports the problem
   }
   const secretKeys = ["incus-tenant:sshPrivateKey", "incus-tenant:migrationSourceKey"];
-  const program = (destroy = false) =>
+  const program = (destroy = false, clock?: CommandClock) =>
     runProgram({
       programPath: path.join(ROOT, "index.ts"),
       config,
@@ -182,7 +183,10 @@ async function main(): Promise<void> {
       stateFile,
       stack: STACK,
       destroy,
-      log: (l) => log(`  ${l}`),
+      log: (l) => {
+        clock?.onLog(l);
+        log(`  ${l}`);
+      },
     });
   try {
     log("creating 3 LXD source containers with data and an HTTP service");
@@ -222,6 +226,7 @@ async function main(): Promise<void> {
     await rb.waitAll("src", 60); // sources serve (and have their addresses) before the probes start
     rb.start();
     log("runbook: stop all");
+    const s0 = now();
     for (const n of NAMES) sh(`lxc stop ${n}`);
     const c0 = now();
     for (const n of NAMES)
@@ -230,8 +235,18 @@ async function main(): Promise<void> {
       );
     const copyOnlyS = now() - c0;
     log(`runbook: plain incus copy of the stopped containers took ${copyOnlyS.toFixed(1)} s`);
+    const st0 = now();
     for (const n of NAMES) sh(`incus config device set ${n} eth0 ipv4.address=${IPS[n]} && incus start ${n}`);
+    const a0 = now();
     await rb.waitAll("nat", 180);
+    const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+    const runbookPhases = {
+      stop: round(c0 - s0),
+      copy: round(copyOnlyS),
+      start: round(a0 - st0),
+      answer: round(now() - a0),
+    };
+    log(`runbook phases (s): ${JSON.stringify(runbookPhases)}`);
     await sleep(2000);
     rb.stop();
     const runbookDown = rb.downtimes();
@@ -245,10 +260,16 @@ async function main(): Promise<void> {
     await pr.waitAll("src", 120);
     pr.start();
     await sleep(1000);
+    const clock = new CommandClock();
     const p0 = now();
-    const r = await program();
+    const r = await program(false, clock);
     const programTotalS = now() - p0;
     if (r.error) throw r.error;
+    const programPhases = clock.phases(programTotalS);
+    const laps = cutoverLaps(stateFile);
+    log(`program commands:\n${clock.lines().join("\n")}`);
+    log(`program phases (s): ${JSON.stringify(programPhases)}`);
+    log(`program cutover per container (s): ${JSON.stringify(laps)}`);
     await pr.waitAll("nat", 120);
     await sleep(2000); // let every probe loop record an answer
     pr.stop();
@@ -257,7 +278,6 @@ async function main(): Promise<void> {
 
     const runbookDowntimeS = Math.max(...Object.values(runbookDown));
     const programDowntimeS = Math.max(...Object.values(programDown));
-    const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
     process.stdout.write(
       `${JSON.stringify({
         dataGB: round(dataBytes / 1e9, 2),
@@ -266,6 +286,10 @@ async function main(): Promise<void> {
         downtimeRatio: round(runbookDowntimeS / programDowntimeS),
         programTotalS: round(programTotalS),
         copyOnlyS: round(copyOnlyS),
+        totalRatio: round(programTotalS / copyOnlyS, 2),
+        runbookPhasesS: runbookPhases,
+        programPhasesS: programPhases,
+        cutoverS: laps,
       })}\n`,
     );
   } finally {

@@ -1,11 +1,14 @@
 /**
  * LXD → Incus migration in one tenant-wide window with `cleanupSource: true`, end to end on the
  * real test bed (issue 5). Two running LXD containers named with a source prefix ("old-"), one of
- * them with host data, move with `cutover: tenant`:
+ * them with host data mounted from the source host, move with `cutover: tenant`. The data follows
+ * seed 002's rule (issue 12): copied into the container's own filesystem (data mode `copy`, the
+ * default without a disk device), not mounted:
  * - a verification failure of the second container in the window rolls that one back (source
  *   running again, no copy) while the first, already verified, stays on Incus; the error names
  *   both sets and the cleanup does not run;
- * - a re-run moves the rest, then deletes the sources and the source data (cleanupSource);
+ * - a re-run moves the rest, then deletes the sources and the source data (cleanupSource); the data
+ *   is inside mt-b at /srv/host (equal checksums, owned by the stack's owner), with no disk device;
  * - the source host's SSH key (sent on stdin) appears in no log line, error or stored output.
  */
 import * as fs from "fs";
@@ -39,13 +42,15 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
     name: "mt",
     containers: {
       "mt-a": { ipv4: IPS["mt-a"] },
-      "mt-b": { ipv4: IPS["mt-b"], devices: { data: { type: "disk", source: DST_DATA, path: "/srv/host" } } },
+      "mt-b": { ipv4: IPS["mt-b"] }, // no disk device: the data is copied into the container
     },
     ports: PORTS,
     migration: {
       remote: REMOTE,
       sourcePrefix: "old-",
-      data: { "mt-b": { source: SRC_DATA, destination: DST_DATA, owner: "root:root" } },
+      data: {
+        "mt-b": { source: SRC_DATA, destination: DST_DATA, path: "/srv/host", owner: "daemon:daemon" },
+      },
       parallel: 2,
       cutover: "tenant",
       cleanupSource: true,
@@ -53,6 +58,7 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
     },
   });
   expect(parseTenant(tenant).migration?.containers.map((c) => c.source)).toEqual(["old-mt-a", "old-mt-b"]);
+  expect(parseTenant(tenant).migration?.containers[1].data?.mode).toBe("copy");
   const state = tempState("migration-tenant");
   const lines: string[] = [];
   const apply = (t: unknown = tenant): Promise<RunResult> =>
@@ -148,8 +154,15 @@ describeOnTestbed("LXD -> Incus migration, tenant-wide cutover and source cleanu
       );
     }
     expect(fs.existsSync(SRC_DATA)).toBe(false);
-    expect(treeSum("", DST_DATA)).toBe(sums.host);
+    expect(treeSum("", DST_DATA)).toBe(sums.host); // the staging copy on the host stays
+    // Seed 002: copied into the container's filesystem, owned by the stack's owner, not mounted.
     expect(treeSum("incus exec mt-b --", "/srv/host")).toBe(sums.host);
+    expect(
+      sh("incus exec mt-b -- stat -c %U:%G /srv/host /srv/host/blob /srv/host/f7").trim().split("\n"),
+    ).toEqual(["daemon:daemon", "daemon:daemon", "daemon:daemon"]);
+    const devices = sh("incus config device list mt-b").trim().split("\n");
+    expect(devices.filter((d) => d !== "root")).toEqual(["eth0"]);
+    expect(sh("incus exec mt-b -- findmnt -n -o TARGET --target /srv/host").trim()).toBe("/");
   });
 
   test("a re-run changes nothing", async () => {

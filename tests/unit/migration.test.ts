@@ -123,8 +123,9 @@ const INVALID: [string, Mutate, string[]][] = [
     ['migration.data.dns: "dns" is not listed in migration.containers'],
   ],
   [
-    "data destination not mounted",
-    (t) => (t.migration.data.files.destination = "/opt/gbo/tenants/acme/other"),
+    "data destination not mounted (mode disk)",
+    (t) =>
+      Object.assign(t.migration.data.files, { destination: "/opt/gbo/tenants/acme/other", mode: "disk" }),
     [
       'migration.data.files.destination: must be the source of a disk device of container "files" ' +
         "(containers.files.devices) so the copy mounts it",
@@ -175,6 +176,7 @@ describe("migration section validation", () => {
           ipv4: "10.0.2.42",
           healthPorts: [80],
           data: {
+            mode: "disk",
             source: "/opt/gbo/files",
             destination: "/opt/gbo/tenants/acme/files",
             path: "/opt/gbo",
@@ -415,13 +417,19 @@ describe("migration scripts", () => {
     },
   );
 
-  test("cutover: the progress ticker (a background subshell) never inherits the rollback trap", () => {
-    const tickers = renderCutover(spec, m.containers)
-      .create.split("\n")
-      .filter((l) => l.includes("while sleep 10"));
-    expect(tickers.length).toBeGreaterThan(0);
-    for (const l of tickers) expect(l.trim().startsWith("( trap - ERR; set +e; while sleep 10;")).toBe(true);
-  });
+  test(
+    "cutover: the progress ticker (a background subshell) never inherits the rollback trap, and its " +
+      "sleep holds none of the script's outputs (the SSH session ends with the script)",
+    () => {
+      const tickers = [renderCutover(spec, m.containers).create, renderPrecopy(spec, files).create]
+        .join("\n")
+        .split("\n")
+        .filter((l) => l.includes("while sleep 10"));
+      expect(tickers.length).toBe(8); // 3 cutovers x (copy, final refresh) + the pre-copy's two
+      for (const l of tickers)
+        expect(l.trim().startsWith("( trap - ERR; set +e; while sleep 10 >/dev/null 2>&1; do")).toBe(true);
+    },
+  );
 
   test(
     "cutover: stop, final refresh, final data pass + checksums, configured like the Container " +
@@ -429,10 +437,7 @@ describe("migration scripts", () => {
     () => {
       const s = renderCutover(spec, [files]).create;
       const order = [
-        `incus stop "$ref" --timeout 30 || incus stop "$ref" --force`,
-        `incus copy "$ref" "$name" --instance-only --refresh -s "$pool"`,
-        "final delta pass (source stopped)",
-        `[ "$want_sum" = "$got_sum" ]`,
+        // Configured while the source still serves, and that configuration kept...
         `incus config device add "$name" eth0 nic network=incusbr0 name=eth0 ipv4.address=10.0.2.42 >/dev/null`,
         `incus config device add "$name" data disk source=/opt/gbo/tenants/acme/files path=/opt/gbo ` +
           `readonly=false >/dev/null`,
@@ -440,11 +445,28 @@ describe("migration scripts", () => {
           spec,
           spec.containers.find((c) => c.name === "files")!,
         )}`,
+        `incus config show "$name" | sed '/^  volatile\\./d' > "$tmp/$name.yaml"`,
+        // ...then the downtime window: stop, delta, checksums, the kept configuration in one call.
+        `step="stopping the source"; t0=$(date +%s.%N); lt=$t0; laps=""`,
+        `incus stop "$ref" --timeout 30 || incus stop "$ref" --force`,
+        `echo cutting-over > "$dir/$name.state"; lap stop`,
+        `incus copy "$ref" "$name" --instance-only --refresh -s "$pool"`,
+        `lap "final copy"`,
+        "final delta pass (source stopped)",
+        `[ "$want_sum" = "$got_sum" ]`,
+        `lap "data pass"`,
+        `incus config show "$name" | sed -n '/^  volatile\\./p' > "$tmp/$name.volatile"`,
+        `awk -v f="$tmp/$name.volatile" '/^devices:/ { while ((getline l < f) > 0) print l } { print }' ` +
+          `"$tmp/$name.yaml" | incus config edit "$name"; lap configure`,
         `step="starting the copy"`,
+        `incus start "$name"; lap start`,
         `wait_for "$name holds $ip"`,
         `chown -R "$((base + uid)):$((base + gid))" /opt/gbo/tenants/acme/files`,
         `wait_for "$name answers on tcp/80" 'timeout 2 bash -c "</dev/tcp/$ip/80" 2>/dev/null'`,
+        `lap verify`,
         `incus config set "$name" security.protection.delete=true\n    incus config set "$name" ${MOVED_KEY}=true`,
+        `log "$name: serving at $ip after $(awk -v a="$t0" -v b="$lt" 'BEGIN { printf "%.1f", b - a }') s ` +
+          `of downtime ($laps)"`,
       ];
       const at = order.map((o) => s.indexOf(o));
       expect(at.every((i) => i > 0)).toBe(true);
@@ -466,6 +488,26 @@ describe("migration scripts", () => {
       );
     },
   );
+
+  test("cutover: the downtime window holds no per-setting command (one `incus config edit`), no marker re-set", () => {
+    const s = renderCutover(spec, [files]).create;
+    const window = s.slice(s.indexOf(`step="stopping the source"`), s.indexOf(`step="starting the copy"`));
+    expect(window).not.toContain("incus config device");
+    expect(window).not.toContain("incus config set");
+    expect(window.match(/incus config edit/g)).toEqual(["incus config edit"]);
+    expect(window).toContain(
+      `incus copy "$ref" "$name" --instance-only --refresh -s "$pool" "\${over[@]}" ` +
+        `-c ${MARK_KEY}="$mark" -c boot.autostart=false --quiet || rc=$?`,
+    );
+    expect(s).toContain(
+      `wait_for() { local i; for i in $(seq 900); do eval "$2" && return 0; sleep 0.1; done; ` +
+        `echo "verification failed: $1 within 90s" >&2; return 1; }`,
+    );
+    expect(s).toContain(
+      `lap() { local t; t=$(date +%s.%N); laps="$laps\${laps:+, }$1 ` +
+        `$(awk -v a="$lt" -v b="$t" 'BEGIN { printf "%.1f", b - a }') s"; lt=$t; }`,
+    );
+  });
 
   test("cleanup: keeps the sources unless cleanupSource, and then only after every container is verified", () => {
     expect(renderCleanup(spec).create).toContain(
