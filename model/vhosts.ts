@@ -49,6 +49,11 @@ export const proxySectionSchema = z
       .string()
       .regex(/^[A-Za-z0-9@_.-]+$/, "must be a systemd unit name")
       .default("caddy"),
+    /**
+     * Opt-in: when caddy is missing in the proxy container, the tenant preflight installs it from
+     * the container's own Debian package sources (`apt-get install caddy`) instead of failing.
+     */
+    install: z.boolean().default(false),
   })
   .strict();
 
@@ -91,6 +96,8 @@ export interface CaddyProxySpec {
   readonly dataRoot: string;
   /** systemd unit running Caddy. */
   readonly service: string;
+  /** Install a missing caddy from the container's package sources (the preflight does it). */
+  readonly install: boolean;
 }
 
 /** One derived site. */
@@ -215,6 +222,7 @@ export function deriveVhosts(input: DeriveVhostsInput): CaddySpec | undefined {
       mainFile: p.mainFile,
       dataRoot: CADDY_DATA_ROOT,
       service: p.service,
+      install: p.install,
     },
     vhosts: Object.keys(vhosts)
       .sort()

@@ -54,7 +54,8 @@ export function tenantLabelCheck(spec: TenantSpec): string[] {
   return [
     `owner=$(incus config get "$name" ${TENANT_LABEL})`,
     `if [ -n "$owner" ] && [ "$owner" != ${shq(spec.name)} ]; then`,
-    `  echo "${foreignTenantMessage("$name", "$owner", spec.name).replace(/"/g, '\\"')}" >&2; exit 1`,
+    // printf with the values as arguments: neither the label read from Incus nor the tenant name is shell text.
+    `  printf ${shq(`${foreignTenantMessage("%s", "%s", "%s")}\\n`)} "$name" "$owner" ${shq(spec.name)} >&2; exit 1`,
     "fi",
     `[ -n "$owner" ] || log "$name: adopting the existing container into tenant" ${shq(spec.name)}`,
   ];
@@ -62,8 +63,8 @@ export function tenantLabelCheck(spec: TenantSpec): string[] {
 
 /**
  * The refusal of a container labelled for another tenant, e.g. `container alm belongs to tenant
- * "other" (user.incus-tenant.tenant): refusing to adopt it into "acme"`. The script passes
- * `$name` and `$owner` (expanded inside double quotes); `tenant` is a validated tenant name.
+ * "other" (user.incus-tenant.tenant): refusing to adopt it into "acme"`. The script prints it with
+ * printf, the container, the label and the tenant name as arguments (never as shell text).
  */
 export function foreignTenantMessage(name: string, owner: string, tenant: string): string {
   return (
@@ -93,7 +94,8 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
       `[ "$(incus config device get "$name" eth0 ipv4.address 2>/dev/null || true)" != "$ip" ]; then nic=1; fi`,
     `  devices=0`,
     ...c.devices.map((d) => `  { ${diskSame(d)}; } || devices=1`),
-    `  for d in $(incus config get "$name" user.incus-tenant.devices); do case ${shq(` ${cfg.declared} `)} in ` +
+    `  declared=${shq(` ${cfg.declared} `)}`,
+    `  for d in $(incus config get "$name" user.incus-tenant.devices); do case "$declared" in ` +
       `*" $d "*) ;; *) devices=1;; esac; done`,
     // A snapshot before what a restart or a device change could lose; settings, protection and the
     // label alone (e.g. adopting a hand-made container) take none: a snapshot of a running
@@ -108,7 +110,6 @@ export function renderContainer(spec: TenantSpec, c: ContainerSpec): ScriptPair 
     `    restart=$existed; log "$name: eth0 on" ${shq(spec.network.bridge)} "reserved at $ip"`,
     "  fi",
     ...diskLines(c, cfg.disks).map((l) => `  ${l}`),
-    `  declared=${shq(` ${cfg.declared} `)}`,
     `  for d in $(incus config get "$name" user.incus-tenant.devices); do case "$declared" in *" $d "*) ;; ` +
       `*) incus config device remove "$name" "$d" >/dev/null 2>&1 || true; log "$name: device $d removed";; ` +
       `esac; done`,

@@ -11,7 +11,7 @@
  * Debian package sources, and only when nothing else is missing.
  */
 import type { TenantSpec } from "../model/types";
-import type { CaddyProxySpec, CaddySpec } from "../model/vhosts";
+import type { CaddySpec } from "../model/vhosts";
 import type { DnsSpec } from "../model/zones";
 import type { VaultSpec } from "../model/vault";
 import {
@@ -35,14 +35,12 @@ export interface PreflightOptions {
   readonly installCaddy: boolean;
 }
 
-/**
- * The options the stack sets: `dns.server` and `proxy.install` when the schema carries them
- * (read structurally, so this works before and after those fields exist), else the defaults.
- */
+/** The options the stack sets: `dns.server` and `proxy.install`, else the defaults. */
 export function preflightOptions(spec: TenantSpec): PreflightOptions {
-  const dns: (DnsSpec & { readonly server?: string }) | undefined = spec.services.dns;
-  const proxy: (CaddyProxySpec & { readonly install?: boolean }) | undefined = spec.services.caddy?.proxy;
-  return { dnsServer: dns?.server ?? DEFAULT_DNS_SERVER, installCaddy: proxy?.install === true };
+  return {
+    dnsServer: spec.services.dns?.server ?? DEFAULT_DNS_SERVER,
+    installCaddy: spec.services.caddy?.proxy.install === true,
+  };
 }
 
 /** The header of the one error (stderr) listing every missing piece. */

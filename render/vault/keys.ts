@@ -4,6 +4,7 @@
  * values go only to stdin.
  */
 import type { VaultKeySpec, VaultPathSpec } from "../../model/vault";
+import { oneLine } from "../shell";
 
 /**
  * How a key is written:
@@ -29,9 +30,12 @@ export const keyLabel = (k: VaultKeySpec): string => {
     : `${k.name}=${keyPolicy(k)}`;
 };
 
-/** The comment line of a put script naming every key and its policy (never a value). */
+/**
+ * The comment line of a put script naming every key and its policy (never a value); control
+ * characters are escaped (`oneLine`), so no key name can end the comment and start a command.
+ */
 export const keysComment = (p: VaultPathSpec): string =>
-  `# keys (values on stdin only): ${p.keys.map(keyLabel).join(" ")}`;
+  oneLine(`# keys (values on stdin only): ${p.keys.map(keyLabel).join(" ")}`);
 
 /**
  * A string as Vault's CLI prints it with `-format=json` (Go's encoding/json): JSON with `<`, `>`,

@@ -27,6 +27,8 @@ import {
   renderTrust,
 } from "../../render/migration";
 import { readScript } from "../../drift";
+import { renderTenantPreflight } from "../../render/preflight";
+import { verifyScript } from "../../render/verify";
 import { SOURCE_HOST_KEY, stackTenant } from "./fixtures";
 
 /** A documentation ed25519 host key (valid blob) for host.hostKey and migration.source.hostKey. */
@@ -84,6 +86,7 @@ export function renderProgram(spec: TenantSpec, confirmId: string): Rendered[] {
     if (pair.delete !== undefined)
       out.push({ kind: `${kind} delete`, id: `${id} delete`, text: pair.delete });
   };
+  add("tenant preflight", "", renderTenantPreflight(spec));
   add("host guard", "", renderGuard(spec));
   add("host forwarding", "", renderForwarding(spec));
   add("host chains", "", renderChains(spec));
@@ -124,11 +127,18 @@ export function renderProgram(spec: TenantSpec, confirmId: string): Rendered[] {
   return out;
 }
 
-/** Every script run on a host for `spec`: the program's, and the read-only one of `plan --live`. */
+/** Every script run on a host for `spec`: the program's, and the read-only ones of `plan --live` and `verify`. */
 export function renderEverything(spec: TenantSpec, confirmId: string): Rendered[] {
   return [
     ...renderProgram(spec, confirmId),
     { kind: "plan --live read", id: "plan --live read", text: readScript(spec) },
+    // The preflight's opt-in install branch and another DNS server (stack fields proxy.install, dns.server).
+    {
+      kind: "tenant preflight (install caddy)",
+      id: "tenant preflight (install caddy)",
+      text: renderTenantPreflight(spec, { dnsServer: "named", installCaddy: true }).create,
+    },
+    { kind: "verify read", id: "verify read", text: verifyScript(spec) },
   ];
 }
 

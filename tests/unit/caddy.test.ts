@@ -366,6 +366,7 @@ describe("apply and delete scripts against stand-in incus/caddy/systemctl", () =
         mainFile: `${root}/etc/caddy/Caddyfile`,
         dataRoot: `${fake}/data`,
         service: "caddy",
+        install: false,
       },
       vhosts: [],
     };

@@ -122,7 +122,7 @@ describe("what preview shows: key names and policies in the command text, never 
         v,
         v.paths.find((p) => p.path === "gbo/llm")!,
       ).create.split("\n")[3],
-    ).toBe("# keys (values on stdin only): api_key=set url=set");
+    ).toBe("# keys (values on stdin only): anthropic_key=set model=set openai_key=set url=set");
   });
 
   test("plan --json names each key's policy and rotate token, never a value", () => {

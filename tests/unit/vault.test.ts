@@ -48,7 +48,9 @@ describe("vault section validation", () => {
       const parsed = vaultSectionSchema.parse(raw);
       expect(checkVault(parsed, "vault", ["vault", "system"])).toEqual([]);
       const v = deriveVault(parsed, "acme");
+      // Seed 000's paths (gbo/system/cloud left out on purpose: see Pulumi.prod.yaml).
       expect(v.paths.map((p) => p.path)).toEqual([
+        "gbo/alm",
         "gbo/cache",
         "gbo/directory",
         "gbo/drive",
@@ -56,6 +58,11 @@ describe("vault section validation", () => {
         "gbo/encryption",
         "gbo/jwt",
         "gbo/llm",
+        "gbo/meet",
+        "gbo/system/app",
+        "gbo/system/models",
+        "gbo/system/observability",
+        "gbo/system/security",
         "gbo/tables",
         "gbo/tenants/acme/infrastructure",
         "gbo/vectordb",
