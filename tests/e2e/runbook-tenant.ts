@@ -99,14 +99,22 @@ RUST_LOG=info
 
 /** Hand-written DNAT rules (002's `iptables -t nat -A PREROUTING ...`): the duplicates first. */
 export const handDnat = (env: TestbedEnv): string[][] => [
-  ["-i", env.EXT_IF, "-p", "tcp", "--dport", String(PORTS.http), "-j", "DNAT"]
-    .concat(["--to-destination", `${CONTAINERS["hb-proxy"]}:80`]),
-  ["-i", env.EXT_IF, "-p", "tcp", "--dport", String(PORTS.https), "-j", "DNAT"]
-    .concat(["--to-destination", `${CONTAINERS["hb-proxy"]}:443`]),
-  ["-i", env.EXT_IF, "-p", "udp", "--dport", String(PORTS.dns), "-j", "DNAT"]
-    .concat(["--to-destination", `${CONTAINERS["hb-dns"]}:53`]),
-  ["-i", env.EXT_IF, "-p", "tcp", "--dport", String(PORTS.unrelated), "-j", "DNAT"]
-    .concat(["--to-destination", `${CONTAINERS["hb-system"]}:5858`]),
+  ["-i", env.EXT_IF, "-p", "tcp", "--dport", String(PORTS.http), "-j", "DNAT"].concat([
+    "--to-destination",
+    `${CONTAINERS["hb-proxy"]}:80`,
+  ]),
+  ["-i", env.EXT_IF, "-p", "tcp", "--dport", String(PORTS.https), "-j", "DNAT"].concat([
+    "--to-destination",
+    `${CONTAINERS["hb-proxy"]}:443`,
+  ]),
+  ["-i", env.EXT_IF, "-p", "udp", "--dport", String(PORTS.dns), "-j", "DNAT"].concat([
+    "--to-destination",
+    `${CONTAINERS["hb-dns"]}:53`,
+  ]),
+  ["-i", env.EXT_IF, "-p", "tcp", "--dport", String(PORTS.unrelated), "-j", "DNAT"].concat([
+    "--to-destination",
+    `${CONTAINERS["hb-system"]}:5858`,
+  ]),
 ];
 
 const PROXY_UNIT = `[Unit]
@@ -130,7 +138,8 @@ printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %s\\r
   `"$((\${#body} + 1))" "$body"
 `;
 
-const sh = (container: string, line: string, input?: string): string => inc(container, ["sh", "-c", line], input);
+const sh = (container: string, line: string, input?: string): string =>
+  inc(container, ["sh", "-c", line], input);
 
 /** Removes everything this fixture (or the program on top of it) may have left, by exact name. */
 export function removeRunbookTenant(env: TestbedEnv): void {
@@ -173,14 +182,21 @@ export function buildRunbookTenant(env: TestbedEnv): void {
   // hb-system: responders as transient units, and the hand-written .env.
   sh("hb-system", "cat > /usr/local/bin/itn-responder && chmod 0755 /usr/local/bin/itn-responder", RESPONDER);
   for (const [port, name] of Object.entries(RESPONDERS))
-    inc("hb-system", ["systemd-run", "--unit", `itn-hb-${port}`, "socat", `TCP-LISTEN:${port},fork,reuseaddr`]
-      .concat([`EXEC:/usr/local/bin/itn-responder ${name}`]));
+    inc(
+      "hb-system",
+      ["systemd-run", "--unit", `itn-hb-${port}`, "socat", `TCP-LISTEN:${port},fork,reuseaddr`].concat([
+        `EXEC:/usr/local/bin/itn-responder ${name}`,
+      ]),
+    );
   sh("hb-system", `mkdir -p /opt/gbo/bin && cat > ${ENV_FILE}`, HAND_ENV);
 
   // hb-proxy: Caddy under the unit `proxy`, the image's own caddy.service stopped and disabled.
   inc("hb-proxy", ["systemctl", "disable", "--now", "caddy.service"]);
-  sh("hb-proxy", `mkdir -p /opt/gbo/conf /opt/gbo/data/caddy && chown caddy: /opt/gbo/data/caddy && cat > ${MAIN_FILE}`,
-    HAND_MAIN);
+  sh(
+    "hb-proxy",
+    `mkdir -p /opt/gbo/conf /opt/gbo/data/caddy && chown caddy: /opt/gbo/data/caddy && cat > ${MAIN_FILE}`,
+    HAND_MAIN,
+  );
   sh("hb-proxy", "cat > /etc/systemd/system/proxy.service", PROXY_UNIT);
   inc("hb-proxy", ["systemctl", "daemon-reload"]);
   inc("hb-proxy", ["systemctl", "enable", "--now", "proxy.service"]);
@@ -188,18 +204,27 @@ export function buildRunbookTenant(env: TestbedEnv): void {
   // hb-dns: named serving the hand-written zone.
   sh("hb-dns", `mkdir -p /opt/gbo/data && cat > ${ZONE_FILE} && chmod 0644 ${ZONE_FILE}`, HAND_ZONE);
   sh("hb-dns", "cat > /etc/bind/named.conf.local", `zone "${ZONE}" { type master; file "${ZONE_FILE}"; };\n`);
-  sh("hb-dns", "[ -s /etc/bind/rndc.key ] || { rndc-confgen -a -c /etc/bind/rndc.key && " +
-    "chown root:bind /etc/bind/rndc.key && chmod 0640 /etc/bind/rndc.key; }");
+  sh(
+    "hb-dns",
+    "[ -s /etc/bind/rndc.key ] || { rndc-confgen -a -c /etc/bind/rndc.key && " +
+      "chown root:bind /etc/bind/rndc.key && chmod 0640 /etc/bind/rndc.key; }",
+  );
   inc("hb-dns", ["systemctl", "unmask", "named.service"]);
   inc("hb-dns", ["systemctl", "enable", "--now", "named.service"]);
 
   // hb-vault: the fake Vault, then the values as an operator would write them (root token).
-  sh("hb-vault", "cat > /usr/local/sbin/fake-vault.sh",
-    fs.readFileSync(path.join(ROOT, "tests", "bed", "fake-vault.sh"), "utf8"));
+  sh(
+    "hb-vault",
+    "cat > /usr/local/sbin/fake-vault.sh",
+    fs.readFileSync(path.join(ROOT, "tests", "bed", "fake-vault.sh"), "utf8"),
+  );
   inc("hb-vault", ["bash", "/usr/local/sbin/fake-vault.sh", "install"]);
   for (const [kvPath, data] of Object.entries(VAULT_BEFORE))
-    sh("hb-vault", `VAULT_TOKEN=$(cat ${FAKE_VAULT_STATE}/token) vault kv put -mount=secret ${kvPath} -`,
-      JSON.stringify(data));
+    sh(
+      "hb-vault",
+      `VAULT_TOKEN=$(cat ${FAKE_VAULT_STATE}/token) vault kv put -mount=secret ${kvPath} -`,
+      JSON.stringify(data),
+    );
 
   // Hand-written DNAT (002), plus the forwarding the bridge needs.
   for (const rule of handDnat(env)) host("iptables", ["-w", "-t", "nat", "-A", "PREROUTING", ...rule]);
@@ -207,9 +232,18 @@ export function buildRunbookTenant(env: TestbedEnv): void {
 
 /** The fake Vault's data at a path, as an object (undefined when absent). */
 export function vaultObject(kvPath: string): Record<string, string> | undefined {
-  const r = spawnSync("incus", ["exec", "hb-vault", "--", "sh", "-c",
-    `VAULT_TOKEN=$(cat ${FAKE_VAULT_STATE}/token) vault kv get -format=json -mount=secret ${kvPath}`],
-  { encoding: "utf8" });
+  const r = spawnSync(
+    "incus",
+    [
+      "exec",
+      "hb-vault",
+      "--",
+      "sh",
+      "-c",
+      `VAULT_TOKEN=$(cat ${FAKE_VAULT_STATE}/token) vault kv get -format=json -mount=secret ${kvPath}`,
+    ],
+    { encoding: "utf8" },
+  );
   if (r.status !== 0) return undefined;
   return (JSON.parse(r.stdout) as { data: { data: Record<string, string> } }).data.data;
 }
@@ -219,8 +253,10 @@ export function fullListing(): string {
   const parts: string[] = [];
   for (const c of Object.keys(CONTAINERS)) {
     parts.push(`== ${c} config`, host("incus", ["config", "show", c]).replace(/volatile\.[^\n]*\n/g, ""));
-    parts.push(`== ${c} files`, sh(c, "find /opt/gbo /etc/caddy /etc/bind -type f 2>/dev/null | sort | " +
-      "xargs -r sha256sum"));
+    parts.push(
+      `== ${c} files`,
+      sh(c, "find /opt/gbo /etc/caddy /etc/bind -type f 2>/dev/null | sort | " + "xargs -r sha256sum"),
+    );
   }
   parts.push("== nat", host("iptables-save", ["-t", "nat"]).replace(/^#.*\n|\[\d+:\d+\]/gm, ""));
   parts.push("== filter", host("iptables-save", ["-t", "filter"]).replace(/^#.*\n|\[\d+:\d+\]/gm, ""));
