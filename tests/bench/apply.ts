@@ -30,7 +30,8 @@ import { Connection, ExecResult, runProgram, SshExecutor } from "../harness";
 // per run (the whole require cache, @pulumi/pulumi included, as jest does).
 (globalThis as unknown as { jest: unknown }).jest = {
   isolateModules: (f: () => void) => {
-    for (const k of Object.keys(require.cache)) if (!k.includes(`${path.sep}tests${path.sep}`)) delete require.cache[k];
+    for (const k of Object.keys(require.cache))
+      if (!k.includes(`${path.sep}tests${path.sep}`)) delete require.cache[k];
     f();
   },
 };
@@ -75,7 +76,8 @@ export function benchTenant(): Record<string, any> {
   delete t.proxy.service;
   delete t.proxy.mainFile;
   delete t.proxy.sitesDir;
-  for (const v of Object.values(t.vhosts as Record<string, any>)) v.upstream.container = ren(v.upstream.container);
+  for (const v of Object.values(t.vhosts as Record<string, any>))
+    v.upstream.container = ren(v.upstream.container);
   t.dns.container = ren(t.dns.container);
   t.vault = {
     ...t.vault,
@@ -118,7 +120,8 @@ function config(t: Record<string, any>): Record<string, string> {
     "incus-tenant:tenant": JSON.stringify(t),
     "incus-tenant:sshPrivateKey": fs.readFileSync(env.SSH_KEY, "utf8"),
   };
-  for (const s of requiredSecretKeys(spec)) c[`incus-tenant:${s.key}`] = `bench-secret-${s.key}-0123456789abcdef`;
+  for (const s of requiredSecretKeys(spec))
+    c[`incus-tenant:${s.key}`] = `bench-secret-${s.key}-0123456789abcdef`;
   return c;
 }
 
@@ -235,7 +238,13 @@ async function main(): Promise<void> {
     fs.writeFileSync(emptyFile, "// an empty Pulumi program\nmodule.exports = {};\n");
     const emptyState = path.join(dir, "empty-state.json");
     const runEmpty = () =>
-      runProgram({ programPath: emptyFile, config: {}, stateFile: emptyState, stack: "empty", executor: exec });
+      runProgram({
+        programPath: emptyFile,
+        config: {},
+        stateFile: emptyState,
+        stack: "empty",
+        executor: exec,
+      });
     await runEmpty();
     const e0 = Date.now();
     await runEmpty();

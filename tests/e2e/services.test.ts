@@ -405,7 +405,9 @@ describeOnTestbed(
           ...calls,
           "token lookup ",
           "kv get -format=json -mount=secret gbo/llm ",
-          ...["api_key", "password", "url"].map((k) => `kv get -format=json -field=${k} -mount=secret gbo/llm `),
+          ...["api_key", "password", "url"].map(
+            (k) => `kv get -format=json -field=${k} -mount=secret gbo/llm `,
+          ),
           "kv patch -method=patch -cas=1 -mount=secret gbo/llm - ",
         ]);
         expect(fx.vaultAuth().slice(-6)).toEqual([
