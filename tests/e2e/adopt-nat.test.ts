@@ -288,9 +288,10 @@ describeOnTestbed("adoption of hand-written NAT and hand-made containers (tenant
     const rules = fs.readFileSync("/etc/iptables/rules.v4", "utf8");
     expect(rules).not.toContain(`${DUP}\n`);
     expect(rules).toContain(`${UNRELATED}\n`);
-    // The container was adopted: labelled, a snapshot first, never restarted (the probe says so too).
+    // The container was adopted: labelled, never restarted (the probe says so too), and no snapshot:
+    // only settings changed (a snapshot of a running container stalled it ~10 s on the dir pool).
     expect(host("incus", ["config", "get", PROXY, LABEL]).trim()).toBe("an");
-    expect(snapshots(PROXY)).toEqual([expect.stringMatching(/^pre-change-\d{14}$/)]);
+    expect(snapshots(PROXY)).toEqual([]);
     expect(logs.join("\n")).not.toContain("restarting to apply the change");
     // In sync now: no duplicate left live.
     const live = planLive();
