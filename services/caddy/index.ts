@@ -7,11 +7,15 @@ import {
   proxySectionSchema,
   vhostsSectionSchema,
 } from "../../model/vhosts";
-import { createCaddy } from "../../components/caddy";
+import type * as components from "../../components/caddy";
 import { childName, componentName, TYPES } from "../../components/names";
 import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
 import { sortPlanItems } from "../../approval/networkPlan";
 import { caddyDrift } from "./drift";
+
+/** Its Pulumi components, loaded on the first `create`: plan, --live and verify never load the SDK. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose (issue 14)
+const lazy = (): typeof components => require("../../components/caddy") as typeof components;
 
 const shape = {
   /** Caddy reverse proxy: container, TLS, file locations. */
@@ -41,7 +45,7 @@ export const caddyKind: ServiceKind<"caddy", CaddySpec, typeof shape> = {
       domainOf: ctx.domainOf,
     }),
   create(caddy, { connection, sudo, parent, name, instance }) {
-    createCaddy({ caddy, connection, sudo, parent, name, dependsOn: instance(caddy.proxy.container) });
+    lazy().createCaddy({ caddy, connection, sudo, parent, name, dependsOn: instance(caddy.proxy.container) });
     return {
       vhosts: caddy.vhosts.map(
         (v) => `${v.domain} -> ${v.upstreamContainer} ${v.upstreamIp}:${v.upstreamPort}`,

@@ -2,11 +2,15 @@
 import type { ServiceKind } from "../kind";
 import { checkZones, deriveZones, dnsSectionSchema, DnsSpec } from "../../model/zones";
 import type { Problem } from "../../model/types";
-import { createDns } from "../../components/dnsZone";
+import type * as components from "../../components/dnsZone";
 import { childName, componentName, TYPES } from "../../components/names";
 import { renderCorefile, renderZoneBody } from "../../render/zone";
 import { sortPlanItems } from "../../approval/networkPlan";
 import { dnsDrift } from "./drift";
+
+/** Its Pulumi components, loaded on the first `create`: plan, --live and verify never load the SDK. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose (issue 14)
+const lazy = (): typeof components => require("../../components/dnsZone") as typeof components;
 
 const shape = {
   /** CoreDNS: zones with their records, Corefile location, secondaries. */
@@ -25,7 +29,7 @@ export const dnsKind: ServiceKind<"dns", DnsSpec, typeof shape> = {
   },
   derive: (s) => (s.dns ? deriveZones(s.dns) : undefined),
   create(dns, { connection, sudo, parent, name, instance }) {
-    createDns({ dns, connection, sudo, parent, name, dependsOn: instance(dns.container) });
+    lazy().createDns({ dns, connection, sudo, parent, name, dependsOn: instance(dns.container) });
     return { zones: dns.zones.map((z) => z.name) };
   },
   plan: (dns) => ({

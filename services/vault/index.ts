@@ -1,9 +1,13 @@
 /** The Vault service kind: the `vault` stack section, a Vault component with one VaultPath per path. */
 import type { ServiceKind } from "../kind";
 import { checkVault, deriveVault, vaultSectionSchema, VaultSpec } from "../../model/vault";
-import { createVault } from "../../components/vaultPath";
+import type * as components from "../../components/vaultPath";
 import { childName, componentName, TYPES } from "../../components/names";
 import { vaultPlan } from "../../render/vault";
+
+/** Its Pulumi components, loaded on the first `create`: plan, --live and verify never load the SDK. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose (issue 14)
+const lazy = (): typeof components => require("../../components/vaultPath") as typeof components;
 
 const shape = {
   /** Vault KV paths and where each value comes from (never literal secrets). */
@@ -21,7 +25,7 @@ export const vaultKind: ServiceKind<"vault", VaultSpec, typeof shape> = {
       ...(vault.envFile ? instance(vault.envFile.container) : []),
     ];
     return {
-      vault: createVault({
+      vault: lazy().createVault({
         vault,
         connection,
         sudo,

@@ -78,6 +78,7 @@ describe("spec: proxy and vhosts sections", () => {
   test("defaults", () => {
     expect(proxySectionSchema.parse({ tls: { internal: true } })).toEqual({
       container: "proxy",
+      install: false,
       tls: { internal: true },
       sitesDir: "/etc/caddy/sites",
       mainFile: "/etc/caddy/Caddyfile",
@@ -193,6 +194,7 @@ describe("spec: proxy and vhosts sections", () => {
   test("derived spec: proxy IP, TLS, sorted vhosts with upstream IPs and files", () => {
     expect(prod.proxy).toEqual({
       container: "proxy",
+      install: false,
       ip: "10.0.2.10",
       tls: { kind: "acme", email: "admin@example.com" },
       sitesDir: "/etc/caddy/sites",

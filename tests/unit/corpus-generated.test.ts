@@ -146,6 +146,8 @@ const PROD = stackTenant("prod");
 const CONTAINERS = Object.keys(PROD.containers).sort();
 const TOKEN_FILE = PROD.vault.tokenFile as string;
 const ZONE = "example.com";
+/** How many records the prod zone has: a pushed record is the next index. */
+const PROD_RECORDS = (PROD.dns.zones[ZONE].records as unknown[]).length;
 /** A valid migration section to break (the prod stack has none). */
 const migration = (): Tenant => ({
   source: { address: "192.0.2.5", hostKey: DOC_HOST_KEY },
@@ -377,10 +379,10 @@ const MUTATORS: readonly Mutator[] = [
       "proxy.mainFile",
       fc
         .constantFrom(
-          "/etc/caddy/sites",
-          "/etc/caddy/sites/chat.caddy",
-          "/etc/caddy/sites/main.caddy",
-          "/etc/caddy/sites/x/Caddyfile",
+          "/opt/gbo/conf/sites",
+          "/opt/gbo/conf/sites/chat.caddy",
+          "/opt/gbo/conf/sites/main.caddy",
+          "/opt/gbo/conf/sites/x/Caddyfile",
         )
         .chain(unnormalised),
     ),
@@ -424,7 +426,7 @@ const MUTATORS: readonly Mutator[] = [
         const base = type === "TXT" ? "v=spf1 mx -all" : '0 issue "letsencrypt.org"';
         const value = `${base.slice(0, at)}${c}@ IN NS evil.example.net.${base.slice(at)}`;
         return {
-          field: `dns.zones.${ZONE}.records[12].value`,
+          field: `dns.zones.${ZONE}.records[${PROD_RECORDS}].value`, // pushed after the stack's records
           apply: (t: Tenant) => void t.dns.zones[ZONE].records.push({ name: "@", type, value }),
         };
       }),
