@@ -108,7 +108,8 @@ describeOnTestbed("tenant lifecycle on the real test bed", (env: TestbedEnv) => 
   test("apply: containers running at their addresses, NAT equals the rendered rules, packets flow", async () => {
     const r = await apply();
     expect(r.error).toBeUndefined();
-    const expectedCommands = 4 + spec.containers.length + 2 * spec.nat.length; // NAT: apply + confirmation
+    // The tenant preflight, 4 host commands, the containers, NAT: apply + confirmation.
+    const expectedCommands = 1 + 4 + spec.containers.length + 2 * spec.nat.length;
     expect(r.ran.filter((c) => c.op === "create")).toHaveLength(expectedCommands);
     process.stdout.write(
       `apply ran ${r.ran.length} SSH commands in ${r.ran.reduce((s, c) => s + c.ms, 0)} ms of command time\n`,

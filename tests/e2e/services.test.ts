@@ -115,6 +115,8 @@ describeOnTestbed(
         expect(r.error).toBeUndefined();
         expect(names(r)).toEqual(
           [
+            // The tenant preflight's checks grow with the service sections (caddy, named, vault).
+            "create svc-preflight-check",
             "create svc-caddy-main",
             "create svc-vhost-alm-site",
             "create svc-vhost-chat-site",
