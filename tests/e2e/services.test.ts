@@ -20,7 +20,7 @@
 import * as path from "path";
 import { runProgram, RunResult } from "../harness";
 import { parseTenant } from "../../model";
-import { renderMainCaddyfile, renderVhost } from "../../render/caddy";
+import { renderVhost } from "../../render/caddy";
 import { renderZone } from "../../render/zone";
 import { SEALED_MESSAGE } from "../../render/vault";
 import {
@@ -88,6 +88,8 @@ describeOnTestbed(
     let destroyed = false;
     let serial1 = "";
     let withLogin: Record<string, any> = full;
+    /** The image's own /etc/caddy/Caddyfile (Debian's), before the services apply. */
+    let imageCaddyfile = "";
 
     beforeAll(async () => {
       fx.removeLeftovers(); // a crashed earlier run of this file: same exact names only
@@ -97,6 +99,7 @@ describeOnTestbed(
       fx.startResponders();
       fx.setUpNamed();
       fx.installFakeVault();
+      imageCaddyfile = fx.readIn("svc-proxy", "/etc/caddy/Caddyfile") ?? "";
     });
 
     afterAll(async () => {
@@ -132,7 +135,11 @@ describeOnTestbed(
         const caddy = spec.services.caddy!;
 
         // Caddy: the files are exactly the rendered ones, and each site answers by Host header.
-        expect(fx.readIn("svc-proxy", caddy.proxy.mainFile)).toBe(renderMainCaddyfile(caddy));
+        // The image's Caddyfile was not written by the program: never rewritten, one import line added.
+        expect(imageCaddyfile).toContain(":80 {");
+        expect(fx.readIn("svc-proxy", caddy.proxy.mainFile)).toBe(
+          `${imageCaddyfile}${imageCaddyfile.endsWith("\n") ? "" : "\n"}import ${fx.SITES_DIR}/*.caddy\n`,
+        );
         expect(Object.keys(fx.sitesFiles()).sort()).toEqual(["alm.caddy", "chat.caddy"]);
         for (const v of caddy.vhosts) expect(fx.readIn("svc-proxy", v.file)).toBe(renderVhost(v));
         expect(await fx.fetchSite(env, `chat.${fx.ZONE}`)).toBe(`system-8080 host=chat.${fx.ZONE}`);
