@@ -224,7 +224,9 @@ cmd_down() {
     rm -f "$pidf"
   done
   ip netns list | grep -qw "$NETNS" && ip netns delete "$NETNS"
-  ip link show "$EXT_IF" >/dev/null 2>&1 && ip link delete "$EXT_IF"
+  # Deleting the namespace deletes the veth pair asynchronously: the link may vanish between the
+  # check and the delete (seen in CI: "Cannot find device", and the rest of down never ran).
+  if ip link show "$EXT_IF" >/dev/null 2>&1; then ip link delete "$EXT_IF" 2>/dev/null || true; fi
   clean_iptables
   remove_egress_guard
   rm -f /etc/sysctl.d/60-incus-tenant-*.conf
