@@ -32,7 +32,17 @@ export interface LiveArgs {
   sshKey?: string;
 }
 
-export function parseLiveArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LiveArgs {
+/**
+ * The command line of a read-only host CLI (`plan --live`, `verify`): --stack, --stack-file,
+ * --json, --ssh-key (else $INCUS_TENANT_SSH_KEY) and the flags in `ignored`; or an error naming
+ * the bad argument, with `usage`.
+ */
+export function parseHostCliArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  usage: string,
+  ignored: readonly string[] = [],
+): LiveArgs {
   let stack: string | undefined;
   let stackFile: string | undefined;
   let sshKey: string | undefined = env.INCUS_TENANT_SSH_KEY || undefined;
@@ -40,19 +50,23 @@ export function parseLiveArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--json") json = true;
-    else if (arg === "--live") continue;
+    else if (ignored.includes(arg)) continue;
     else if (arg === "--stack" || arg === "--stack-file" || arg === "--ssh-key") {
       const value = argv[++i];
-      if (value === undefined || value.startsWith("--")) throw new Error(`${arg} needs a value\n${USAGE}`);
+      if (value === undefined || value.startsWith("--")) throw new Error(`${arg} needs a value\n${usage}`);
       if (arg === "--stack") stack = value;
       else if (arg === "--stack-file") stackFile = value;
       else sshKey = value;
-    } else throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    } else throw new Error(`unknown argument ${arg}\n${usage}`);
   }
-  if (stack === undefined) throw new Error(`--stack is required\n${USAGE}`);
+  if (stack === undefined) throw new Error(`--stack is required\n${usage}`);
   if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new Error(`--stack: invalid stack name "${stack}"`);
   return { stack, stackFile, json, ...(sshKey !== undefined ? { sshKey } : {}) };
 }
+
+/** `plan --live`'s command line (the `--live` flag itself is accepted and ignored). */
+export const parseLiveArgs = (argv: string[], env: NodeJS.ProcessEnv = process.env): LiveArgs =>
+  parseHostCliArgs(argv, env, USAGE, ["--live"]);
 
 /** Runs `command` on the tenant's host; resolves with stdout; rejects with a message naming what failed. */
 export async function sshRead(spec: TenantSpec, keyFile: string, command: string): Promise<string> {

@@ -11,40 +11,17 @@ import { parseTenant } from "../model";
 import { readStackTenant, stackFilePath } from "../model/stackfile";
 import { remoteBash } from "../render/shell";
 import { parseVerify, verifyChecks, verifyScript, verifyTable } from "../render/verify";
-import { sshRead } from "./live";
+import { LiveArgs, parseHostCliArgs, sshRead } from "./live";
 import { PROJECT_ROOT, staleBuild } from "./compiled";
 
 const USAGE = "usage: npm run verify -- --stack <name> [--stack-file FILE] [--json] [--ssh-key FILE]";
 
-export interface VerifyArgs {
-  stack: string;
-  stackFile?: string;
-  json: boolean;
-  /** Path of the private key (--ssh-key, else $INCUS_TENANT_SSH_KEY). */
-  sshKey?: string;
-}
+/** The command line of verify (the same as `plan --live`'s, without `--live`). */
+export type VerifyArgs = LiveArgs;
 
 /** The command line, or an error naming the bad argument (with the usage). */
-export function parseVerifyArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): VerifyArgs {
-  let stack: string | undefined;
-  let stackFile: string | undefined;
-  let sshKey: string | undefined = env.INCUS_TENANT_SSH_KEY || undefined;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--json") json = true;
-    else if (arg === "--stack" || arg === "--stack-file" || arg === "--ssh-key") {
-      const value = argv[++i];
-      if (value === undefined || value.startsWith("--")) throw new Error(`${arg} needs a value\n${USAGE}`);
-      if (arg === "--stack") stack = value;
-      else if (arg === "--stack-file") stackFile = value;
-      else sshKey = value;
-    } else throw new Error(`unknown argument ${arg}\n${USAGE}`);
-  }
-  if (stack === undefined) throw new Error(`--stack is required\n${USAGE}`);
-  if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new Error(`--stack: invalid stack name "${stack}"`);
-  return { stack, stackFile, json, ...(sshKey !== undefined ? { sshKey } : {}) };
-}
+export const parseVerifyArgs = (argv: string[], env: NodeJS.ProcessEnv = process.env): VerifyArgs =>
+  parseHostCliArgs(argv, env, USAGE);
 
 /** Runs the verification; `read` runs the script on the host (tests pass a stand-in). */
 export async function main(
